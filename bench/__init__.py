@@ -1,0 +1,1 @@
+"""Benchmarks for symgrad: workloads, Numba ceilings, peers and the runner."""

@@ -1,0 +1,184 @@
+"""Timing helper, machine description and memory-bandwidth probe."""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import statistics
+import sys
+import time
+from importlib import metadata
+
+import numpy as np
+
+
+def time_fn(fn, min_time: float = 0.5, min_repeats: int = 5, warmup: int = 1,
+            number: int | None = None, max_time: float = 30.0,
+            target_repeat_s: float = 2e-3) -> dict:
+    """Time ``fn()``: ``warmup`` untimed calls, then repeats until ``min_time`` s total and
+    ``min_repeats`` repeats (stopping early only past ``max_time``).
+
+    Each repeat runs ``number`` calls back to back (auto-chosen so a repeat lasts about
+    ``target_repeat_s`` when None, so microsecond calls are measurable).  All reported
+    times are per call, in seconds: ``median``, ``min``, ``mean``, raw ``times``, plus the
+    ``warmup`` call times, ``number`` and ``repeats``.
+    """
+    clock = time.perf_counter
+    warm = []
+    for _ in range(warmup):
+        t0 = clock()
+        fn()
+        warm.append(clock() - t0)
+    if number is None:
+        number = 1
+        while True:
+            t0 = clock()
+            for _ in range(number):
+                fn()
+            dt = clock() - t0
+            if dt >= target_repeat_s or number >= 1 << 20:
+                break
+            number *= 10 if dt < target_repeat_s / 20 else 2
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    times: list[float] = []
+    try:
+        start = clock()
+        while True:
+            t0 = clock()
+            for _ in range(number):
+                fn()
+            times.append((clock() - t0) / number)
+            elapsed = clock() - start
+            if len(times) >= min_repeats and elapsed >= min_time:
+                break
+            if elapsed >= max_time and len(times) >= 2:
+                break
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return {
+        "median": statistics.median(times),
+        "min": min(times),
+        "mean": statistics.fmean(times),
+        "times": times,
+        "warmup": warm,
+        "number": number,
+        "repeats": len(times),
+    }
+
+
+def _version(dist: str) -> str:
+    """Installed version of a distribution, or 'not installed'."""
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _cpu_model() -> str:
+    """CPU model name from /proc/cpuinfo (falls back to platform.processor())."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info() -> dict:
+    """CPU, core counts, library versions and thread settings of this process."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    info = {
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "usable_cores": usable,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+    }
+    for dist in ("numpy", "scipy", "numba", "llvmlite", "torch", "jax", "jaxlib"):
+        info[dist] = _version(dist)
+    env = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+           "NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER", "NUMBA_CACHE_DIR", "XLA_FLAGS")
+    info["env"] = {k: os.environ[k] for k in env if k in os.environ}
+    threads = {}
+    if "numba" in sys.modules:
+        import numba
+
+        threads["numba"] = numba.get_num_threads()
+        try:
+            threads["numba_layer"] = numba.threading_layer()
+        except ValueError:
+            threads["numba_layer"] = "not initialised yet"
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        threads["torch"] = torch.get_num_threads()
+        threads["torch_interop"] = torch.get_num_interop_threads()
+    if "jax" in sys.modules:
+        jax = sys.modules["jax"]
+        threads["jax_devices"] = ", ".join(str(d) for d in jax.devices())
+    info["threads"] = threads
+    return info
+
+
+def format_machine_info(info: dict) -> str:
+    """Render machine_info() as a few readable lines."""
+    libs = ", ".join(f"{k} {info[k]}" for k in
+                     ("numpy", "scipy", "numba", "llvmlite", "torch", "jax", "jaxlib"))
+    lines = [
+        f"CPU: {info['cpu']}  ({info['usable_cores']} usable of {info['cpu_count']} cores)",
+        f"Python {info['python']} on {info['platform']}",
+        f"Libraries: {libs}",
+        f"Threads: {info['threads']}  env: {info['env'] or '{}'}",
+    ]
+    return "\n".join(lines)
+
+
+def _numba_read_kernel():
+    """Compile (or load from cache) a parallel read-only sum kernel."""
+    from numba import njit, prange
+
+    @njit(parallel=True, fastmath=True, cache=True)
+    def par_sum(a):
+        s = 0.0
+        for i in prange(a.shape[0]):
+            s += a[i]
+        return s
+
+    return par_sum
+
+
+def memory_bandwidth(mbytes: int = 512, repeats: int = 7) -> dict:
+    """Read-only bandwidth in GB/s (1e9 B/s) over a ``mbytes`` MB float64 array.
+
+    Reports the median over ``repeats`` of single-threaded ``np.sum`` and of a parallel Numba
+    read loop (all Numba threads); ``numba_gbs`` is the one comparable with the ceilings.
+    """
+    n = mbytes * 1_000_000 // 8
+    a = np.full(n, 1.0)
+    nbytes = a.nbytes
+    out = {"mbytes": nbytes / 1e6}
+
+    def measure(fn):
+        fn(a)
+        ts = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn(a)
+            ts.append(time.perf_counter() - t0)
+        return nbytes / statistics.median(ts) / 1e9
+
+    out["numpy_sum_gbs"] = measure(np.sum)
+    try:
+        out["numba_gbs"] = measure(_numba_read_kernel())
+    except Exception as exc:  # numba missing or broken: keep the NumPy figure
+        out["numba_gbs"] = float("nan")
+        out["numba_error"] = f"{type(exc).__name__}: {exc}"
+    del a
+    return out

@@ -1,0 +1,136 @@
+"""symgrad: PyTorch's eager autograd API on NumPy, and a symbolic compiler for it.
+
+``import symgrad as torch`` runs tutorial code eagerly; ``symgrad.compile(fn)`` traces the same
+code, differentiates it symbolically and emits fused kernels.
+"""
+
+from . import methods as _methods
+from .dtypes import (  # noqa: F401
+    bool_ as bool,
+    double,
+    dtype,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    half,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    set_default_dtype,
+    short,
+    uint8,
+)
+from .dtypes import float as float  # noqa: F401
+from .dtypes import int as int  # noqa: F401
+from .tensor import Size, Tensor  # noqa: F401
+
+_methods.install()
+
+from . import autograd  # noqa: E402
+from .creation import (  # noqa: E402,F401
+    arange,
+    as_tensor,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    randperm,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402,F401
+from .mathops import (  # noqa: E402,F401
+    add,
+    all,
+    amax,
+    amin,
+    any,
+    argmax,
+    argmin,
+    bmm,
+    broadcast_to,
+    cat,
+    chunk,
+    clamp,
+    clip,
+    concat,
+    cos,
+    div,
+    dot,
+    eq,
+    exp,
+    flatten,
+    gather,
+    ge,
+    gt,
+    index_select,
+    isnan,
+    le,
+    log,
+    log_softmax,
+    logical_and,
+    logical_not,
+    logical_or,
+    logsumexp,
+    lt,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    mm,
+    mul,
+    mv,
+    ne,
+    neg,
+    permute,
+    pow,
+    reciprocal,
+    remainder,
+    reshape,
+    rsqrt,
+    sin,
+    softmax,
+    split,
+    sqrt,
+    square,
+    squeeze,
+    stack,
+    std,
+    sub,
+    sum,
+    t,
+    tan,
+    tanh,
+    transpose,
+    true_divide,
+    unsqueeze,
+    var,
+    where,
+)
+from .mathops import abs_ as abs  # noqa: E402,F401
+from .mathops import expm1_ as expm1  # noqa: E402,F401
+from .mathops import log1p_ as log1p  # noqa: E402,F401
+from .mathops import relu_ as relu  # noqa: E402,F401
+from .mathops import sigmoid_ as sigmoid  # noqa: E402,F401
+from .mathops import sign as sign  # noqa: E402,F401
+from .uniq import unique  # noqa: E402,F401
+
+__version__ = "0.1.0"
