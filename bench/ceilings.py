@@ -22,9 +22,13 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from bench.vmath import exp_nonpos, log1p_unit, tanh
+
 BLOCK = 512  # rows per BLAS block in W3/W4 (X block: 512*32*8 B = 128 KiB, fits in L2)
-_JIT = {"nogil": True, "fastmath": True, "cache": True}
-_PAR = {"parallel": True, "fastmath": True, "cache": True}
+RB = 128  # rows per block in W2 (X block: 128*16*8 B = 16 KiB, stays in L1 for the 2nd sweep)
+# error_model="numpy": no ZeroDivisionError checks, which would block vectorisation.
+_JIT = {"nogil": True, "fastmath": True, "cache": True, "error_model": "numpy"}
+_PAR = {"parallel": True, "fastmath": True, "cache": True, "error_model": "numpy"}
 
 
 # ============================================================================ W1: MSE linreg
@@ -98,50 +102,64 @@ def w1_serial(X, y, w, b):
 # ============================================================================ W2: logistic BCE
 @njit(**_JIT)
 def w2_part(X, y, w, b, start, end, acc):
-    """Add sum(softplus(z)-y z), sum(dz*x), sum(dz) with dz = sigmoid(z)-y into acc (d+2,)."""
+    """Add sum(softplus(z)-y z), sum(dz*x), sum(dz) with dz = sigmoid(z)-y into acc (d+2,).
+
+    Rows go in L1-sized blocks: z for 4 rows/iter, then a vectorised transcendental sweep
+    (vmath helpers), then the gradient sweep over the same (cached) rows, 4 rows/iter.
+    """
     d = X.shape[1]
     g = np.zeros(d)
+    zb = np.empty(RB)
     ls = 0.0
     gb = 0.0
-    i = start
-    while i + 4 <= end:
-        z0 = b
-        z1 = b
-        z2 = b
-        z3 = b
-        for j in range(d):
-            wj = w[j]
-            z0 += X[i, j] * wj
-            z1 += X[i + 1, j] * wj
-            z2 += X[i + 2, j] * wj
-            z3 += X[i + 3, j] * wj
-        e0 = math.exp(-abs(z0))
-        e1 = math.exp(-abs(z1))
-        e2 = math.exp(-abs(z2))
-        e3 = math.exp(-abs(z3))
-        ls += (max(z0, 0.0) + math.log1p(e0) - y[i] * z0
-               + max(z1, 0.0) + math.log1p(e1) - y[i + 1] * z1
-               + max(z2, 0.0) + math.log1p(e2) - y[i + 2] * z2
-               + max(z3, 0.0) + math.log1p(e3) - y[i + 3] * z3)
-        s0 = (1.0 if z0 >= 0.0 else e0) / (1.0 + e0) - y[i]
-        s1 = (1.0 if z1 >= 0.0 else e1) / (1.0 + e1) - y[i + 1]
-        s2 = (1.0 if z2 >= 0.0 else e2) / (1.0 + e2) - y[i + 2]
-        s3 = (1.0 if z3 >= 0.0 else e3) / (1.0 + e3) - y[i + 3]
-        for j in range(d):
-            g[j] += s0 * X[i, j] + s1 * X[i + 1, j] + s2 * X[i + 2, j] + s3 * X[i + 3, j]
-        gb += s0 + s1 + s2 + s3
-        i += 4
-    while i < end:
-        z = b
-        for j in range(d):
-            z += X[i, j] * w[j]
-        e = math.exp(-abs(z))
-        ls += max(z, 0.0) + math.log1p(e) - y[i] * z
-        s = (1.0 if z >= 0.0 else e) / (1.0 + e) - y[i]
-        for j in range(d):
-            g[j] += s * X[i, j]
-        gb += s
-        i += 1
+    for s0 in range(start, end, RB):
+        m = min(RB, end - s0)
+        i = 0
+        while i + 4 <= m:
+            r = s0 + i
+            z0 = b
+            z1 = b
+            z2 = b
+            z3 = b
+            for j in range(d):
+                wj = w[j]
+                z0 += X[r, j] * wj
+                z1 += X[r + 1, j] * wj
+                z2 += X[r + 2, j] * wj
+                z3 += X[r + 3, j] * wj
+            zb[i] = z0
+            zb[i + 1] = z1
+            zb[i + 2] = z2
+            zb[i + 3] = z3
+            i += 4
+        while i < m:
+            z = b
+            for j in range(d):
+                z += X[s0 + i, j] * w[j]
+            zb[i] = z
+            i += 1
+        for i in range(m):
+            z = zb[i]
+            yi = y[s0 + i]
+            e = exp_nonpos(-abs(z))
+            ls += max(z, 0.0) + log1p_unit(e) - yi * z
+            dz = (1.0 if z >= 0.0 else e) / (1.0 + e) - yi
+            zb[i] = dz
+            gb += dz
+        i = 0
+        while i + 4 <= m:
+            r = s0 + i
+            s_0 = zb[i]
+            s_1 = zb[i + 1]
+            s_2 = zb[i + 2]
+            s_3 = zb[i + 3]
+            for j in range(d):
+                g[j] += s_0 * X[r, j] + s_1 * X[r + 1, j] + s_2 * X[r + 2, j] + s_3 * X[r + 3, j]
+            i += 4
+        while i < m:
+            for j in range(d):
+                g[j] += zb[i] * X[s0 + i, j]
+            i += 1
     acc[0] += ls
     for j in range(d):
         acc[1 + j] += g[j]
@@ -177,9 +195,14 @@ def w2_serial(X, y, w, b):
 
 
 # ============================================================================ shared softmax CE
-@njit(nogil=True, fastmath=True, cache=True)
+@njit(**_JIT)
 def softmax_ce_rows(Z, bias, labels, offset):
-    """In place: Z[i] <- softmax(Z[i]+bias) - onehot(label); returns summed CE loss."""
+    """In place: Z[i] <- softmax(Z[i]+bias) - onehot(label); returns summed CE loss.
+
+    Z must be C-contiguous (fresh np.dot output).  The exps run as one vectorised sweep over
+    the whole block; log(row sum) is taken once per 32 rows on the product of the row sums
+    (each in [1, c], so no overflow for c < 2**31).
+    """
     m, c = Z.shape
     loss = 0.0
     for i in range(m):
@@ -188,19 +211,26 @@ def softmax_ce_rows(Z, bias, labels, offset):
             v = Z[i, k] + bias[k]
             Z[i, k] = v
             mx = max(mx, v)
-        lab = labels[offset + i]
-        zlab = Z[i, lab]
+        loss += mx - Z[i, labels[offset + i]]
+        for k in range(c):
+            Z[i, k] -= mx
+    flat = Z.reshape(m * c)
+    for t in range(m * c):
+        flat[t] = exp_nonpos(flat[t])
+    prod = 1.0
+    for i in range(m):
         s = 0.0
         for k in range(c):
-            t = math.exp(Z[i, k] - mx)
-            Z[i, k] = t
-            s += t
-        loss += mx + math.log(s) - zlab
+            s += Z[i, k]
+        prod *= s
+        if (i & 31) == 31:
+            loss += math.log(prod)
+            prod = 1.0
         inv = 1.0 / s
         for k in range(c):
             Z[i, k] *= inv
-        Z[i, lab] -= 1.0
-    return loss
+        Z[i, labels[offset + i]] -= 1.0
+    return loss + math.log(prod)
 
 
 # ============================================================================ W3: softmax + Linear
@@ -276,7 +306,7 @@ def w4_part(X, labels, W1, b1, W2, b2, start, end, block, acc):
         A = np.dot(Xc, W1T)
         for i in range(m):
             for k in range(h):
-                A[i, k] = math.tanh(A[i, k] + b1[k])
+                A[i, k] = tanh(A[i, k] + b1[k])
         Z = np.dot(A, W2T)
         loss += softmax_ce_rows(Z, b2, labels, s)
         for i in range(m):
@@ -380,6 +410,40 @@ def run_parts_threads(part, n, width, nparts, pre, post=()):
     for f in futs:
         f.result()
     return acc
+
+
+_BLAS_LIMITED: list[str] = []
+
+
+def limit_blas_threads(n: int = 1) -> list[str]:
+    """Pin the OpenBLAS behind Numba's ``np.dot`` (SciPy's copy) to ``n`` threads.
+
+    The kernels call BLAS from inside their own parallel parts; a multi-threaded BLAS there
+    oversubscribes the cores (measured ~10x slower on W4).  NumPy's own BLAS is untouched.
+    Returns the libraries changed (empty if none found: e.g. not Linux or no OpenBLAS).
+    """
+    if _BLAS_LIMITED:
+        return _BLAS_LIMITED
+    import ctypes
+
+    import scipy.linalg.cython_blas  # noqa: F401  (loads the library Numba's np.dot uses)
+
+    try:
+        with open("/proc/self/maps") as fh:
+            libs = {ln.split()[-1] for ln in fh if "openblas" in ln.lower() and ".so" in ln}
+    except OSError:
+        return []
+    for path in sorted(libs):
+        if "numpy" in path:
+            continue
+        lib = ctypes.CDLL(path)
+        for sym in ("scipy_openblas_set_num_threads", "openblas_set_num_threads",
+                    "scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_"):
+            if hasattr(lib, sym):
+                getattr(lib, sym)(ctypes.c_int(n))
+                _BLAS_LIMITED.append(f"{path.rsplit('/', 1)[-1]}:{sym}({n})")
+                break
+    return _BLAS_LIMITED
 
 
 def default_parts() -> int:

@@ -8,13 +8,15 @@ imported lazily, on the first build.
 from __future__ import annotations
 
 import importlib
-from functools import lru_cache
+from functools import cache
+
+import numpy as np
 
 from bench.registry import Skip, register
 from bench.workloads import WORKLOADS
 
 
-@lru_cache(maxsize=None)
+@cache
 def _import(name: str):
     """Import a peer library once; raise Skip with the reason if that fails."""
     try:
@@ -62,8 +64,9 @@ def _torch_tensors(key: str, data: dict):
     wl = WORKLOADS[key]
 
     def conv(v):
-        t = torch.as_tensor(v)
-        return t if t.dtype == torch.int64 else t.to(torch.float64)
+        if isinstance(v, np.ndarray) and v.dtype.kind in "iu":
+            return torch.as_tensor(v, dtype=torch.int64)
+        return torch.as_tensor(v, dtype=torch.float64)  # never via float32
 
     params = [conv(data[p]).clone().requires_grad_(True) for p in wl.params]
     consts = [conv(data[c]) for c in wl.consts]

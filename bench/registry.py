@@ -20,7 +20,7 @@ Example (in a module passed to ``python -m bench.run_peers --plugin my_module``)
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -45,6 +45,8 @@ def register(workload: str, name: str, fn: Callable, ceiling: bool = False) -> N
 def _numba_builders():
     """Return {workload: {name: builder}} for the hand-written Numba kernels."""
     from bench import ceilings as C
+
+    C.limit_blas_threads(1)
 
     def arr(data, *keys):
         return tuple(np.ascontiguousarray(data[k]) for k in keys)

@@ -13,6 +13,31 @@ from importlib import metadata
 import numpy as np
 
 
+def _cpu_snapshot():
+    """(wall s, system-wide busy CPU s from /proc/stat, this process's CPU s) or None."""
+    try:
+        with open("/proc/stat") as fh:
+            f = fh.readline().split()
+    except OSError:
+        return None
+    v = [int(x) for x in f[1:9]]
+    busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7]  # user nice system irq softirq steal
+    return time.perf_counter(), busy / os.sysconf("SC_CLK_TCK"), time.process_time()
+
+
+def foreign_load(before, after) -> float:
+    """Fraction of all cores used by OTHER processes between two _cpu_snapshot()s.
+
+    /proc/stat has 10 ms resolution, so values below ~0.1 on short intervals are noise.
+    A high value means the timing was disturbed by something else running on the machine.
+    """
+    if before is None or after is None:
+        return float("nan")
+    wall = after[0] - before[0]
+    other = (after[1] - before[1]) - (after[2] - before[2])
+    return min(max(other / (wall * (os.cpu_count() or 1)), 0.0), 1.0) if wall > 0 else 0.0
+
+
 def time_fn(fn, min_time: float = 0.5, min_repeats: int = 5, warmup: int = 1,
             number: int | None = None, max_time: float = 30.0,
             target_repeat_s: float = 2e-3) -> dict:
@@ -22,7 +47,8 @@ def time_fn(fn, min_time: float = 0.5, min_repeats: int = 5, warmup: int = 1,
     Each repeat runs ``number`` calls back to back (auto-chosen so a repeat lasts about
     ``target_repeat_s`` when None, so microsecond calls are measurable).  All reported
     times are per call, in seconds: ``median``, ``min``, ``mean``, raw ``times``, plus the
-    ``warmup`` call times, ``number`` and ``repeats``.
+    ``warmup`` call times, ``number``, ``repeats`` and ``foreign_load`` (share of the
+    machine's cores used by other processes meanwhile; see :func:`foreign_load`).
     """
     clock = time.perf_counter
     warm = []
@@ -43,6 +69,7 @@ def time_fn(fn, min_time: float = 0.5, min_repeats: int = 5, warmup: int = 1,
     gc_was_enabled = gc.isenabled()
     gc.disable()
     times: list[float] = []
+    snap = _cpu_snapshot()
     try:
         start = clock()
         while True:
@@ -58,6 +85,7 @@ def time_fn(fn, min_time: float = 0.5, min_repeats: int = 5, warmup: int = 1,
     finally:
         if gc_was_enabled:
             gc.enable()
+    load = foreign_load(snap, _cpu_snapshot())
     return {
         "median": statistics.median(times),
         "min": min(times),
@@ -66,6 +94,7 @@ def time_fn(fn, min_time: float = 0.5, min_repeats: int = 5, warmup: int = 1,
         "warmup": warm,
         "number": number,
         "repeats": len(times),
+        "foreign_load": load,
     }
 
 
@@ -159,26 +188,29 @@ def memory_bandwidth(mbytes: int = 512, repeats: int = 7) -> dict:
 
     Reports the median over ``repeats`` of single-threaded ``np.sum`` and of a parallel Numba
     read loop (all Numba threads); ``numba_gbs`` is the one comparable with the ceilings.
+    ``foreign_load`` is the share of cores used by other processes meanwhile.
     """
     n = mbytes * 1_000_000 // 8
     a = np.full(n, 1.0)
     nbytes = a.nbytes
     out = {"mbytes": nbytes / 1e6}
 
-    def measure(fn):
-        fn(a)
+    def measure(fn, arr):
+        fn(arr)
         ts = []
         for _ in range(repeats):
             t0 = time.perf_counter()
-            fn(a)
+            fn(arr)
             ts.append(time.perf_counter() - t0)
         return nbytes / statistics.median(ts) / 1e9
 
-    out["numpy_sum_gbs"] = measure(np.sum)
+    snap = _cpu_snapshot()
+    out["numpy_sum_gbs"] = measure(np.sum, a)
     try:
-        out["numba_gbs"] = measure(_numba_read_kernel())
+        out["numba_gbs"] = measure(_numba_read_kernel(), a)
     except Exception as exc:  # numba missing or broken: keep the NumPy figure
         out["numba_gbs"] = float("nan")
         out["numba_error"] = f"{type(exc).__name__}: {exc}"
+    out["foreign_load"] = foreign_load(snap, _cpu_snapshot())
     del a
     return out

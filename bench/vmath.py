@@ -5,8 +5,9 @@ scalar libm calls (~5-15 ns each) and block vectorisation.  These helpers use on
 arithmetic and selects (Cephes-style rational approximations, Cody-Waite range reduction and
 an exact power of two built from the bits of the integer exponent).  Measured accuracy vs
 NumPy: tanh and log1p_unit < 2 ulp; exp_nonpos(a) relative error <= ~|a| * 3e-17 (fastmath
-may fold the two Cody-Waite steps; this is the conditioning of exp itself).  They are inlined at the Numba IR level (``inline="always"``) so that the calling loop
-vectorises.  Callers must be compiled with ``error_model="numpy"`` (no ZeroDivisionError
+may fold the two Cody-Waite steps; this is the conditioning of exp itself).  They are
+inlined at the Numba IR level (``inline="always"``) so that the calling loop vectorises.
+Callers must be compiled with ``error_model="numpy"`` (no ZeroDivisionError
 checks), otherwise the division blocks vectorisation.
 """
 

@@ -13,8 +13,8 @@ An implementation under test is a *builder*: ``builder(data) -> run`` where ``ru
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -134,3 +134,18 @@ from .mathops import sign as sign  # noqa: E402,F401
 from .uniq import unique  # noqa: E402,F401
 
 __version__ = "0.1.0"
+
+
+def _wrap_exports():
+    from . import mathops as _m
+    from .trace import lifting
+    g = globals()
+    for name, value in list(g.items()):
+        if callable(value) and getattr(value, "__module__", "") == _m.__name__:
+            g[name] = lifting(value)
+
+
+_wrap_exports()
+
+from .compile import CompiledFunction, compile  # noqa: E402,F401
+from .trace import TraceError  # noqa: E402,F401

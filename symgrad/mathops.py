@@ -6,15 +6,17 @@ body; Python scalars are folded into the body as constants.
 
 from __future__ import annotations
 
+import builtins
 import numbers
 
 import numpy as np
 import sympy
 
 from . import dtypes, prims
-from .dispatch import record_custom
+from .dispatch import apply, record_custom
 from .ops import Op
 from .pointwise import X, expm1, log1p, relu, sigmoid, softplus
+from .pointwise import isnan as isnan_
 from .tensor import Tensor, _axis
 
 # --- building pointwise operations ----------------------------------------------------------
@@ -45,6 +47,13 @@ def pointwise(fn, *operands, kind="promote", name=None, promote_from=None):
     "bool" (comparisons). ``promote_from`` picks which operands decide the compute dtype.
     """
     ops = [_as_operand(o) for o in operands]
+    chosen = [ops[i] for i in promote_from] if promote_from is not None else ops
+    cdtype = result_dtype(*chosen)
+    if kind == "float" and not cdtype.is_floating_point:
+        cdtype = dtypes.get_default_dtype()
+    # Placeholders are real (hence finite) symbols, so SymPy would fold `x == inf` to False
+    # and `x < inf` to True; a non-finite scalar enters as a 0-d tensor instead.
+    ops = [_nonfinite_as_tensor(o, cdtype) for o in ops]
     tensors = [o for o in ops if isinstance(o, Tensor)]
     syms, k = [], 0
     for o in ops:
@@ -53,13 +62,16 @@ def pointwise(fn, *operands, kind="promote", name=None, promote_from=None):
             k += 1
         else:
             syms.append(prims.as_sympy_number(o))
-    chosen = [ops[i] for i in promote_from] if promote_from is not None else ops
-    cdtype = result_dtype(*chosen)
-    if kind == "float" and not cdtype.is_floating_point:
-        cdtype = dtypes.get_default_dtype()
     dtype = dtypes.bool_ if kind == "bool" else cdtype
     body = sympy.sympify(fn(*syms))
     return prims.elementwise(body, tensors, dtype, cdtype, name=name)
+
+
+def _nonfinite_as_tensor(v, cdtype):
+    if isinstance(v, float) and not np.isfinite(v):
+        dt = cdtype if cdtype.is_floating_point else dtypes.get_default_dtype()
+        return Tensor._wrap(np.asarray(v, dtype=dt.np))
+    return v
 
 
 def _unary(fn, name, kind="float", doc=""):
@@ -205,7 +217,7 @@ def logical_not(input):
 
 def isnan(input):
     """True where the value is NaN."""
-    return pointwise(lambda a: sympy.Ne(a, a), input, kind="bool")
+    return pointwise(isnan_, input, kind="bool")
 
 
 # --- reductions ---------------------------------------------------------------------------
@@ -317,7 +329,7 @@ def _arg(input, dim, keepdim, largest):
         r = _arg(flat, 0, False, largest)
         return reshape(r, [1] * input.ndim) if keepdim else r
     axis = _axis(dim, input.ndim)
-    x = input.detach() if input.requires_grad else input
+    x = input.detach() if input.requires_grad or input._node is not None else input
     best = prims.reduce(Op.MAX if largest else Op.MIN, x, (axis,), True)
     pos = prims.iota(x.shape, axis)
     big = x.shape[axis]
@@ -343,9 +355,9 @@ def logsumexp(input, dim, keepdim=False):
     axes = _axes(dim, input.ndim)
     if not input.dtype.is_floating_point:
         input = input.to(dtypes.get_default_dtype())
-    m = prims.reduce(Op.MAX, input.detach(), axes, True)
-    m = pointwise(lambda v: sympy.Piecewise((0, sympy.Eq(sympy.Abs(v), sympy.oo)), (v, True)),
-                  m)
+    m = prims.reduce(Op.MAX, _shift_source(input), axes, True)
+    m = pointwise(lambda v, inf: sympy.Piecewise((0, sympy.Eq(sympy.Abs(v), inf)), (v, True)),
+                  m, float("inf"))
     shifted = exp(input - m)
     s = prims.reduce(Op.SUM, shifted, axes, True)
     r = log(s) + m
@@ -386,7 +398,7 @@ def softmax(input, dim, dtype=None):
     if dtype is not None:
         input = input.to(dtype)
     axes = _axes(dim, input.ndim)
-    e = exp(input - prims.reduce(Op.MAX, input.detach(), axes, True))
+    e = exp(input - prims.reduce(Op.MAX, _shift_source(input), axes, True))
     return _rename(e / prims.reduce(Op.SUM, e, axes, True), "SoftmaxBackward0")
 
 
@@ -395,6 +407,14 @@ def log_softmax(input, dim, dtype=None):
     if dtype is not None:
         input = input.to(dtype)
     return _rename(input - logsumexp(input, dim, keepdim=True), "LogSoftmaxBackward0")
+
+
+def _shift_source(x):
+    """``x`` detached, for a stabilizing shift (max) that cancels in the math."""
+    if x._node is not None:
+        from .trace import stop_gradient
+        return stop_gradient(x, stabilizer=True)
+    return x.detach()
 
 
 def _rename(t, name):
@@ -436,7 +456,7 @@ def reshape(input, *shape):
         n = n * d
     if n != total:
         raise RuntimeError(f"shape '{list(new)}' is invalid for input of size {total}")
-    return prims.reshape(input, new, name="ViewBackward0")
+    return _view(prims.reshape(input, new, name="ViewBackward0"), input, "ViewBackward0")
 
 
 view = reshape
@@ -447,6 +467,8 @@ def flatten(input, start_dim=0, end_dim=-1):
     if input.ndim == 0:
         return reshape(input, 1)
     s, e = _axis(start_dim, input.ndim), _axis(end_dim, input.ndim)
+    if s == e:
+        return input  # as PyTorch: flatten over a single dimension is the tensor itself
     shape = list(input.shape)
     merged = 1
     for d in shape[s:e + 1]:
@@ -467,7 +489,8 @@ def squeeze(input, dim=None):
     axes = range(input.ndim) if dim is None else _axes(dim, input.ndim)
     drop = {a for a in axes if input.shape[a] == 1}
     shape = [d for i, d in enumerate(input.shape) if i not in drop]
-    return prims.reshape(input, shape, name="SqueezeBackward0")
+    name = "SqueezeBackward0" if dim is None else "SqueezeBackward1"
+    return _view(prims.reshape(input, shape, name=name), input, name)
 
 
 def permute(input, *dims):
@@ -476,7 +499,7 @@ def permute(input, *dims):
     if sorted(dims) != list(range(input.ndim)):
         raise RuntimeError(f"permute(): dims {list(dims)} is not a permutation of the "
                            f"{input.ndim} dimensions of a tensor of shape {list(input.shape)}")
-    return prims.permute(input, dims)
+    return _view(prims.permute(input, dims), input, "PermuteBackward0")
 
 
 def transpose(input, dim0, dim1):
@@ -484,7 +507,8 @@ def transpose(input, dim0, dim1):
     perm = list(range(input.ndim))
     a, b = _axis(dim0, input.ndim), _axis(dim1, input.ndim)
     perm[a], perm[b] = perm[b], perm[a]
-    return prims.permute(input, perm, name="TransposeBackward0")
+    return _view(prims.permute(input, perm, name="TransposeBackward0"), input,
+                 "TransposeBackward0")
 
 
 def t(input):
@@ -492,7 +516,9 @@ def t(input):
     if input.ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is "
                            f"{input.ndim}D")
-    return transpose(input, 0, -1) if input.ndim == 2 else input
+    if input.ndim < 2:
+        return _view(input, input, "TBackward0")
+    return _view(prims.permute(input, (1, 0), name="TBackward0"), input, "TBackward0")
 
 
 def expand(input, *sizes):
@@ -514,7 +540,15 @@ def expand(input, *sizes):
                 f"{list(input.shape)}")
         else:
             target.append(s)
-    return prims.broadcast(input, target)
+    return _view(prims.broadcast(input, target), input, "ExpandBackward0")
+
+
+def _view(r, x, name):
+    """PyTorch's movement ops return a new view even when nothing moves (never ``x`` itself:
+    a leaf's view is not a leaf)."""
+    if r is x and x._node is None:
+        return apply(Op.RESHAPE, [x], {"shape": tuple(x.shape)}, name=name)
+    return r
 
 
 def broadcast_to(input, shape):
@@ -633,7 +667,7 @@ def cat(tensors, dim=0):
     ref = tensors[0]
     axis = _axis(dim, ref.ndim)
     for k, x in enumerate(tensors):
-        if x.ndim != ref.ndim or any(x.shape[i] != ref.shape[i] for i in range(ref.ndim)
+        if x.ndim != ref.ndim or builtins.any(x.shape[i] != ref.shape[i] for i in range(ref.ndim)
                                      if i != axis):
             raise RuntimeError(
                 f"Sizes of tensors must match except in dimension {axis}. Expected size "

@@ -96,6 +96,11 @@ def _type(self, dtype=None):
     return _to(self, dtype)
 
 
+def _unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):  # noqa: A002
+    from .uniq import unique
+    return unique(self, sorted, return_inverse, return_counts, dim)
+
+
 def _getattr_T(self):
     return M.permute(self, *reversed(range(self.ndim)))
 
@@ -139,7 +144,7 @@ METHODS = {
     "view_as": lambda self, other: M.reshape(self, *other.shape),
     "reshape_as": lambda self, other: M.reshape(self, *other.shape),
     "gather": M.gather, "index_select": M.index_select,
-    "split": M.split, "chunk": M.chunk,
+    "split": M.split, "chunk": M.chunk, "unique": _unique,
     "masked_fill": lambda self, mask, value: M.where(mask, value, self),
     "where": lambda self, condition, other: M.where(condition, self, other),
     "to": _to, "type": _type, "float": _numpy_dtype_conv(dtypes.float32),
@@ -164,8 +169,9 @@ METHODS = {
 
 def install():
     """Attach every method; called once by ``symgrad/__init__``."""
+    from .trace import lifting
     for name, fn in METHODS.items():
-        setattr(Tensor, name, fn)
+        setattr(Tensor, name, fn if name == "__setitem__" else lifting(fn))
     Tensor.T = property(_getattr_T)
     Tensor.mT = property(_getattr_mT)
     Tensor.__hash__ = lambda self: id(self)

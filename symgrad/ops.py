@@ -25,6 +25,7 @@ class Op(enum.Enum):
     PAD = "pad"                  # shape, index: place the input at index of zeros(shape)
     GATHER = "gather"            # key: advanced-index template; inputs: x, *index arrays
     SCATTER_ADD = "scatter_add"  # shape, key: zeros(shape); add g at key (adjoint of GATHER)
+    STOP_GRADIENT = "stop_gradient"  # stabilizer: bool (a shift that cancels in the math)
     IOTA = "iota"                # shape, axis, dtype: index values along axis
     CONST = "const"              # value: a NumPy array
     INPUT = "input"              # name, shape, dtype (traced programs only)
@@ -32,9 +33,9 @@ class Op(enum.Enum):
 
 ELEMENTWISE_OPS = frozenset({Op.ELEMENTWISE})
 REDUCE_OPS = frozenset({Op.SUM, Op.MAX, Op.MIN})
-MOVEMENT_OPS = frozenset({Op.BROADCAST, Op.RESHAPE, Op.PERMUTE})
+MOVEMENT_OPS = frozenset({Op.BROADCAST, Op.RESHAPE, Op.PERMUTE, Op.STOP_GRADIENT})
 INDEX_OPS = frozenset({Op.SLICE, Op.PAD, Op.GATHER, Op.SCATTER_ADD})
 LEAF_OPS = frozenset({Op.IOTA, Op.CONST, Op.INPUT})
 
 # Primitives with no VJP rule: their outputs are integer data or leaves.
-NONDIFFERENTIABLE = frozenset({Op.IOTA, Op.CONST, Op.INPUT})
+NONDIFFERENTIABLE = frozenset({Op.IOTA, Op.CONST, Op.INPUT, Op.STOP_GRADIENT})

@@ -14,7 +14,7 @@ import numpy as np
 import sympy
 from sympy.codegen.cfunctions import expm1, log1p
 
-__all__ = ["sigmoid", "softplus", "relu", "step", "log1p", "expm1", "X", "placeholder",
+__all__ = ["sigmoid", "softplus", "relu", "step", "isnan", "log1p", "expm1", "X", "placeholder",
            "lambdify_body", "NUMPY_FUNCTIONS", "derivative"]
 
 
@@ -66,6 +66,14 @@ class relu(sympy.Function):  # noqa: N801
         return step(self.args[0])
 
 
+class isnan(sympy.Function):  # noqa: N801
+    """isnan(x): 1 where x is NaN (a comparison: no gradient). A function, not ``Ne(x, x)``,
+    which SymPy folds to False for a real symbol."""
+
+    def fdiff(self, argindex=1):
+        return sympy.S.Zero
+
+
 def _np_sigmoid(x):
     # e^-|x| never overflows; pick the branch that keeps the exponent negative.
     x = np.asarray(x)
@@ -95,6 +103,7 @@ NUMPY_FUNCTIONS = {
     "step": _np_step,
     "log1p": np.log1p,
     "expm1": np.expm1,
+    "isnan": np.isnan,
 }
 
 

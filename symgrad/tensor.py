@@ -25,6 +25,9 @@ class Size(tuple):
         return n
 
 
+EPOCH = [0]  # bumped by each trace: tensors born during a trace are constants of it
+
+
 class VersionCounter:
     """Counts in-place modifications; shared by a tensor and its views."""
 
@@ -59,6 +62,7 @@ class Tensor:
         self._accumulator = None
         self._base = None
         self._retains_grad = False
+        self._born = EPOCH[0]
 
     @classmethod
     def _wrap(cls, data, requires_grad=False, grad_fn=None, version=None):

@@ -1,0 +1,184 @@
+"""`symgrad.compile`: trace once per input signature, differentiate symbolically, optimize,
+and run on a back end (the NumPy reference interpreter, or Numba kernels from `codegen`)."""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import time
+
+import numpy as np
+
+from . import debug, dtypes
+from .compile_args import ArgumentError, prepare_args, signature_of
+from .compile_trace import CompiledTrace, name_hints
+from .tensor import Tensor
+
+BACKENDS = ("numpy", "numba")
+
+
+def compile(fn=None, wrt=None, backend="numba"):  # noqa: A001 - symgrad.compile
+    """Compile ``fn`` (written with symgrad tensors, nn modules and losses).
+
+    ``wrt``: None (every argument and captured tensor that requires grad, in order of first
+    use), an argument name or index, a sequence of those, an ``nn.Module`` or tensors.
+    ``backend``: "numba" (fused kernels) or "numpy" (the reference interpreter).
+    Usable as a decorator, with or without arguments.
+    """
+    if fn is None:
+        return lambda f: CompiledFunction(f, wrt=wrt, backend=backend)
+    return CompiledFunction(fn, wrt=wrt, backend=backend)
+
+
+class CompiledFunction:
+    """A traced, symbolically differentiated function; see `symgrad.compile`."""
+
+    def __init__(self, fn, wrt=None, backend="numba"):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if backend == "numba":
+            try:
+                import codegen  # noqa: F401
+                from codegen import available
+                if not available():
+                    raise ImportError
+            except ImportError:
+                backend = "numpy"
+        self.fn = fn
+        self.wrt_spec = wrt
+        self.backend = backend
+        try:
+            self.param_names = list(inspect.signature(fn).parameters)
+        except (TypeError, ValueError):
+            self.param_names = []
+        self._traces = {}
+        self._lock = threading.RLock()
+        self._stats = {"traces": 0, "compiles": 0, "hits": 0}
+        self.__name__ = getattr(fn, "__name__", "compiled")
+        self.__doc__ = getattr(fn, "__doc__", None)
+
+    # --- the cache ------------------------------------------------------------------------
+    def _entry(self, args) -> tuple:
+        prepared = prepare_args(args, self.param_names)
+        key = signature_of(prepared)
+        with self._lock:
+            for entry in self._traces.get(key, []):
+                inputs = entry.bind(prepared)
+                if inputs is not None:
+                    self._stats["hits"] += 1
+                    return entry, inputs
+            entry = self._new_trace(prepared, key)
+            inputs = entry.bind(prepared)
+            if inputs is None:
+                raise RuntimeError("internal error: a fresh trace does not accept its own "
+                                   "arguments")
+            return entry, inputs
+
+    def _new_trace(self, prepared, key):
+        t0 = time.perf_counter()
+        hints = name_hints(self.fn, self.wrt_spec)
+        try:
+            entry = CompiledTrace.create(self, prepared, hints, symbolic=True)
+        except TypeError as e:
+            # The function computed with a size as a Python int (range(n), if n > 3, ...):
+            # trace again with concrete sizes; calls with other sizes retrace.
+            debug.log(1, f"symbolic-size trace failed ({e}); retracing with concrete sizes")
+            entry = CompiledTrace.create(self, prepared, hints, symbolic=False)
+        except ArgumentError:
+            raise
+        except Exception as e:
+            self._explain_mismatch(prepared, e)
+            raise
+        self._traces.setdefault(key, []).append(entry)
+        self._stats["traces"] += 1
+        debug.log(1, f"traced {self.__name__} in {1e3 * (time.perf_counter() - t0):.1f} ms")
+        return entry
+
+    def _explain_mismatch(self, prepared, error):
+        """After a failed retrace, name the argument that differs from an earlier trace."""
+        for entries in self._traces.values():
+            for entry in entries:
+                msg = entry.describe_mismatch(prepared)
+                if msg:
+                    raise ArgumentError(msg) from error
+
+    def cache_info(self) -> dict:
+        """Counts: traces made, back-end compilations, cache hits."""
+        return dict(self._stats)
+
+    # --- calls ------------------------------------------------------------------------------
+    def __call__(self, *args):
+        """The function's value: a Python float for a scalar, else a NumPy array."""
+        entry, inputs = self._entry(args)
+        outs = entry.run("forward", inputs)
+        vals = [_value(o) for o in outs]
+        return tuple(vals) if entry.returns_tuple else vals[0]
+
+    def value_and_grad(self, *args):
+        """(value, grads) with grads a tuple of NumPy arrays in ``wrt`` order."""
+        entry, inputs = self._entry(args)
+        outs = entry.run("grad", inputs)
+        return _value(outs[0]), tuple(_grad(o, w) for o, w in zip(outs[1:], entry.wrt_meta))
+
+    def grad(self, *args):
+        """The gradients only (a tuple in ``wrt`` order)."""
+        return self.value_and_grad(*args)[1]
+
+    def backward(self, *args):
+        """Compute the value and ADD the gradients into ``.grad`` of the wrt tensors.
+
+        Nothing is written unless the whole computation succeeded."""
+        entry, inputs = self._entry(args)
+        tensors = entry.wrt_tensors(args)
+        outs = entry.run("grad", inputs)
+        grads = [_grad(o, w) for o, w in zip(outs[1:], entry.wrt_meta)]
+        for t, g in zip(tensors, grads):
+            if t is None:
+                continue
+            g = g.astype(t._data.dtype, copy=False)
+            if t.grad is None:
+                t.grad = Tensor._wrap(np.array(g, copy=True))
+            else:
+                t.grad._data += g
+        return _value(outs[0])
+
+    def hessian(self, *args):
+        """Second derivatives of a scalar function: one wrt gives an array of shape
+        p.shape + p.shape; several give a tuple of tuples of blocks."""
+        entry, inputs = self._entry(args)
+        return entry.hessian(inputs)
+
+    def formulas(self, *args):
+        """The derived formulas (see `symgrad.formulas.Formulas`)."""
+        entry, _ = self._entry(args)
+        return entry.formulas()
+
+    def graph(self, *args, stage="optimized"):
+        """The IR program at ``stage``: "traced", "grad" or "optimized" (prints like a jaxpr)."""
+        entry, _ = self._entry(args)
+        return entry.program_at(stage)
+
+    def source(self, *args):
+        """The generated kernel source (Numba back end)."""
+        entry, _ = self._entry(args)
+        return entry.source()
+
+    def __repr__(self):
+        return f"<symgrad.compile of {self.__name__} backend={self.backend}>"
+
+
+def _value(a):
+    a = np.asarray(a)
+    return float(a) if a.ndim == 0 and a.dtype.kind == "f" else (a.item() if a.ndim == 0
+                                                                 else a)
+
+
+def _grad(a, meta):
+    shape, dtype = meta
+    a = np.asarray(a)
+    if a.dtype != dtype.np:
+        a = a.astype(dtype.np)
+    return a if shape is None or a.shape == tuple(shape) else a.reshape(shape)
+
+
+_ = dtypes

@@ -1,0 +1,328 @@
+"""One cached trace of a compiled function: its programs at each stage, which inputs are
+differentiated, how call arguments bind to program inputs, and the back-end runners."""
+
+from __future__ import annotations
+
+import re
+import time
+import types
+
+import numpy as np
+import sympy
+
+from . import debug
+from .compile_args import ArgumentError
+from .ir.node import make_node
+from .ir.program import Program
+from .ops import Op
+from .tensor import Tensor
+
+
+def _ident(name: str) -> str:
+    s = re.sub(r"\W", "_", name)
+    return s if s and not s[0].isdigit() else "_" + s
+
+
+def name_hints(fn, wrt) -> dict:
+    """Readable names for tensors a function captures: id(tensor) -> name."""
+    hints, seen = {}, set()
+
+    def add_module(prefix, module):
+        for pname, p in module.named_parameters():
+            hints.setdefault(id(p), _ident(f"{prefix}_{pname}" if prefix else pname))
+
+    def scan(f, depth):
+        code = getattr(f, "__code__", None)
+        if code is None or id(f) in seen or depth > 4:
+            return
+        seen.add(id(f))
+        values = {}
+        for var, cell in zip(code.co_freevars, f.__closure__ or ()):
+            try:
+                values[var] = cell.cell_contents
+            except ValueError:
+                continue
+        for var in code.co_names:
+            if var in getattr(f, "__globals__", {}):
+                values.setdefault(var, f.__globals__[var])
+        for var, v in values.items():
+            if isinstance(v, Tensor):
+                hints.setdefault(id(v), _ident(var))
+            elif _is_module(v):
+                add_module(var, v)
+            elif isinstance(v, types.FunctionType):
+                scan(v, depth + 1)
+
+    if _is_module(wrt):
+        add_module("", wrt)
+    scan(fn, 0)
+    return hints
+
+
+def _is_module(v) -> bool:
+    return hasattr(v, "named_parameters") and hasattr(v, "forward")
+
+
+def _first_use(program) -> dict:
+    """INPUT node id -> serial of its first consumer (the order the function used it)."""
+    first = {}
+    for n in program.nodes:
+        for i in n.inputs:
+            if i.op is Op.INPUT:
+                first[id(i)] = min(first.get(id(i), n.serial), n.serial)
+    return first
+
+
+class CompiledTrace:
+    """A trace for one input signature, with lazily built stages and runners."""
+
+    @classmethod
+    def create(cls, cf, prepared, hints, symbolic):
+        from .trace import trace
+        specs = [(a.name, a.shape, a.dtype, True) for a in prepared]
+        t0 = time.perf_counter()
+        try:
+            program, captured, returns_tuple = trace(cf.fn, specs, hints, symbolic)
+        except (RuntimeError, ValueError, IndexError) as e:
+            from .trace import TraceError
+            if isinstance(e, TraceError | ArgumentError):
+                raise
+            sig = ", ".join(f"{a.name}: {a.dtype.name}{list(a.shape)}" for a in prepared)
+            raise type(e)(f"{e}\n(while tracing {cf.__name__}({sig}))") from e
+        self = cls()
+        self.cf, self.traced, self.captured = cf, program, captured
+        self.returns_tuple = returns_tuple
+        self.n_args = len(prepared)
+        self.arg_names = [a.name for a in prepared]
+        self.symbolic = symbolic
+        self.arg_shapes = [tuple(a.shape) for a in prepared]
+        self.timings = {"trace": time.perf_counter() - t0}
+        self._resolve_wrt(prepared)
+        self._stages, self._runners = {}, {}
+        debug.log(2, f"traced program:\n{self.traced}")
+        return self
+
+    # --- which inputs are differentiated ----------------------------------------------------
+    def _resolve_wrt(self, prepared):
+        spec, program = self.cf.wrt_spec, self.traced
+        inputs = list(program.inputs)
+        refs = [("arg", k) for k in range(self.n_args)] + [("tensor", t) for t in self.captured]
+        chosen = []
+        if spec is None:
+            first = _first_use(program)
+            cands = [k for k, r in enumerate(refs) if _requires_grad(r, prepared)
+                     and inputs[k].dtype.is_floating_point]
+            chosen = sorted(cands, key=lambda k: first.get(id(inputs[k]), 1 << 60))
+        else:
+            for item in _as_items(spec):
+                chosen.append(self._position(item, refs, inputs, prepared))
+        self.program = Program(inputs, program.outputs, program.output_names, program.sizes,
+                               "traced")
+        self.wrt_positions = chosen
+        self.wrt_refs = [refs[k] for k in chosen]
+        self.inputs_extra = inputs[len(refs):]
+        self.wrt_dtypes = [inputs[k].dtype for k in chosen]
+        self.wrt_names = [inputs[k].attr("name") for k in chosen]
+        self._inputs, self._refs = inputs, refs
+
+    def _position(self, item, refs, inputs, prepared):
+        if isinstance(item, str):
+            if item not in self.arg_names:
+                raise ArgumentError(f"wrt names '{item}', which is not an argument of "
+                                    f"{self.cf.__name__} (arguments: {self.arg_names})")
+            item = self.arg_names.index(item)
+        if isinstance(item, int):
+            if not -self.n_args <= item < self.n_args:
+                raise ArgumentError(f"wrt index {item} is out of range for {self.n_args} "
+                                    "arguments")
+            k = item % self.n_args
+            if not inputs[k].dtype.is_floating_point:
+                raise ArgumentError(f"wrt names argument '{self.arg_names[k]}' of dtype "
+                                    f"{inputs[k].dtype}: only floating point inputs can be "
+                                    "differentiated")
+            return k
+        if isinstance(item, Tensor):
+            for k, r in enumerate(refs):
+                if (r[0] == "tensor" and r[1] is item) or (
+                        r[0] == "arg" and prepared[r[1]].original is item):
+                    return k
+            # Not used by the function: its gradient is zero.
+            node = make_node(Op.INPUT, (), {"name": f"unused{len(refs)}"},
+                             _concrete(item.shape), item.dtype)
+            refs.append(("tensor", item))
+            inputs.append(node)
+            return len(refs) - 1
+        raise ArgumentError(f"wrt entries must be argument names, indices, tensors or modules; "
+                            f"got {type(item).__name__}")
+
+    def wrt_tensors(self, args) -> list:
+        """The tensors whose .grad `backward` adds into (None for non-tensor arguments)."""
+        out = []
+        for kind, v in self.wrt_refs:
+            if kind == "arg":
+                a = args[v]
+                out.append(a if isinstance(a, Tensor) else None)
+            else:
+                out.append(v)
+        return out
+
+    @property
+    def wrt_meta(self):
+        return [(None, d) for d in self.wrt_dtypes]
+
+    # --- binding call arguments ---------------------------------------------------------------
+    def bind(self, prepared):
+        """Arrays for the program inputs, or None if this trace does not fit the call."""
+        if len(prepared) != self.n_args:
+            return None
+        if not self.symbolic and [tuple(a.shape) for a in prepared] != self.arg_shapes:
+            return None
+        arrays = [a.array for a in prepared]
+        env = {}
+        for k, r in enumerate(self._refs):
+            node = self._inputs[k]
+            arr = arrays[k] if r[0] == "arg" else r[1]._data
+            if r[0] == "tensor":
+                if r[1].dtype != node.dtype:
+                    return None
+                arrays.append(arr)
+            if arr.ndim != len(node.shape):
+                return None
+            for d, s in zip(arr.shape, node.shape):
+                if isinstance(s, sympy.Symbol):
+                    if env.setdefault(s, d) != d or d == 1:
+                        return None
+                elif d != s:
+                    return None
+        return arrays
+
+    def describe_mismatch(self, prepared) -> str | None:
+        """Why ``prepared`` does not fit this trace, naming the argument (None if it does)."""
+        if len(prepared) != self.n_args:
+            return None
+        for k, a in enumerate(prepared):
+            node = self._inputs[k]
+            if a.array.ndim != len(node.shape):
+                return (f"argument '{a.name}' has rank {a.array.ndim} (shape {list(a.shape)}), "
+                        f"but {self.cf.__name__} was traced with rank {len(node.shape)} "
+                        f"(shape {[str(s) for s in node.shape]})")
+        seen = {}
+        for k, a in enumerate(prepared):
+            for axis, (d, s) in enumerate(zip(a.shape, self._inputs[k].shape)):
+                if isinstance(s, sympy.Symbol):
+                    if s in seen and seen[s][0] != d:
+                        other, oaxis, ov = seen[s][1], seen[s][2], seen[s][0]
+                        return (f"arguments '{other}' and '{a.name}' must agree in size {s}: "
+                                f"{other}.shape[{oaxis}] = {ov} but {a.name}.shape[{axis}] = {d}")
+                    seen.setdefault(s, (d, a.name, axis))
+        return None
+
+    # --- stages and runners -------------------------------------------------------------------
+    def program_at(self, stage):
+        """The program at ``stage``: traced, grad, optimized (or forward, hvp)."""
+        if stage in self._stages:
+            return self._stages[stage]
+        from .passes import optimize
+        if stage == "traced":
+            prog = self.program
+        elif stage == "grad":
+            from .grad.reverse import grad_program
+            t0 = time.perf_counter()
+            prog = grad_program(self.program, self.wrt_positions)
+            self.timings["grad"] = time.perf_counter() - t0
+            debug.log(2, f"gradient program:\n{prog}")
+        elif stage == "optimized":
+            scalar = len(self.program.outputs) == 1 and self.program.outputs[0].shape == ()
+            src = self.program_at("grad") if scalar else self.program
+            t0 = time.perf_counter()
+            prog = optimize(src)
+            self.timings["optimize"] = time.perf_counter() - t0
+        elif stage == "forward":
+            prog = optimize(self.program)
+        elif stage == "hvp":
+            from .grad.reverse import hvp_program
+            prog = optimize(hvp_program(self.program, self.wrt_positions))
+        else:
+            raise ValueError(f"stage must be 'traced', 'grad' or 'optimized', got {stage!r}")
+        self._stages[stage] = prog
+        return prog
+
+    def _runner(self, kind):
+        r = self._runners.get(kind)
+        if r is None:
+            stage = {"forward": "forward", "grad": "optimized", "hvp": "hvp"}[kind]
+            if kind == "grad" and self.program.outputs[0].shape != ():
+                raise ValueError(f"gradients need a scalar output; {self.cf.__name__} returned "
+                                 f"shape {tuple(self.program.outputs[0].shape)}")
+            prog = self.program_at(stage)
+            t0 = time.perf_counter()
+            r = _make_runner(prog, self.cf.backend)
+            self.timings[f"compile_{kind}"] = time.perf_counter() - t0
+            self.cf._stats["compiles"] += 1
+            self._runners[kind] = r
+        return r
+
+    def run(self, kind, inputs) -> list:
+        """Outputs of the ``kind`` program ("forward", "grad", "hvp") on ``inputs``."""
+        return self._runner(kind)(inputs)
+
+    def hessian(self, inputs):
+        """Second derivatives by one Hessian-vector product per parameter element."""
+        sizes = [int(np.asarray(inputs[k]).size) for k in self.wrt_positions]
+        shapes = [np.shape(inputs[k]) for k in self.wrt_positions]
+        cols = [[] for _ in sizes]
+        for j, (n, shape) in enumerate(zip(sizes, shapes)):
+            for i in range(n):
+                tangents = [np.zeros(s, dtype=d.np) for s, d in zip(shapes, self.wrt_dtypes)]
+                tangents[j].flat[i] = 1
+                hv = self.run("hvp", list(inputs) + tangents)
+                for b, h in enumerate(hv):
+                    cols[b].append(np.asarray(h))
+        blocks = []
+        for a, (na, sa) in enumerate(zip(sizes, shapes)):
+            row = []
+            start = 0
+            for b, (nb, sb) in enumerate(zip(sizes, shapes)):
+                block = np.stack([cols[a][start + i].reshape(-1) for i in range(nb)], axis=1)
+                row.append(block.reshape(tuple(sa) + tuple(sb)))
+                start += nb
+            blocks.append(tuple(row))
+        return blocks[0][0] if len(blocks) == 1 else tuple(blocks)
+
+    def formulas(self):
+        from .formulas import build_formulas
+        return build_formulas(self)
+
+    def source(self):
+        if self.cf.backend != "numba":
+            raise RuntimeError("source() needs the Numba back end (backend='numba')")
+        from codegen import program_source
+        return program_source(self.program_at("optimized"))
+
+
+def _make_runner(program, backend):
+    if backend == "numba":
+        from codegen import compile_program
+        return compile_program(program)
+    from .ir.interpret import Interpreter
+    return Interpreter(program).run
+
+
+def _requires_grad(ref, prepared) -> bool:
+    kind, v = ref
+    if kind == "arg":
+        a = prepared[v].original
+        return isinstance(a, Tensor) and a.requires_grad
+    return v.requires_grad
+
+
+def _as_items(spec):
+    if isinstance(spec, str | int | Tensor):
+        return [spec]
+    if _is_module(spec):
+        return list(spec.parameters())
+    return list(spec)
+
+
+def _concrete(shape):
+    return tuple(int(d) for d in shape)

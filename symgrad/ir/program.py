@@ -1,0 +1,65 @@
+"""A program: named inputs, outputs, and the nodes between them in topological order."""
+
+from __future__ import annotations
+
+import time
+
+from ..ops import Op
+
+
+def topological(outputs) -> list:
+    """Every node the outputs depend on, inputs before users (iterative DFS, deterministic)."""
+    order, seen = [], set()
+    for root in outputs:
+        if id(root) in seen:
+            continue
+        seen.add(id(root))
+        stack = [(root, iter(root.inputs))]
+        while stack:
+            node, it = stack[-1]
+            for nxt in it:
+                if id(nxt) not in seen:
+                    seen.add(id(nxt))
+                    stack.append((nxt, iter(nxt.inputs)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
+class Program:
+    """Inputs (INPUT nodes, in call order), outputs, and provenance of each stage."""
+
+    def __init__(self, inputs, outputs, output_names=None, sizes=None, stage="traced",
+                 note=""):
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.output_names = list(output_names or [f"out{k}" for k in range(len(outputs))])
+        self.sizes = dict(sizes or {})  # size symbol -> (input position, axis)
+        self.stage = stage
+        self.note = note
+        self.created = time.perf_counter()
+
+    @property
+    def nodes(self) -> list:
+        """All nodes in topological order (dead code never appears)."""
+        return topological(self.outputs)
+
+    def with_outputs(self, outputs, output_names=None, stage=None, note="") -> Program:
+        """A program over the same inputs with new outputs."""
+        return Program(self.inputs, outputs, output_names or self.output_names, self.sizes,
+                       stage or self.stage, note)
+
+    def count(self, op=None) -> int:
+        """Number of computing nodes (INPUTs excluded), optionally of one op."""
+        return sum(1 for n in self.nodes if n.op is not Op.INPUT and (op is None or n.op is op))
+
+    def input_names(self) -> list:
+        return [n.attr("name") for n in self.inputs]
+
+    def __str__(self) -> str:
+        from .printer import format_program
+        return format_program(self)
+
+    __repr__ = __str__

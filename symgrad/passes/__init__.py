@@ -1,0 +1,44 @@
+"""The optimization pipeline: a flat list of named passes run by one loop.
+
+Each pass maps a Program to a Program. The loop times each pass, logs the IR after it
+(SYMGRAD_DEBUG=3) and, with SYMGRAD_CHECK=1, verifies the result, naming the pass that broke
+an invariant. Hash-consing makes CSE free: rebuilding equal nodes yields the same object.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .. import debug
+from ..ir.verify import verify
+from .algebraic import algebraic
+from .fuse import fuse
+from .rewrite import strip_stop_gradient
+from .simplify import simplify
+
+PIPELINE = [
+    ("strip_stop_gradient", strip_stop_gradient),
+    ("algebraic", algebraic),
+    ("fuse", fuse),
+    ("simplify", simplify),
+    ("algebraic_after_fuse", algebraic),
+]
+
+
+def optimize(program, pipeline=None):
+    """Run every pass of ``pipeline`` (default `PIPELINE`) in order."""
+    stats = []
+    for name, fn in pipeline or PIPELINE:
+        t0 = time.perf_counter()
+        before = program.count()
+        program = fn(program)
+        dt = time.perf_counter() - t0
+        stats.append((name, dt, before, program.count()))
+        program.note = f"constructed by {name}, took {1e3 * dt:.1f} ms"
+        debug.log(1, f"pass {name}: {before} -> {program.count()} nodes, {1e3 * dt:.1f} ms")
+        debug.log(3, f"after {name}:\n{program}")
+        if debug.checking():
+            verify(program, after=name)
+    program.stage = "optimized"
+    program.pass_stats = stats
+    return program
