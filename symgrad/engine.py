@@ -50,6 +50,22 @@ class SavedTensor:
         return Tensor._wrap(self.data, requires_grad=self.requires_grad, grad_fn=grad_fn)
 
 
+def keep_old_value(node, data) -> None:
+    """Before an in-place op overwrites ``data``: if its own node saved ``self`` (input 0)
+    for backward, save a copy of the old value instead, as PyTorch clones ``self``."""
+    saved = getattr(node, "_saved", None)
+    entry = saved.get(0) if saved else None
+    if entry is not None and entry.data is data:
+        entry.data = data.copy()
+        entry.leaf = None
+        entry.counter = _FreshCounter()
+        entry.version = 0
+
+
+class _FreshCounter:
+    value = 0
+
+
 class Context:
     """What a VJP rule sees: attributes, input metadata, saved inputs and output."""
 
@@ -181,6 +197,9 @@ def run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
         _add(buffers, node, g)
     captured = {id(n): None for n in capture} if capture is not None else None
     order = _topological_order(roots)
+    # .grad is written only once the whole pass has succeeded: an error half-way (a stale
+    # saved tensor, a failing hook) leaves every .grad as it was.
+    pending = []
     with grad_mode.set_grad_enabled(create_graph):
         for node in order:
             g = buffers.pop(id(node), None)
@@ -193,12 +212,12 @@ def run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
             for ref in node._retained:
                 t = ref()
                 if t is not None:
-                    _accumulate(t, g, create_graph)
+                    pending.append((_accumulate, t, g))
             if captured is not None and id(node) in captured:
                 captured[id(node)] = g
             if isinstance(node, AccumulateGrad):
                 if captured is None:
-                    _accumulate_leaf(node.variable, g, create_graph)
+                    pending.append((_accumulate_leaf, node.variable, g))
                 continue
             grads = node.apply(g)
             if not retain_graph:
@@ -209,6 +228,8 @@ def run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
                 if gi.dtype != meta[1]:
                     gi = gi.to(meta[1])
                 _add(buffers, nxt, gi)
+        for accumulate, t, g in pending:
+            accumulate(t, g, create_graph)
     if captured is not None:
         return [captured[id(n)] for n in capture]
     return None

@@ -179,9 +179,9 @@ class Tensor:
         if self._node is not None:
             from .trace import stop_gradient
             return stop_gradient(self)
-        t = Tensor._wrap(self._data, version=self._version)
-        t._base = self._base if self._base is not None else self
-        return t
+        # Shares storage and version counter, but is no differentiable view: an in-place op on
+        # it never rewrites this tensor's history.
+        return Tensor._wrap(self._data, version=self._version)
 
     def detach_(self) -> Tensor:
         """Detach in place: become a leaf that does not require grad."""
@@ -281,9 +281,15 @@ class Tensor:
 
     # --- in-place machinery ----------------------------------------------------------------
     def _check_inplace(self):
-        if grad_mode.is_grad_enabled() and self.is_leaf and self.requires_grad:
+        if not grad_mode.is_grad_enabled():
+            return
+        if self.is_leaf and self.requires_grad:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
                                "operation.")
+        base = self._base
+        if base is not None and base.is_leaf and base.requires_grad:
+            raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
+                               "in-place operation.")
 
     def _assign(self, result: Tensor) -> Tensor:
         """Write ``result`` into this tensor's storage and take over its history."""
@@ -298,12 +304,50 @@ class Tensor:
         if not self._data.flags.writeable:
             raise RuntimeError("unsupported operation: this tensor is a broadcast (expanded) "
                                "view and cannot be written in place; call .clone() first")
+        base = self._base
+        if grad_mode.is_grad_enabled() and base is not None and (
+                result.requires_grad or base.requires_grad):
+            _copy_slices(self, base, result)
+        if result.grad_fn is not None:
+            from .engine import keep_old_value
+            keep_old_value(result.grad_fn, self._data)
         np.copyto(self._data, result._data, casting="unsafe")
         self._version.bump()
         if grad_mode.is_grad_enabled() and result.requires_grad:
             self.grad_fn = result.grad_fn
             self._requires_grad = True
         return self
+
+
+def _copy_slices(view, base, result):
+    """An in-place op on a view rewrites its base's history too (PyTorch's CopySlices): the
+    base becomes its old value with the view's elements replaced by ``result``."""
+    from . import indexing, prims
+    positions = _positions_in_base(view._data, base._data)
+    if positions is None:
+        raise RuntimeError("in-place modification of a view of a non-contiguous tensor is not "
+                           "supported when gradients flow; call .clone() on the base first")
+    flat = prims.reshape(base, (base.numel(),))
+    new = indexing.index_put(flat, (Tensor._wrap(positions),), result)
+    new = prims.reshape(new, tuple(base.shape))
+    if new.grad_fn is not None:
+        new.grad_fn._name = "CopySlices"
+        base.grad_fn = new.grad_fn
+        base._requires_grad = True
+
+
+def _positions_in_base(view: np.ndarray, base: np.ndarray):
+    """For each element of ``view``, its flat index in the C-contiguous ``base`` it views."""
+    if not base.flags.c_contiguous:
+        return None
+    size = base.itemsize
+    offset = view.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    pos = np.full(view.shape, offset // size, dtype=np.int64)
+    for axis, (n, stride) in enumerate(zip(view.shape, view.strides)):
+        shape = [1] * view.ndim
+        shape[axis] = n
+        pos = pos + (np.arange(n, dtype=np.int64) * (stride // size)).reshape(shape)
+    return pos
 
 
 class _HookHandle:

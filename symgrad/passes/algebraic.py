@@ -96,6 +96,13 @@ def _sum_of_broadcast(n):
     return make_node(Op.RESHAPE, [kept], {"shape": tuple(n.shape)}, n.shape, n.dtype)
 
 
+def _strip_leading_ones(shape):
+    shape = tuple(shape)
+    while shape and shape[0] == 1:
+        shape = shape[1:]
+    return shape
+
+
 def _absorb_broadcast(n):
     # elementwise(broadcast(x), ...) -> elementwise(x, ...): elementwise ops broadcast their
     # inputs themselves (right-aligned), so an explicit broadcast is only extra memory
@@ -104,6 +111,11 @@ def _absorb_broadcast(n):
     inputs = list(n.inputs)
     changed = False
     for k, i in enumerate(inputs):
+        if i.op is Op.RESHAPE and _strip_leading_ones(i.shape) == \
+                _strip_leading_ones(i.inputs[0].shape) and len(i.shape) >= len(i.inputs[0].shape):
+            # reshape that only adds leading 1s is implicit in broadcasting
+            inputs, changed = inputs[:k] + [i.inputs[0]] + inputs[k + 1:], True
+            continue
         if i.op is Op.BROADCAST:
             trial = inputs[:k] + [i.inputs[0]] + inputs[k + 1:]
             try:

@@ -1,0 +1,302 @@
+"""Readable formulas: IR -> SymPy index notation -> text or LaTeX.
+
+Scalars become `sympy.Symbol`s named after the function's parameters and arrays become
+`sympy.IndexedBase`s; reductions are `Sum`s over index symbols named after the size symbols
+(n over N, d over D). Stabilizing shifts (the max subtracted inside softmax/logsumexp) cancel
+exactly in the math and are left out of the formulas.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sympy
+from sympy.printing.str import StrPrinter
+
+from .ops import Op
+from .pointwise import placeholder
+
+_INDEX_NAMES = "kjmlpqrstuvabcefghi"
+
+
+class _Indices:
+    """Fresh index symbols named after the size they range over (n for N, d for D)."""
+
+    def __init__(self, taken):
+        self.taken = set(taken)
+
+    def fresh(self, size):
+        base = str(size).lower() if isinstance(size, sympy.Symbol) else "i"
+        for name in [base] + list(_INDEX_NAMES):
+            if name not in self.taken:
+                self.taken.add(name)
+                return sympy.Symbol(name, integer=True, nonnegative=True)
+        k = len(self.taken)
+        self.taken.add(f"i{k}")
+        return sympy.Symbol(f"i{k}", integer=True, nonnegative=True)
+
+
+def _repeat(combine, body, d):
+    """A reduction of a body that does not depend on the index: Σ c = d·c, max c = c."""
+    probe = combine(sympy.Symbol("_probe"), sympy.Symbol("_j"), d)
+    return body * d if isinstance(probe, sympy.Sum) else body
+
+
+def _align(in_shape, out_idx):
+    """Index of an input broadcast against an output index (right-aligned, size 1 -> 0)."""
+    lead = len(out_idx) - len(in_shape)
+    return tuple(0 if d == 1 else out_idx[lead + a] for a, d in enumerate(in_shape))
+
+
+class _Builder:
+    def __init__(self, indices):
+        self.indices = indices
+        self.memo = {}
+
+    def expr(self, node, idx):
+        key = (id(node), idx)
+        if key not in self.memo:
+            self.memo[key] = getattr(self, "_" + node.op.name.lower())(node, idx)
+        return self.memo[key]
+
+    def _input(self, n, idx):
+        name = n.attr("name")
+        if not n.shape:
+            return sympy.Symbol(name, real=True)
+        return sympy.IndexedBase(name)[idx]
+
+    def _const(self, n, idx):
+        v = n.attr("value")
+        if v.size and (v == v.flat[0]).all():
+            return sympy.sympify(v.flat[0].item())
+        return sympy.IndexedBase("const")[idx] if idx else sympy.sympify(v.item())
+
+    def _iota(self, n, idx):
+        return idx[n.attr("axis")]
+
+    def _elementwise(self, n, idx):
+        sub = {placeholder(k): self.expr(i, _align(i.shape, idx)) for k, i in enumerate(n.inputs)}
+        return n.attr("body").xreplace(sub)
+
+    def _reduce(self, n, idx, combine):
+        x = n.inputs[0]
+        axes, keep = n.attr("axes"), n.attr("keepdim")
+        it = iter(idx)
+        in_idx, dummies = [], []
+        for a, d in enumerate(x.shape):
+            if a in axes:
+                j = self.indices.fresh(d)
+                dummies.append((j, d))
+                in_idx.append(j)
+                if keep:
+                    next(it)
+            else:
+                in_idx.append(next(it))
+        body = self.expr(x, tuple(in_idx))
+        for j, d in reversed(dummies):
+            body = combine(body, j, d) if body.has(j) else _repeat(combine, body, d)
+        return body
+
+    def _sum(self, n, idx):
+        return self._reduce(n, idx, lambda b, j, d: sympy.Sum(b, (j, 0, d - 1)))
+
+    def _max(self, n, idx):
+        return self._reduce(n, idx, lambda b, j, d: sympy.Function(f"max_{j}")(b))
+
+    def _min(self, n, idx):
+        return self._reduce(n, idx, lambda b, j, d: sympy.Function(f"min_{j}")(b))
+
+    def _broadcast(self, n, idx):
+        return self.expr(n.inputs[0], _align(n.inputs[0].shape, idx))
+
+    def _stop_gradient(self, n, idx):
+        if n.attr("stabilizer"):
+            return sympy.S.Zero
+        return self.expr(n.inputs[0], idx)
+
+    def _permute(self, n, idx):
+        perm = n.attr("perm")
+        in_idx = [None] * len(perm)
+        for i, p in enumerate(perm):
+            in_idx[p] = idx[i]
+        return self.expr(n.inputs[0], tuple(in_idx))
+
+    def _reshape(self, n, idx):
+        x = n.inputs[0]
+        outer = [i for i, d in zip(idx, n.shape) if d != 1]
+        inner = [a for a, d in enumerate(x.shape) if d != 1]
+        if [d for d in n.shape if d != 1] == [d for d in x.shape if d != 1]:
+            in_idx = [0] * len(x.shape)
+            for a, i in zip(inner, outer):
+                in_idx[a] = i
+            return self.expr(x, tuple(in_idx))
+        flat = 0
+        for i, d in zip(idx, n.shape):
+            flat = flat * d + i
+        in_idx, rest = [], flat
+        strides = []
+        s = 1
+        for d in reversed(x.shape):
+            strides.append(s)
+            s = s * d
+        strides.reverse()
+        for d, st in zip(x.shape, strides):
+            in_idx.append(sympy.Mod(sympy.floor(rest / st), d))
+        return self.expr(x, tuple(in_idx))
+
+    def _slice(self, n, idx):
+        in_idx = tuple(s[0] + s[2] * i for s, i in zip(n.attr("index"), idx))
+        return self.expr(n.inputs[0], in_idx)
+
+    def _pad(self, n, idx):
+        conds, in_idx = [], []
+        for (start, stop, step), i in zip(n.attr("index"), idx):
+            conds += [sympy.Ge(i, start), sympy.Lt(i, stop)]
+            in_idx.append((i - start) / step if step != 1 else i - start)
+        inner = self.expr(n.inputs[0], tuple(in_idx))
+        return sympy.Piecewise((inner, sympy.And(*conds)), (0, True))
+
+    def _gather_parts(self, n, idx, key, x_shape, arrays):
+        """Positions of x for output index ``idx`` (adjacent advanced indices)."""
+        kinds = [k[0] for k in key]
+        n_arr_dims = len(arrays[0].shape) if arrays else 0
+        pos, out_pos, placed = [], 0, False
+        bidx = None
+        for k in key:
+            if k[0] == "n":
+                out_pos += 1
+                continue
+            if k[0] == "a":
+                if not placed:
+                    bidx = idx[out_pos:out_pos + n_arr_dims]
+                    out_pos += n_arr_dims
+                    placed = True
+                arr = arrays[k[1]]
+                pos.append(self.expr(arr, _align(arr.shape, bidx)))
+            elif k[0] == "s":
+                pos.append(k[1] + k[3] * idx[out_pos])
+                out_pos += 1
+            else:
+                pos.append(k[1])
+        pos += list(idx[out_pos:])
+        return tuple(pos), kinds
+
+    def _gather(self, n, idx):
+        x, arrays = n.inputs[0], n.inputs[1:]
+        pos, _ = self._gather_parts(n, idx, n.attr("key"), x.shape, arrays)
+        return self.expr(x, pos)
+
+    def _scatter_add(self, n, idx):
+        g, arrays = n.inputs[0], n.inputs[1:]
+        gidx = tuple(self.indices.fresh(d) for d in g.shape)
+        pos, _ = self._gather_parts(n, gidx, n.attr("key"), n.shape, arrays)
+        term = self.expr(g, gidx)
+        for p, i in zip(pos, idx):
+            term = term * sympy.KroneckerDelta(p, i)
+        for j, d in zip(reversed(gidx), reversed(g.shape)):
+            term = sympy.Sum(term, (j, 0, d - 1))
+        return term
+
+
+def _pull_constants(e):
+    """Σ_j (c · f(j)) -> c · Σ_j f(j), recursively; then factor common terms."""
+    def pull(s):
+        body, limits = s.function, s.limits
+        j = limits[0][0]
+        if isinstance(body, sympy.Mul):
+            const = [a for a in body.args if not a.has(j)]
+            var = [a for a in body.args if a.has(j)]
+            if const:
+                return sympy.Mul(*const) * sympy.Sum(sympy.Mul(*var), *limits)
+        return s
+    e = e.replace(lambda x: isinstance(x, sympy.Sum), pull)
+    return sympy.factor_terms(e)
+
+
+def _tidy(e):
+    e = _collapse(e)
+    if e.has(sympy.Sum):
+        e = e.replace(lambda x: isinstance(x, sympy.Sum),
+                      lambda s: sympy.Sum(sympy.factor_terms(s.function), *s.limits))
+        return _collapse(_pull_constants(e))
+    return sympy.factor_terms(e)
+
+
+def _collapse(e):
+    """Σ_j c -> (number of terms)·c for bodies that do not depend on j."""
+    return e.replace(lambda x: isinstance(x, sympy.Sum) and not x.function.has(x.limits[0][0]),
+                     lambda s: s.function * (s.limits[0][2] - s.limits[0][1] + 1))
+
+
+class FormulaPrinter(StrPrinter):
+    """One-line Unicode index notation: ``Σ_n x[n,d]·(…)``."""
+
+    printmethod = "_symgrad_formula"
+
+    def _print_Sum(self, expr):
+        body = self._print(expr.function)
+        if isinstance(expr.function, sympy.Add):
+            body = f"({body})"
+        idx = ",".join(str(lim[0]) for lim in expr.limits)
+        return f"Σ_{idx} {body}"
+
+    def _print_Indexed(self, expr):
+        return f"{expr.base}[{','.join(self._print(i) for i in expr.indices)}]"
+
+    def _print_Mul(self, expr):
+        return re.sub(r"(?<!\*)\*(?!\*)", "·", super()._print_Mul(expr))
+
+    def _print_KroneckerDelta(self, expr):
+        return f"δ({self._print(expr.args[0])},{self._print(expr.args[1])})"
+
+
+def render(e) -> str:
+    """A formula as one line of Unicode text."""
+    return FormulaPrinter().doprint(e).replace(" - ", " − ")
+
+
+class Formulas:
+    """Derived formulas: ``str()`` text, ``.latex()``, ``.value`` and ``.grad`` (name -> expr)."""
+
+    def __init__(self, name, value, grads, free):
+        self.name, self.value, self.grad, self.free = name, value, grads, free
+
+    def lines(self):
+        out = [f"{self.name} = {render(self.value)}"]
+        for k, e in self.grad.items():
+            idx = self.free.get(k, ())
+            sub = f"[{','.join(str(i) for i in idx)}]" if idx else ""
+            out.append(f"∂{self.name}/∂{k}{sub} = {render(e)}")
+        return out
+
+    def __str__(self):
+        return "\n".join(self.lines())
+
+    __repr__ = __str__
+
+    def latex(self) -> str:
+        """The formulas as LaTeX, one equation per line."""
+        rows = [f"{self.name} = {sympy.latex(self.value)}"]
+        for k, e in self.grad.items():
+            idx = self.free.get(k, ())
+            sub = f"_{{{','.join(str(i) for i in idx)}}}" if idx else ""
+            rows.append(rf"\frac{{\partial {self.name}}}{{\partial {k}{sub}}} = {sympy.latex(e)}")
+        return " \\\\\n".join(rows)
+
+
+def build_formulas(entry) -> Formulas:
+    """Formulas of a compiled trace: its value and its gradient w.r.t. each wrt input."""
+    prog = entry.program_at("grad")
+    names = [n.attr("name") for n in prog.inputs]
+
+    def formula(node):
+        indices = _Indices(names)
+        idx = tuple(indices.fresh(d) for d in node.shape)
+        return _tidy(_Builder(indices).expr(node, idx)), idx
+
+    value, _ = formula(prog.outputs[0])
+    grads, free = {}, {}
+    for name, node in zip(entry.wrt_names, prog.outputs[1:]):
+        grads[name], free[name] = formula(node)
+    name = getattr(entry.cf, "__name__", "f")
+    return Formulas("f" if name == "<lambda>" else name, value, grads, free)
