@@ -31,6 +31,8 @@ def _root_grads(outputs, grad_outputs):
         elif not isinstance(g, Tensor):
             from .creation import tensor
             g = tensor(g, dtype=out.dtype)
+        if g.dtype != out.dtype:
+            g = g.to(out.dtype)  # as PyTorch: the gradient takes the output's dtype
         if tuple(g.shape) != tuple(out.shape):
             raise RuntimeError(f"Mismatch in shape: grad_output[{k}] has a shape of "
                                f"{list(g.shape)} and output[{k}] has a shape of "
@@ -80,8 +82,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                 g = zeros_like(t)
             elif not allow_unused:
                 raise RuntimeError(
-                    f"One of the differentiated Tensors (input {k}) appears to not have been "
-                    "used in the graph. Set allow_unused=True if this is the desired behavior.")
+                    f"The differentiated Tensor at index {k} appears to not have been used in the "
+                    "graph. Set allow_unused=True if this is the desired behavior.")
         elif not create_graph:
             g = g.detach()
         result.append(g)
