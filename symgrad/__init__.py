@@ -7,6 +7,8 @@ code, differentiates it symbolically and emits fused kernels.
 from . import methods as _methods
 from .dtypes import (  # noqa: F401
     bool_ as bool,
+)
+from .dtypes import (
     double,
     dtype,
     float16,
@@ -55,6 +57,7 @@ from .creation import (  # noqa: E402,F401
     zeros_like,
 )
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402,F401
+from .mathops import abs_ as abs  # noqa: E402,F401
 from .mathops import (  # noqa: E402,F401
     add,
     all,
@@ -125,7 +128,6 @@ from .mathops import (  # noqa: E402,F401
     var,
     where,
 )
-from .mathops import abs_ as abs  # noqa: E402,F401
 from .mathops import expm1_ as expm1  # noqa: E402,F401
 from .mathops import log1p_ as log1p  # noqa: E402,F401
 from .mathops import relu_ as relu  # noqa: E402,F401
@@ -149,3 +151,5 @@ _wrap_exports()
 
 from .compile import CompiledFunction, compile  # noqa: E402,F401
 from .trace import TraceError  # noqa: E402,F401
+
+from . import nn, optim  # noqa: E402

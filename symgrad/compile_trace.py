@@ -53,9 +53,9 @@ def name_hints(fn, wrt) -> dict:
             elif isinstance(v, types.FunctionType):
                 scan(v, depth + 1)
 
-    if _is_module(wrt):
-        add_module("", wrt)
     scan(fn, 0)
+    if _is_module(wrt):
+        add_module("param", wrt)
     return hints
 
 

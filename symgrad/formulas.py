@@ -13,7 +13,6 @@ import re
 import sympy
 from sympy.printing.str import StrPrinter
 
-from .ops import Op
 from .pointwise import placeholder
 
 _INDEX_NAMES = "kjmlpqrstuvabcefghi"

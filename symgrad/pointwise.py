@@ -107,7 +107,7 @@ NUMPY_FUNCTIONS = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def placeholder(k: int) -> sympy.Symbol:
     """The k-th input placeholder of an elementwise body (``x0``, ``x1``, ...)."""
     return sympy.Symbol(f"x{k}", real=True)

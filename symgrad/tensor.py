@@ -272,7 +272,7 @@ class Tensor:
     def __bool__(self):
         self._not_traced("bool(tensor) (an `if` or `while` on a tensor)")
         if self._data.size != 1:
-            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
         return bool(self._data.reshape(()).item())
 
     def __iter__(self):

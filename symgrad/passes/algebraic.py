@@ -110,7 +110,13 @@ def _absorb_broadcast(n):
         return n
     inputs = list(n.inputs)
     changed = False
+    body = n.attr("body")
     for k, i in enumerate(inputs):
+        if i.op is Op.CONST and i.shape == () and i.dtype == n.attr("cdtype"):
+            # a scalar constant input is folded into the body as a number
+            body = body.xreplace({placeholder(k): sympy.sympify(i.attr("value").item())})
+            changed = True
+            continue
         if i.op is Op.RESHAPE and _strip_leading_ones(i.shape) == \
                 _strip_leading_ones(i.inputs[0].shape) and len(i.shape) >= len(i.inputs[0].shape):
             # reshape that only adds leading 1s is implicit in broadcasting
@@ -126,10 +132,11 @@ def _absorb_broadcast(n):
                 inputs, changed = trial, True
     if not changed:
         return n
-    return make_node(Op.ELEMENTWISE, inputs, n.attr_dict, n.shape, n.dtype)
+    return make_node(Op.ELEMENTWISE, inputs, dict(n.attr_dict, body=body), n.shape, n.dtype)
 
 
-RULES = [_absorb_broadcast, _identity_elementwise, _dedupe_inputs, _movement_chains, _sum_of_broadcast]
+RULES = [_absorb_broadcast, _identity_elementwise, _dedupe_inputs, _movement_chains,
+         _sum_of_broadcast]
 
 
 def algebraic(program):
