@@ -27,7 +27,8 @@ class SavedTensor:
         self.leaf = t if (t.grad_fn is None and owner is None) else None
         self.data = t._data
         self.dtype = t.dtype
-        self.requires_grad = t.requires_grad
+        # A node's own output is saved before the node is attached to it; it requires grad.
+        self.requires_grad = t.requires_grad or owner is not None
         self.grad_fn = t.grad_fn if owner is None else None
         self.owner = owner  # weakref to the node whose output this is
         self.counter = t._version
@@ -38,7 +39,10 @@ class SavedTensor:
         if self.counter.value != self.version:
             from .tensor import _type_name
             what = f"[{_type_name(self.dtype)} {list(self.data.shape)}]"
-            origin = f", which is output 0 of {self.producer}," if self.producer else ""
+            producer = self.producer
+            if producer is None and self.owner is not None and self.owner() is not None:
+                producer = self.owner().name()
+            origin = f", which is output 0 of {producer}," if producer else ""
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified by an "
                 f"inplace operation: {what}{origin} is at version {self.counter.value}; "

@@ -13,7 +13,7 @@ import re
 import sympy
 from sympy.printing.str import StrPrinter
 
-from .pointwise import placeholder
+from .pointwise import placeholder, sigmoid
 
 _INDEX_NAMES = "kjmlpqrstuvabcefghi"
 
@@ -59,10 +59,14 @@ class _Builder:
         return self.memo[key]
 
     def _input(self, n, idx):
+        # Integer inputs are labels or indices: declared nonnegative, so that comparisons with
+        # ignore_index (-100) fold away in the formulas.
         name = n.attr("name")
+        assume = {"integer": True, "nonnegative": True} if not n.dtype.is_floating_point \
+            else {"real": True}
         if not n.shape:
-            return sympy.Symbol(name, real=True)
-        return sympy.IndexedBase(name)[idx]
+            return sympy.Symbol(name, **assume)
+        return sympy.IndexedBase(name, **assume)[idx]
 
     def _const(self, n, idx):
         v = n.attr("value")
@@ -74,7 +78,12 @@ class _Builder:
         return idx[n.attr("axis")]
 
     def _elementwise(self, n, idx):
-        sub = {placeholder(k): self.expr(i, _align(i.shape, idx)) for k, i in enumerate(n.inputs)}
+        sub = {}
+        for k, i in enumerate(n.inputs):
+            e = self.expr(i, _align(i.shape, idx))
+            if not isinstance(e, sympy.Expr):
+                e = sympy.Piecewise((1, e), (0, True))  # a bool used as a number
+            sub[placeholder(k)] = e
         return n.attr("body").xreplace(sub)
 
     def _reduce(self, n, idx, combine):
@@ -187,13 +196,14 @@ class _Builder:
 
     def _scatter_add(self, n, idx):
         g, arrays = n.inputs[0], n.inputs[1:]
-        gidx = tuple(self.indices.fresh(d) for d in g.shape)
+        gidx = tuple(sympy.S.Zero if d == 1 else self.indices.fresh(d) for d in g.shape)
         pos, _ = self._gather_parts(n, gidx, n.attr("key"), n.shape, arrays)
         term = self.expr(g, gidx)
         for p, i in zip(pos, idx):
             term = term * sympy.KroneckerDelta(p, i)
         for j, d in zip(reversed(gidx), reversed(g.shape)):
-            term = sympy.Sum(term, (j, 0, d - 1))
+            if d != 1:
+                term = sympy.Sum(term, (j, 0, d - 1))
         return term
 
 
@@ -212,8 +222,39 @@ def _pull_constants(e):
     return sympy.factor_terms(e)
 
 
+def _canonical_sigmoid(e):
+    """sigmoid(-a) -> 1 - sigmoid(a), so that 1 - sigmoid(-z) reads sigmoid(z)."""
+    return e.replace(lambda x: isinstance(x, sigmoid) and x.args[0].could_extract_minus_sign(),
+                     lambda x: 1 - sigmoid(-x.args[0]))
+
+
+def _sum_deltas(e):
+    """Σ_j f(j)·δ(j, t) -> f(t): sums over Kronecker deltas (from scatter-add, the adjoint of
+    picking a label's entry) collapse, assuming indices are in range."""
+    def one(s):
+        if len(s.limits) > 1:
+            inner = sympy.Sum(s.function, *s.limits[:-1])
+            return one(sympy.Sum(one(inner), s.limits[-1]))
+        j = s.limits[0][0]
+        body = s.function
+        if isinstance(body, sympy.Add):
+            return sympy.Add(*[one(sympy.Sum(t, s.limits[0])) for t in body.args])
+        for factor in sympy.Mul.make_args(body):
+            if isinstance(factor, sympy.KroneckerDelta) and factor.has(j):
+                a, b = factor.args
+                target = b if a == j else (a if b == j else None)
+                if target is not None and not target.has(j):
+                    return body.subs(j, target)
+        return s
+    prev = None
+    while prev != e:
+        prev = e
+        e = e.replace(lambda x: isinstance(x, sympy.Sum), one)
+    return e
+
+
 def _tidy(e):
-    e = _collapse(e)
+    e = _collapse(_sum_deltas(_canonical_sigmoid(e)))
     if e.has(sympy.Sum):
         e = e.replace(lambda x: isinstance(x, sympy.Sum),
                       lambda s: sympy.Sum(sympy.factor_terms(s.function), *s.limits))

@@ -5,6 +5,7 @@ Each rule is a function from a node to a node, with the identity it implements a
 
 from __future__ import annotations
 
+import numpy as np
 import sympy
 
 from ..ir.node import make_node
@@ -112,8 +113,10 @@ def _absorb_broadcast(n):
     changed = False
     body = n.attr("body")
     for k, i in enumerate(inputs):
-        if i.op is Op.CONST and i.shape == () and i.dtype == n.attr("cdtype"):
-            # a scalar constant input is folded into the body as a number
+        if i.op is Op.CONST and i.shape == () and i.dtype == n.attr("cdtype") and \
+                np.isfinite(i.attr("value")):
+            # a scalar constant input is folded into the body as a number; never inf/nan:
+            # placeholders are real (finite) symbols, so SymPy would fold `Eq(x, oo)` to False
             body = body.xreplace({placeholder(k): sympy.sympify(i.attr("value").item())})
             changed = True
             continue

@@ -312,10 +312,11 @@ def test_in_place_on_a_view_of_a_non_leaf_rewrites_the_base(lib):
     x = lib.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
     y = x * 1
     y[:2].mul_(3)
-    y.view(2, 2).t()[1].mul_(x[2:])  # elements 2 and 3 of y
-    assert y.grad_fn.name() == "CopySlices"
+    y.view(2, 2).t()[1].mul_(x[2:])  # y[1] *= x[2], y[3] *= x[3]
+    assert "grad_fn=<CopySlices>" in repr(y)
+    # loss = 3 x0 + 2 * 3 x1 x2 + 3 x2 + 4 x3^2
     (y * lib.arange(1.0, 5.0)).sum().backward()
-    np.testing.assert_allclose(values(x.grad), [3.0, 6.0, 16.0, 8.0 + 12.0 + 4.0 * 4.0 / 4.0])
+    np.testing.assert_allclose(values(x.grad), [3.0, 18.0, 15.0, 32.0])
 
 
 def test_in_place_on_a_view_of_a_plain_tensor_starts_a_graph(lib):
@@ -351,12 +352,20 @@ def test_in_place_change_of_saved_tensor_raises(lib):
     assert x.grad is None
 
 
+def _version(t):
+    v = t._version
+    return v if isinstance(v, int) else v.value
+
+
 def test_version_counter_counts_in_place_ops(lib):
     x = lib.zeros(3)
-    v0 = x._version
+    v0 = _version(x)
     x.add_(1)
     x[0] = 2.0
-    assert x._version == v0 + 2 if lib is not sg else x._version.value == 2
+    x.view(3)[1:].mul_(2)
+    assert _version(x) == v0 + 3
+    y = x * 2
+    assert _version(y) == 0
 
 
 def test_saved_output_checked_too(lib):
@@ -540,6 +549,7 @@ def test_third_derivative(lib):
     np.testing.assert_allclose(values(t), [24 * 0.7])
 
 
+@pytest.mark.filterwarnings("ignore:Using backward")
 def test_backward_create_graph_gives_differentiable_grad(lib):
     x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
     (x**3).sum().backward(create_graph=True)
@@ -733,7 +743,7 @@ def test_hook_on_non_leaf_changes_what_flows_upstream(lib):
     assert values(x.grad).tolist() == [10.0, 18.0]
     h.remove()
     x.grad = None
-    (y * 1).sum().backward()
+    y.sum().backward()
     assert values(x.grad).tolist() == [2.0, 2.0]
 
 
