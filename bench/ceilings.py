@@ -10,7 +10,10 @@ an accumulator row.  Three drivers use it:
 
 Accumulator rows are always combined in a fixed order, so results are deterministic for a
 given part count.  W3/W4 use ``np.dot`` (BLAS) for the contractions on cache-sized row blocks
-plus a fused per-row softmax/CE loop.  All kernels use ``fastmath`` and ``cache=True``.
+plus a fused per-row softmax/CE loop; call ``bench.timing.limit_blas_threads(1)`` first, or
+SciPy's multi-threaded OpenBLAS oversubscribes the cores inside the parallel parts.
+Transcendentals use the vectorisable helpers of ``bench.vmath``.  All kernels use
+``fastmath`` and ``cache=True``.
 """
 
 from __future__ import annotations
@@ -25,13 +28,63 @@ from numba import njit, prange
 from bench.vmath import exp_nonpos, log1p_unit, tanh
 
 BLOCK = 512  # rows per BLAS block in W3/W4 (X block: 512*32*8 B = 128 KiB, fits in L2)
-RB = 128  # rows per block in W2 (X block: 128*16*8 B = 16 KiB, stays in L1 for the 2nd sweep)
+RB = 128  # rows per W2 block (X block: 128*16*8 B = 16 KiB, in L1 for the 2nd sweep)
 # error_model="numpy": no ZeroDivisionError checks, which would block vectorisation.
 _JIT = {"nogil": True, "fastmath": True, "cache": True, "error_model": "numpy"}
 _PAR = {"parallel": True, "fastmath": True, "cache": True, "error_model": "numpy"}
 
 
-# ============================================================================ W1: MSE linreg
+# ============================================================================ W1, W2: linear
+@njit(inline="always")
+def rows_dot4(X, w, b, s0, m, out):
+    """out[i] = X[s0+i] @ w + b for i < m, 4 rows per iteration."""
+    d = X.shape[1]
+    i = 0
+    while i + 4 <= m:
+        r = s0 + i
+        z0 = b
+        z1 = b
+        z2 = b
+        z3 = b
+        for j in range(d):
+            wj = w[j]
+            z0 += X[r, j] * wj
+            z1 += X[r + 1, j] * wj
+            z2 += X[r + 2, j] * wj
+            z3 += X[r + 3, j] * wj
+        out[i] = z0
+        out[i + 1] = z1
+        out[i + 2] = z2
+        out[i + 3] = z3
+        i += 4
+    while i < m:
+        z = b
+        for j in range(d):
+            z += X[s0 + i, j] * w[j]
+        out[i] = z
+        i += 1
+
+
+@njit(inline="always")
+def rows_axpy4(X, v, s0, m, g):
+    """g += X[s0:s0+m].T @ v[:m], 4 rows per iteration."""
+    d = X.shape[1]
+    i = 0
+    while i + 4 <= m:
+        r = s0 + i
+        v0 = v[i]
+        v1 = v[i + 1]
+        v2 = v[i + 2]
+        v3 = v[i + 3]
+        for j in range(d):
+            g[j] += v0 * X[r, j] + v1 * X[r + 1, j] + v2 * X[r + 2, j] + v3 * X[r + 3, j]
+        i += 4
+    while i < m:
+        for j in range(d):
+            g[j] += v[i] * X[s0 + i, j]
+        i += 1
+
+
 @njit(**_JIT)
 def w1_part(X, y, w, b, start, end, acc):
     """Add sum(r^2), sum(r*x) (d,), sum(r) over rows [start,end) to acc (d+2,); 4 rows/iter."""
@@ -72,13 +125,42 @@ def w1_part(X, y, w, b, start, end, acc):
 
 
 @njit(**_JIT)
-def w1_finish(acc, n):
-    """Combine part rows in order -> (loss, dw, db)."""
+def w2_part(X, y, w, b, start, end, acc):
+    """Add sum(softplus(z)-y z), sum(dz*x), sum(dz), dz = sigmoid(z)-y, into acc (d+2,).
+
+    Rows go in L1-sized blocks of RB: z = Xw+b (4 rows/iter), a vectorised transcendental
+    sweep (vmath), then X^T dz over the same cached rows, so X is streamed once.
+    """
+    d = X.shape[1]
+    g = np.zeros(d)
+    zb = np.empty(RB)
+    ls = 0.0
+    gb = 0.0
+    for s0 in range(start, end, RB):
+        m = min(RB, end - s0)
+        rows_dot4(X, w, b, s0, m, zb)
+        for i in range(m):
+            z = zb[i]
+            yi = y[s0 + i]
+            e = exp_nonpos(-abs(z))
+            ls += max(z, 0.0) + log1p_unit(e) - yi * z
+            dz = (1.0 if z >= 0.0 else e) / (1.0 + e) - yi
+            zb[i] = dz
+            gb += dz
+        rows_axpy4(X, zb, s0, m, g)
+    acc[0] += ls
+    acc[1:1 + d] += g
+    acc[1 + d] += gb
+
+
+@njit(**_JIT)
+def lin_finish(acc, n, gscale):
+    """Combine part rows in order -> (loss/n, dw*gscale/n, db*gscale/n)."""
     tot = np.zeros(acc.shape[1])
     for p in range(acc.shape[0]):
         tot += acc[p]
     d = acc.shape[1] - 2
-    return tot[0] / n, tot[1:1 + d] * (2.0 / n), tot[1 + d] * (2.0 / n)
+    return tot[0] / n, tot[1:1 + d] * (gscale / n), tot[1 + d] * (gscale / n)
 
 
 @njit(**_PAR)
@@ -88,7 +170,7 @@ def w1_prange(X, y, w, b, nparts):
     acc = np.zeros((nparts, d + 2))
     for p in prange(nparts):
         w1_part(X, y, w, b, p * n // nparts, (p + 1) * n // nparts, acc[p])
-    return w1_finish(acc, n)
+    return lin_finish(acc, n, 2.0)
 
 
 @njit(**_JIT)
@@ -96,84 +178,7 @@ def w1_serial(X, y, w, b):
     """W1 value and grads, single thread."""
     acc = np.zeros((1, X.shape[1] + 2))
     w1_part(X, y, w, b, 0, X.shape[0], acc[0])
-    return w1_finish(acc, X.shape[0])
-
-
-# ============================================================================ W2: logistic BCE
-@njit(**_JIT)
-def w2_part(X, y, w, b, start, end, acc):
-    """Add sum(softplus(z)-y z), sum(dz*x), sum(dz) with dz = sigmoid(z)-y into acc (d+2,).
-
-    Rows go in L1-sized blocks: z for 4 rows/iter, then a vectorised transcendental sweep
-    (vmath helpers), then the gradient sweep over the same (cached) rows, 4 rows/iter.
-    """
-    d = X.shape[1]
-    g = np.zeros(d)
-    zb = np.empty(RB)
-    ls = 0.0
-    gb = 0.0
-    for s0 in range(start, end, RB):
-        m = min(RB, end - s0)
-        i = 0
-        while i + 4 <= m:
-            r = s0 + i
-            z0 = b
-            z1 = b
-            z2 = b
-            z3 = b
-            for j in range(d):
-                wj = w[j]
-                z0 += X[r, j] * wj
-                z1 += X[r + 1, j] * wj
-                z2 += X[r + 2, j] * wj
-                z3 += X[r + 3, j] * wj
-            zb[i] = z0
-            zb[i + 1] = z1
-            zb[i + 2] = z2
-            zb[i + 3] = z3
-            i += 4
-        while i < m:
-            z = b
-            for j in range(d):
-                z += X[s0 + i, j] * w[j]
-            zb[i] = z
-            i += 1
-        for i in range(m):
-            z = zb[i]
-            yi = y[s0 + i]
-            e = exp_nonpos(-abs(z))
-            ls += max(z, 0.0) + log1p_unit(e) - yi * z
-            dz = (1.0 if z >= 0.0 else e) / (1.0 + e) - yi
-            zb[i] = dz
-            gb += dz
-        i = 0
-        while i + 4 <= m:
-            r = s0 + i
-            s_0 = zb[i]
-            s_1 = zb[i + 1]
-            s_2 = zb[i + 2]
-            s_3 = zb[i + 3]
-            for j in range(d):
-                g[j] += s_0 * X[r, j] + s_1 * X[r + 1, j] + s_2 * X[r + 2, j] + s_3 * X[r + 3, j]
-            i += 4
-        while i < m:
-            for j in range(d):
-                g[j] += zb[i] * X[s0 + i, j]
-            i += 1
-    acc[0] += ls
-    for j in range(d):
-        acc[1 + j] += g[j]
-    acc[1 + d] += gb
-
-
-@njit(**_JIT)
-def w2_finish(acc, n):
-    """Combine part rows in order -> (loss, dw, db)."""
-    tot = np.zeros(acc.shape[1])
-    for p in range(acc.shape[0]):
-        tot += acc[p]
-    d = acc.shape[1] - 2
-    return tot[0] / n, tot[1:1 + d] / n, tot[1 + d] / n
+    return lin_finish(acc, X.shape[0], 2.0)
 
 
 @njit(**_PAR)
@@ -183,7 +188,7 @@ def w2_prange(X, y, w, b, nparts):
     acc = np.zeros((nparts, d + 2))
     for p in prange(nparts):
         w2_part(X, y, w, b, p * n // nparts, (p + 1) * n // nparts, acc[p])
-    return w2_finish(acc, n)
+    return lin_finish(acc, n, 1.0)
 
 
 @njit(**_JIT)
@@ -191,7 +196,7 @@ def w2_serial(X, y, w, b):
     """W2 value and grads, single thread."""
     acc = np.zeros((1, X.shape[1] + 2))
     w2_part(X, y, w, b, 0, X.shape[0], acc[0])
-    return w2_finish(acc, X.shape[0])
+    return lin_finish(acc, X.shape[0], 1.0)
 
 
 # ============================================================================ shared softmax CE
@@ -412,40 +417,6 @@ def run_parts_threads(part, n, width, nparts, pre, post=()):
     return acc
 
 
-_BLAS_LIMITED: list[str] = []
-
-
-def limit_blas_threads(n: int = 1) -> list[str]:
-    """Pin the OpenBLAS behind Numba's ``np.dot`` (SciPy's copy) to ``n`` threads.
-
-    The kernels call BLAS from inside their own parallel parts; a multi-threaded BLAS there
-    oversubscribes the cores (measured ~10x slower on W4).  NumPy's own BLAS is untouched.
-    Returns the libraries changed (empty if none found: e.g. not Linux or no OpenBLAS).
-    """
-    if _BLAS_LIMITED:
-        return _BLAS_LIMITED
-    import ctypes
-
-    import scipy.linalg.cython_blas  # noqa: F401  (loads the library Numba's np.dot uses)
-
-    try:
-        with open("/proc/self/maps") as fh:
-            libs = {ln.split()[-1] for ln in fh if "openblas" in ln.lower() and ".so" in ln}
-    except OSError:
-        return []
-    for path in sorted(libs):
-        if "numpy" in path:
-            continue
-        lib = ctypes.CDLL(path)
-        for sym in ("scipy_openblas_set_num_threads", "openblas_set_num_threads",
-                    "scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_"):
-            if hasattr(lib, sym):
-                getattr(lib, sym)(ctypes.c_int(n))
-                _BLAS_LIMITED.append(f"{path.rsplit('/', 1)[-1]}:{sym}({n})")
-                break
-    return _BLAS_LIMITED
-
-
 def default_parts() -> int:
     """Number of parts used by the parallel drivers: the Numba thread count."""
     return numba.get_num_threads()
@@ -454,13 +425,13 @@ def default_parts() -> int:
 def w1_threads(X, y, w, b, nparts):
     """W1 via the nogil part kernel on a ThreadPoolExecutor."""
     acc = run_parts_threads(w1_part, X.shape[0], X.shape[1] + 2, nparts, (X, y, w, b))
-    return w1_finish(acc, X.shape[0])
+    return lin_finish(acc, X.shape[0], 2.0)
 
 
 def w2_threads(X, y, w, b, nparts):
     """W2 via the nogil part kernel on a ThreadPoolExecutor."""
     acc = run_parts_threads(w2_part, X.shape[0], X.shape[1] + 2, nparts, (X, y, w, b))
-    return w2_finish(acc, X.shape[0])
+    return lin_finish(acc, X.shape[0], 1.0)
 
 
 def w3_threads(X, labels, W, b, nparts, block):

@@ -45,8 +45,9 @@ def register(workload: str, name: str, fn: Callable, ceiling: bool = False) -> N
 def _numba_builders():
     """Return {workload: {name: builder}} for the hand-written Numba kernels."""
     from bench import ceilings as C
+    from bench.timing import limit_blas_threads
 
-    C.limit_blas_threads(1)
+    limit_blas_threads(1)
 
     def arr(data, *keys):
         return tuple(np.ascontiguousarray(data[k]) for k in keys)

@@ -62,11 +62,12 @@ def _data_bytes(key: str, data: dict) -> int:
 
 
 def run_case(key: str, n: int, min_time: float, rtol: float = 1e-8,
-             selected=None, retries: int = 2) -> list[dict]:
+             selected=None, retries: int = 2, wait_quiet: float = 0.0) -> list[dict]:
     """Check then time every implementation of workload ``key`` at batch size ``n``.
 
     A timing disturbed by other processes (foreign load >= DISTURBED) is repeated up to
-    ``retries`` times and the least disturbed one is kept.
+    ``retries`` times and the least disturbed one is kept.  With ``wait_quiet`` > 0, each
+    timing first waits (up to that many seconds) for the other processes to go quiet.
     """
     wl = WORKLOADS[key]
     data = wl.make_data(n)
@@ -92,10 +93,14 @@ def run_case(key: str, n: int, min_time: float, rtol: float = 1e-8,
             check_result(wl, result, ref, rtol)
         except AssertionError as exc:
             raise AssertionError(f"{name} disagrees with the NumPy reference: {exc}") from None
+        if wait_quiet > 0:
+            timing.wait_for_quiet(wait_quiet)
         t = timing.time_fn(run, min_time=min_time)
         for _ in range(retries):  # other processes were busy: measure again, keep quietest
             if not t["foreign_load"] >= DISTURBED:
                 break
+            if wait_quiet > 0:
+                timing.wait_for_quiet(wait_quiet)
             t2 = timing.time_fn(run, min_time=min_time)
             t = t2 if t2["foreign_load"] < t["foreign_load"] else t
         row.update({k: t[k] for k in ("median", "min", "number", "repeats", "foreign_load")})
@@ -183,6 +188,8 @@ def parse_args(argv=None):
     p.add_argument("--rtol", type=float, default=1e-8)
     p.add_argument("--retries", type=int, default=2,
                    help="re-time a disturbed measurement up to this many times")
+    p.add_argument("--wait-quiet", type=float, default=0.0, metavar="S",
+                   help="before each timing wait up to S seconds for other processes to idle")
     p.add_argument("--no-bandwidth", action="store_true", help="skip the bandwidth probe")
     p.add_argument("--json", default=None, help="also write all results to this JSON file")
     return p.parse_args(argv)
@@ -203,6 +210,8 @@ def main(argv=None) -> int:
     print(f"symgrad bench: mode={mode}, min_time={min_time}s per implementation, float64")
     bw = None
     if not args.no_bandwidth:
+        if args.wait_quiet > 0:
+            timing.wait_for_quiet(args.wait_quiet)
         bw = timing.memory_bandwidth(256 if args.quick else 512)
         print(f"Read bandwidth over {bw['mbytes']:.0f} MB: numba parallel "
               f"{bw['numba_gbs']:.1f} GB/s, np.sum (1 thread) {bw['numpy_sum_gbs']:.1f} GB/s"
@@ -213,7 +222,8 @@ def main(argv=None) -> int:
         if only is not None and key not in only:
             continue
         print(f"[{case_label(key, n)}] {WORKLOADS[key].title}", flush=True)
-        rows.extend(run_case(key, n, min_time, args.rtol, selected, args.retries))
+        rows.extend(run_case(key, n, min_time, args.rtol, selected, args.retries,
+                             args.wait_quiet))
 
     info = timing.machine_info()
     print()

@@ -77,13 +77,18 @@ class CompiledFunction:
     def _new_trace(self, prepared, key):
         t0 = time.perf_counter()
         hints = name_hints(self.fn, self.wrt_spec)
+        from .trace import TraceError
         try:
-            entry = CompiledTrace.create(self, prepared, hints, symbolic=True)
-        except TypeError as e:
-            # The function computed with a size as a Python int (range(n), if n > 3, ...):
-            # trace again with concrete sizes; calls with other sizes retrace.
-            debug.log(1, f"symbolic-size trace failed ({e}); retracing with concrete sizes")
-            entry = CompiledTrace.create(self, prepared, hints, symbolic=False)
+            try:
+                entry = CompiledTrace.create(self, prepared, hints, symbolic=True)
+            except (TraceError, ArgumentError):
+                raise
+            except (TypeError, RuntimeError, ValueError, IndexError) as e:
+                # The function computed with a size as a Python int (range(n), if n > 3, ...)
+                # or mixed a symbolic size with an equal literal one (x[:, :2] * w with w of
+                # size 2): trace again with concrete sizes; calls with other sizes retrace.
+                debug.log(1, f"symbolic-size trace failed ({e}); retracing with concrete sizes")
+                entry = CompiledTrace.create(self, prepared, hints, symbolic=False)
         except ArgumentError:
             raise
         except Exception as e:

@@ -37,12 +37,13 @@ def prepare_args(args, param_names) -> list:
                 raise ArgumentError(f"argument '{name}' is a traced tensor: compiled functions "
                                     "cannot be called while tracing another one")
             arr, dt = a._data, a.dtype
-        elif isinstance(a, np.ndarray):
+        elif isinstance(a, np.ndarray | np.generic) and not isinstance(a, np.bool_):
+            arr = np.asarray(a)  # a NumPy scalar keeps its dtype (np.float64 stays float64)
             try:
-                dt = dtypes.from_numpy_dtype(a.dtype)
+                dt = dtypes.from_numpy_dtype(arr.dtype)
             except TypeError:
-                raise ArgumentError(f"argument '{name}' has unsupported dtype {a.dtype}") from None
-            arr = a
+                raise ArgumentError(f"argument '{name}' has unsupported dtype {arr.dtype}") \
+                    from None
         elif isinstance(a, bool | np.bool_):
             arr, dt = np.asarray(a, np.bool_), dtypes.bool_
         elif isinstance(a, numbers.Integral):

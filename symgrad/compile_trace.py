@@ -112,6 +112,10 @@ class CompiledTrace:
             first = _first_use(program)
             cands = [k for k, r in enumerate(refs) if _requires_grad(r, prepared)
                      and inputs[k].dtype.is_floating_point]
+            if not cands:
+                # Nothing requires grad (NumPy arrays, Python numbers): differentiate with
+                # respect to every floating point argument, as jax.grad would.
+                cands = [k for k in range(self.n_args) if inputs[k].dtype.is_floating_point]
             chosen = sorted(cands, key=lambda k: first.get(id(inputs[k]), 1 << 60))
         else:
             for item in _as_items(spec):
@@ -138,7 +142,7 @@ class CompiledTrace:
             k = item % self.n_args
             if not inputs[k].dtype.is_floating_point:
                 raise ArgumentError(f"wrt names argument '{self.arg_names[k]}' of dtype "
-                                    f"{inputs[k].dtype}: only floating point inputs can be "
+                                    f"{inputs[k].dtype.name}: only floating point inputs can be "
                                     "differentiated")
             return k
         if isinstance(item, Tensor):
@@ -202,19 +206,31 @@ class CompiledTrace:
             return None
         for k, a in enumerate(prepared):
             node = self._inputs[k]
+            if a.dtype != node.dtype:
+                return (f"argument '{a.name}' has dtype {a.dtype.name}, but "
+                        f"{self.cf.__name__} was traced (and works) with {node.dtype.name}")
             if a.array.ndim != len(node.shape):
                 return (f"argument '{a.name}' has rank {a.array.ndim} (shape {list(a.shape)}), "
                         f"but {self.cf.__name__} was traced with rank {len(node.shape)} "
                         f"(shape {[str(s) for s in node.shape]})")
+        # Captured tensors (parameters) come first: their sizes are the reference.
+        shapes = [(self._inputs[k].attr("name"), r[1].shape, "tensor")
+                  for k, r in enumerate(self._refs) if r[0] == "tensor"]
+        shapes += [(a.name, a.shape, "argument") for a in prepared]
+        nodes = [self._inputs[k] for k, r in enumerate(self._refs) if r[0] == "tensor"]
+        nodes += self._inputs[:self.n_args]
         seen = {}
-        for k, a in enumerate(prepared):
-            for axis, (d, s) in enumerate(zip(a.shape, self._inputs[k].shape)):
-                if isinstance(s, sympy.Symbol):
-                    if s in seen and seen[s][0] != d:
-                        other, oaxis, ov = seen[s][1], seen[s][2], seen[s][0]
-                        return (f"arguments '{other}' and '{a.name}' must agree in size {s}: "
-                                f"{other}.shape[{oaxis}] = {ov} but {a.name}.shape[{axis}] = {d}")
-                    seen.setdefault(s, (d, a.name, axis))
+        for (name, shape, kind), node in zip(shapes, nodes):
+            for axis, (d, s) in enumerate(zip(shape, node.shape)):
+                if not isinstance(s, sympy.Symbol):
+                    continue
+                if s in seen and seen[s][0] != d:
+                    ov, other, oaxis, okind = seen[s]
+                    pair = (f"arguments '{other}' and '{name}'" if okind == "argument"
+                            else f"{okind} '{other}' and argument '{name}'")
+                    return (f"{pair} must agree in size {s}: "
+                            f"{other}.shape[{oaxis}] = {ov} but {name}.shape[{axis}] = {d}")
+                seen.setdefault(s, (d, name, axis, kind))
         return None
 
     # --- stages and runners -------------------------------------------------------------------
@@ -321,7 +337,11 @@ def _as_items(spec):
         return [spec]
     if _is_module(spec):
         return list(spec.parameters())
-    return list(spec)
+    try:
+        items = list(spec)
+    except TypeError:
+        return [spec]  # not iterable: `_position` names what it got
+    return [p for item in items for p in (item.parameters() if _is_module(item) else [item])]
 
 
 def _concrete(shape):

@@ -24,6 +24,8 @@ def generator() -> np.random.Generator:
 
 
 def _infer_dtype(data) -> dtypes.dtype:
+    if isinstance(data, np.generic):  # a NumPy scalar keeps its dtype, as in PyTorch
+        return dtypes.from_numpy_dtype(data.dtype)
     flat = []
 
     def walk(x):
@@ -39,7 +41,9 @@ def _infer_dtype(data) -> dtypes.dtype:
         return dtypes.bool_
     if flat and all(isinstance(v, int | np.integer | bool | np.bool_) for v in flat):
         return dtypes.int64
-    return dtypes.get_default_dtype()
+    # NumPy float scalars in a list count with their own precision (np.float64 -> float64)
+    floats = [dtypes.from_numpy_dtype(v.dtype) for v in flat if isinstance(v, np.floating)]
+    return dtypes.promote([dtypes.get_default_dtype(), *floats])
 
 
 def _to_array(data, dtype=None) -> np.ndarray:

@@ -104,9 +104,7 @@ def promote(dtypes_of_tensors, dtypes_of_zero_dim=(), scalars=()) -> dtype:
     def top(ds):
         best = None
         for d in ds:
-            if best is None or d.category > best.category or (
-                    d.category == best.category and _rank(d) > _rank(best)):
-                best = d
+            best = d if best is None else _pair(best, d)
         return best
 
     dims = top(dtypes_of_tensors)
@@ -122,6 +120,15 @@ def promote(dtypes_of_tensors, dtypes_of_zero_dim=(), scalars=()) -> dtype:
             result = other if other is zero else (
                 get_default_dtype() if other.category == 2 else other)
     return result if result is not None else get_default_dtype()
+
+
+def _pair(a: dtype, b: dtype) -> dtype:
+    """The promoted type of two tensor dtypes (uint8 and int8 meet at int16, as in PyTorch)."""
+    if {a, b} == {uint8, int8}:
+        return int16
+    if a.category != b.category:
+        return a if a.category > b.category else b
+    return a if _rank(a) >= _rank(b) else b
 
 
 def _rank(d: dtype) -> builtins_int:

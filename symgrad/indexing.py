@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import dtypes, prims
+from .shapes import slice_shape
 from .tensor import Tensor
 
 
@@ -181,16 +182,37 @@ def index_put(x, key, value):
     from .creation import ones
     kind, a, b = parse(x, key)
     if kind == "basic":
-        region = prims.slice_(x, a).shape
-        v = prims.broadcast(_value(value, x).reshape(_fit(value, region)), region)
-        placed = prims.pad(v, x.shape, a)
+        # value broadcasts against x[key] (int axes dropped), then fills the sliced region
+        region = slice_shape(x.shape, a)
+        v = prims.broadcast(_value(value, x).reshape(_fit(value, b)), b)
+        placed = prims.pad(prims.reshape(v, region), x.shape, a)
         mask = prims.pad(ones(*region, dtype=dtypes.bool_), x.shape, a)
     else:
         region = prims.gather(x.detach(), a, b).shape
         v = prims.broadcast(_value(value, x), region)
+        keep = _last_writes(x, a, b)
+        if keep is not None:  # repeated indices: the last write wins, as in PyTorch
+            v = mathops.where(keep, v, 0)
         placed = prims.scatter_add(v, x.shape, a, b)
         mask = prims.scatter_add(ones(*region, dtype=dtypes.int64), x.shape, a, b) > 0
     return mathops.where(mask, placed, x)
+
+
+def _last_writes(x, key, arrays):
+    """A bool mask over the indexed region, True at the last write to each element of ``x``;
+    None when no element is written twice (or the indices are traced)."""
+    if x._node is not None or any(t._node is not None for t in arrays):
+        return None
+    from .impl import index_tuple
+    ids = np.arange(x.numel()).reshape(tuple(x.shape))[index_tuple(key, [t._data for t in
+                                                                         arrays])]
+    flat = ids.ravel()
+    if np.unique(flat).size == flat.size:
+        return None
+    _, first_from_end = np.unique(flat[::-1], return_index=True)
+    keep = np.zeros(flat.size, dtype=bool)
+    keep[flat.size - 1 - first_from_end] = True
+    return Tensor._wrap(keep.reshape(ids.shape))
 
 
 def _value(value, x):
@@ -225,12 +247,9 @@ def setitem(x, key, value):
     kind, a, b = parse(x, key)
     v = value._data if isinstance(value, Tensor) else value
     if kind == "basic":
-        x._data[tuple(slice(*s) for s in a)] = np.reshape(v, _fit(value, prims_slice_len_all(a)))
+        target = x._data[tuple(slice(*s) for s in a)]
+        target[...] = np.broadcast_to(np.reshape(v, _fit(value, b)), b).reshape(target.shape)
     else:
         from .impl import index_tuple
         x._data[index_tuple(a, [t._data for t in b])] = v
     x._version.bump()
-
-
-def prims_slice_len_all(index):
-    return tuple(prims_slice_len(s) for s in index)

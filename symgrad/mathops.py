@@ -54,6 +54,9 @@ def pointwise(fn, *operands, kind="promote", name=None, promote_from=None):
     # Placeholders are real (hence finite) symbols, so SymPy would fold `x == inf` to False
     # and `x < inf` to True; a non-finite scalar enters as a 0-d tensor instead.
     ops = [_nonfinite_as_tensor(o, cdtype) for o in ops]
+    if not cdtype.is_floating_point and cdtype != dtypes.bool_:
+        # An int scalar takes the tensor's integer type, wrapping as PyTorch does (uint8 - 3).
+        ops = [_wrap_int(o, cdtype) for o in ops]
     tensors = [o for o in ops if isinstance(o, Tensor)]
     syms, k = [], 0
     for o in ops:
@@ -65,6 +68,25 @@ def pointwise(fn, *operands, kind="promote", name=None, promote_from=None):
     dtype = dtypes.bool_ if kind == "bool" else cdtype
     body = sympy.sympify(fn(*syms))
     return prims.elementwise(body, tensors, dtype, cdtype, name=name)
+
+
+def _wrap_int(v, cdtype):
+    if isinstance(v, int) and not isinstance(v, bool):
+        return int(np.asarray(v).astype(cdtype.np))
+    return v
+
+
+def _refuse_bool(operands, message, error=RuntimeError):
+    """PyTorch refuses some arithmetic on bool tensors (and, for `-`, bool scalars)."""
+    for o in operands:
+        if isinstance(o, bool) or isinstance(o, Tensor) and o.dtype == dtypes.bool_:
+            raise error(message)
+
+
+_BOOL_SUB = ("Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+             "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
+_BOOL_NEG = ("Negation, the `-` operator, on a bool tensor is not supported. If you are trying "
+             "to invert a mask, use the `~` or `logical_not()` operator instead.")
 
 
 def _nonfinite_as_tensor(v, cdtype):
@@ -93,12 +115,34 @@ sigmoid_ = _unary(sigmoid, "SigmoidBackward0", doc="1/(1+e^-x); d/dx = s(1-s)")
 softplus_ = _unary(softplus, "SoftplusBackward0", doc="log(1+e^x); d/dx = sigmoid(x)")
 log1p_ = _unary(log1p, "Log1PBackward0", doc="log(1+x), accurate near 0; d/dx = 1/(1+x)")
 expm1_ = _unary(expm1, "Expm1Backward0", doc="e^x - 1, accurate near 0; d/dx = e^x")
-relu_ = _unary(relu, "ReluBackward0", kind="promote", doc="max(x, 0); d/dx = step(x)")
-abs_ = _unary(sympy.Abs, "AbsBackward0", kind="promote", doc="|x|; d/dx = sign(x)")
-neg = _unary(lambda x: -x, "NegBackward0", kind="promote", doc="-x")
+_relu = _unary(relu, "ReluBackward0", kind="promote", doc="max(x, 0); d/dx = step(x)")
+_abs = _unary(sympy.Abs, "AbsBackward0", kind="promote", doc="|x|; d/dx = sign(x)")
+_neg = _unary(lambda x: -x, "NegBackward0", kind="promote", doc="-x")
 reciprocal = _unary(lambda x: 1 / x, "ReciprocalBackward0", doc="1/x; d/dx = -1/x^2")
-square = _unary(lambda x: x**2, "PowBackward0", kind="promote", doc="x^2")
 sign = _unary(sympy.sign, "SignBackward0", kind="promote", doc="sign(x); gradient 0")
+
+
+def relu_(input):
+    """max(x, 0); d/dx = step(x)."""
+    _refuse_bool([input], "Boolean inputs not supported for relu")
+    return _relu(input)
+
+
+def abs_(input):
+    """|x|; d/dx = sign(x)."""
+    _refuse_bool([input], "\"abs_cpu\" not implemented for 'Bool'", NotImplementedError)
+    return _abs(input)
+
+
+def neg(input):
+    """-x."""
+    _refuse_bool([input], _BOOL_NEG)
+    return _neg(input)
+
+
+def square(input):
+    """x^2 (bool and integer inputs promote as ``x ** 2`` does)."""
+    return pow(input, 2)
 
 
 def add(input, other, alpha=1):
@@ -110,6 +154,7 @@ def add(input, other, alpha=1):
 
 def sub(input, other, alpha=1):
     """input - alpha * other."""
+    _refuse_bool([input, other], _BOOL_SUB)
     return pointwise(lambda a, b: a - alpha * b, input, other, name="SubBackward0")
 
 
@@ -134,6 +179,11 @@ true_divide = div
 def pow(input, exponent):  # noqa: A001 - torch.pow
     """input ** exponent."""
     name = "PowBackward1" if isinstance(exponent, Tensor) else "PowBackward0"
+    if builtins.all(isinstance(o, Tensor) and o.dtype == dtypes.bool_ for o in (input, exponent)):
+        raise NotImplementedError("\"pow\" not implemented for 'Bool'")
+    if isinstance(exponent, int) and not isinstance(exponent, bool) and exponent < 0 and \
+            isinstance(input, Tensor) and not input.dtype.is_floating_point:
+        raise RuntimeError("Integers to negative integer powers are not allowed.")
     return pointwise(lambda a, b: a**b, input, exponent, name=name)
 
 
@@ -228,7 +278,8 @@ def _axes(dim, ndim):
         return tuple(range(ndim))
     if isinstance(dim, int):
         dim = (dim,)
-    return tuple(sorted({_axis(d, ndim) for d in dim}))
+    axes = tuple(sorted({_axis(d, ndim) for d in dim}))
+    return axes if ndim > 0 else ()  # a 0-d tensor accepts dim 0 / -1: nothing to reduce
 
 
 def _count(shape, axes):
@@ -310,6 +361,7 @@ def _extreme(input, dim, keepdim, other, largest):
     values = gather(input, dim, idx)
     if not keepdim:
         values, idx = squeeze(values, dim), squeeze(idx, dim)
+    _rename(values, "MaxBackward0" if largest else "MinBackward0")
     return _ValuesIndices((values, idx))
 
 
@@ -329,23 +381,29 @@ def _arg(input, dim, keepdim, largest):
         r = _arg(flat, 0, False, largest)
         return reshape(r, [1] * input.ndim) if keepdim else r
     axis = _axis(dim, input.ndim)
+    if input.ndim == 0:
+        return _arg(reshape(input, 1), 0, False, largest)
     x = input.detach() if input.requires_grad or input._node is not None else input
     best = prims.reduce(Op.MAX if largest else Op.MIN, x, (axis,), True)
     pos = prims.iota(x.shape, axis)
     big = x.shape[axis]
-    # The first index holding the extreme value, as PyTorch returns.
-    cand = pointwise(lambda v, b, i: sympy.Piecewise((i, sympy.Eq(v, b)), (big, True)),
-                     x, best, pos, promote_from=(2,))
+    # The first index holding the extreme value, as PyTorch returns. The comparison runs in
+    # x's dtype (not in the index dtype, which would truncate floats).
+    hit = pointwise(sympy.Eq, x, best, kind="bool")
+    cand = pointwise(lambda h, i: sympy.Piecewise((i, sympy.Ne(h, 0)), (big, True)),
+                     hit, pos, promote_from=(1,))
     return prims.reduce(Op.MIN, cand, (axis,), keepdim)
 
 
 def argmax(input, dim=None, keepdim=False):
     """Index of the first largest value (int64, never requires grad)."""
+    _refuse_bool([input], "argmax(): does not support bool input")
     return _arg(input, dim, keepdim, True)
 
 
 def argmin(input, dim=None, keepdim=False):
     """Index of the first smallest value (int64, never requires grad)."""
+    _refuse_bool([input], "argmin(): does not support bool input")
     return _arg(input, dim, keepdim, False)
 
 
@@ -355,9 +413,7 @@ def logsumexp(input, dim, keepdim=False):
     axes = _axes(dim, input.ndim)
     if not input.dtype.is_floating_point:
         input = input.to(dtypes.get_default_dtype())
-    m = prims.reduce(Op.MAX, _shift_source(input), axes, True)
-    m = pointwise(lambda v, inf: sympy.Piecewise((0, sympy.Eq(sympy.Abs(v), inf)), (v, True)),
-                  m, float("inf"))
+    m = _finite_max(input, axes)
     shifted = exp(input - m)
     s = prims.reduce(Op.SUM, shifted, axes, True)
     r = log(s) + m
@@ -403,10 +459,22 @@ def softmax(input, dim, dtype=None):
 
 
 def log_softmax(input, dim, dtype=None):
-    """x - logsumexp(x) along ``dim``."""
+    """x - logsumexp(x) along ``dim``, computed as (x - m) - log Σ exp(x - m) with m the
+    (detached) max: x - logsumexp(x) would round the result away when x is large."""
     if dtype is not None:
         input = input.to(dtype)
-    return _rename(input - logsumexp(input, dim, keepdim=True), "LogSoftmaxBackward0")
+    axes = _axes(dim, input.ndim)
+    shifted = input - _finite_max(input, axes)
+    s = prims.reduce(Op.SUM, exp(shifted), axes, True)
+    return _rename(shifted - log(s), "LogSoftmaxBackward0")
+
+
+def _finite_max(input, axes):
+    """The detached max over ``axes`` (kept), with ±inf replaced by 0 so that shifting by it
+    never makes inf - inf."""
+    m = prims.reduce(Op.MAX, _shift_source(input), axes, True)
+    return pointwise(lambda v, inf: sympy.Piecewise((0, sympy.Eq(sympy.Abs(v), inf)), (v, True)),
+                     m, float("inf"))
 
 
 def _shift_source(x):
@@ -605,6 +673,8 @@ def matmul(input, other):
         r = squeeze(r, -2)
     if b.ndim == 1:
         r = squeeze(r, -1)
+        if a.ndim == 2:
+            _rename(r, "MvBackward0")
     return r
 
 

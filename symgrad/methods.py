@@ -9,17 +9,22 @@ from . import mathops as M
 from .tensor import Tensor
 
 
-def _r(fn):
-    return lambda self, other: fn(other, self)
+def _r(fn, name=None):
+    def reflected(self, other):
+        r = fn(other, self)
+        if name is not None and r.grad_fn is not None:
+            r.grad_fn._name = name  # as PyTorch names `2 - x` and `2 / x`
+        return r
+    return reflected
 
 
 def _to(self, *args, dtype=None, **kwargs):
     """Convert to ``dtype`` (device arguments are accepted and ignored: CPU only)."""
     for a in args:
-        if isinstance(a, dtypes.dtype) or a in (float, int, bool):
-            dtype = a
-        elif isinstance(a, Tensor):
+        if isinstance(a, Tensor):  # first: `tensor in (float, ...)` would compare elementwise
             dtype = a.dtype
+        elif isinstance(a, dtypes.dtype) or a in (float, int, bool):
+            dtype = a
     if dtype is None:
         return self
     dtype = dtypes.as_dtype(dtype)
@@ -110,8 +115,8 @@ def _getattr_mT(self):
 
 
 METHODS = {
-    "__add__": M.add, "__radd__": _r(M.add), "__sub__": M.sub, "__rsub__": _r(M.sub),
-    "__mul__": M.mul, "__rmul__": _r(M.mul), "__truediv__": M.div, "__rtruediv__": _r(M.div),
+    "__add__": M.add, "__radd__": _r(M.add), "__sub__": M.sub, "__rsub__": _r(M.sub, "RsubBackward1"),
+    "__mul__": M.mul, "__rmul__": _r(M.mul), "__truediv__": M.div, "__rtruediv__": _r(M.div, "MulBackward0"),
     "__pow__": M.pow, "__rpow__": _r(M.pow), "__neg__": M.neg, "__abs__": M.abs_,
     "__matmul__": M.matmul, "__rmatmul__": _r(M.matmul), "__pos__": lambda self: self,
     "__floordiv__": lambda a, b: M.div(a, b, rounding_mode="floor"),

@@ -130,5 +130,11 @@ def lambdify_body(body: sympy.Expr, n_inputs: int):
 
 @functools.lru_cache(maxsize=4096)
 def derivative(body: sympy.Expr, k: int) -> sympy.Expr:
-    """d body / d x_k, with the stable functions' own derivatives."""
-    return sympy.diff(body, placeholder(k))
+    """d body / d x_k, with the stable functions' own derivatives.
+
+    Derivatives are taken almost everywhere, as PyTorch does: d sign(x)/dx = 2 DiracDelta(x)
+    becomes 0 (so the second derivative of |x| is 0, never a NameError at run time)."""
+    d = sympy.diff(body, placeholder(k))
+    if d.has(sympy.DiracDelta):
+        d = d.replace(lambda e: isinstance(e, sympy.DiracDelta), lambda e: sympy.S.Zero)
+    return d

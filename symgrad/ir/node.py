@@ -21,7 +21,8 @@ class ArrayValue:
     __slots__ = ("array", "_key")
 
     def __init__(self, array):
-        self.array = np.ascontiguousarray(array)
+        # np.array, not np.ascontiguousarray, which turns a 0-d array into shape (1,)
+        self.array = np.array(array, order="C")
         digest = hashlib.sha1(self.array.tobytes()).hexdigest()
         self._key = (self.array.dtype.str, self.array.shape, digest)
 

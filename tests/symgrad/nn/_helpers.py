@@ -15,6 +15,13 @@ TOLERANCE = {
 }
 
 
+def single_threaded(torch):
+    """Run torch on one thread: on a small shared machine its thread pool makes each tiny op
+    ~5x slower (values are unaffected beyond rounding)."""
+    torch.set_num_threads(1)
+    return torch
+
+
 def functional(lib):
     """``torch.nn.functional`` or ``symgrad.nn.functional``."""
     return sgF if lib is sg else lib.nn.functional

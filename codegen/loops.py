@@ -1,0 +1,166 @@
+"""The loop IR: what the scheduler produces and the renderer prints.
+
+A kernel is a list of statements. Values are SymPy expressions whose leaves are registers
+(``Symbol``), array reads (`Load`), loop variables (integer ``Symbol``) and size symbols; the
+casts and helpers below are SymPy functions the renderer knows how to print. Nothing here knows
+Python syntax: ``str()`` of a kernel is a compact pseudo-code listing (the schedule artefact).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy
+
+
+# --- expression leaves and helper functions ---------------------------------------------------
+class Load(sympy.Function):
+    """``Load(array, *index)``: one element of an array (index expressions are integers)."""
+
+
+class FloorDiv(sympy.Function):
+    """Integer division of two non-negative index expressions."""
+
+
+class Cast(sympy.Function):
+    """``Cast(x, dtype_name)``: x converted to a dtype (a ``Symbol`` naming it)."""
+
+
+class CheckedIndex(sympy.Function):
+    """``CheckedIndex(i, n)``: i wrapped like NumPy (i < 0 -> i + n); IndexError if out of range."""
+
+
+def cast(expr, dtype_name: str):
+    """``expr`` converted to ``dtype_name`` (a float64/float32/int64/bool name)."""
+    return Cast(expr, sympy.Symbol(dtype_name))
+
+
+def loop_var(k: int) -> sympy.Symbol:
+    """The k-th loop variable (``i0`` is the batch row in a pass kernel)."""
+    return sympy.Symbol(f"i{k}", integer=True, nonnegative=True)
+
+
+# --- statements ---------------------------------------------------------------------------------
+@dataclass
+class Assign:
+    """``target = expr`` (a register)."""
+
+    target: str
+    expr: object
+
+
+@dataclass
+class Store:
+    """``array[index] = expr``."""
+
+    array: str
+    index: tuple
+    expr: object
+
+
+@dataclass
+class Update:
+    """``target[index] op= expr`` with op in "sum", "max", "min"; index None for a register."""
+
+    target: str
+    index: tuple | None
+    op: str
+    expr: object
+
+
+@dataclass
+class Loop:
+    """``for var in range(start, stop): body``."""
+
+    var: sympy.Symbol
+    start: object
+    stop: object
+    body: list = field(default_factory=list)
+
+
+@dataclass
+class Alloc:
+    """``name = new array(shape, dtype)``, filled with ``fill`` unless it is None."""
+
+    name: str
+    shape: tuple
+    dtype: str
+    fill: object = None
+
+
+@dataclass
+class View:
+    """``name = array[index]`` where some index entries are slices (start, stop) or None (all)."""
+
+    name: str
+    array: str
+    index: tuple
+
+
+@dataclass
+class Dot:
+    """A BLAS matrix product ``out (+)= a @ b``; a, b may be transposed views (``.T``)."""
+
+    out: str
+    a: str
+    b: str
+    trans_a: bool = False
+    trans_b: bool = False
+    accumulate: bool = False
+
+
+@dataclass
+class Comment:
+    """A comment line in the kernel."""
+
+    text: str
+
+
+@dataclass
+class Kernel:
+    """One Numba function: parameters, body, returned names."""
+
+    name: str
+    kind: str  # "glue" (whole arrays) or "pass" (rows of the batch, in chunks)
+    params: list
+    body: list
+    returns: list
+    doc: str = ""
+
+    def __str__(self) -> str:
+        lines = [f"kernel {self.name}({', '.join(self.params)}) [{self.kind}]"]
+        lines += _pseudo(self.body, 1)
+        if self.returns:
+            lines.append(f"  return {', '.join(self.returns)}")
+        return "\n".join(lines)
+
+
+def _pseudo(body, depth) -> list:
+    pad = "  " * depth
+    out = []
+    for s in body:
+        if isinstance(s, Loop):
+            out.append(f"{pad}for {s.var} in [{s.start}, {s.stop}):")
+            out += _pseudo(s.body, depth + 1)
+        elif isinstance(s, Assign):
+            out.append(f"{pad}{s.target} = {s.expr}")
+        elif isinstance(s, Store):
+            out.append(f"{pad}{s.array}{list(s.index)} = {s.expr}")
+        elif isinstance(s, Update):
+            at = s.target + (str(list(s.index)) if s.index is not None else "")
+            out.append(f"{pad}{at} {s.op}= {s.expr}")
+        elif isinstance(s, Alloc):
+            out.append(f"{pad}{s.name} = {s.dtype}{list(s.shape)}" +
+                       (f" fill {s.fill}" if s.fill is not None else ""))
+        elif isinstance(s, View):
+            out.append(f"{pad}{s.name} = view {s.array}{list(s.index)}")
+        elif isinstance(s, Dot):
+            op = "+=" if s.accumulate else "="
+            a = s.a + (".T" if s.trans_a else "")
+            b = s.b + (".T" if s.trans_b else "")
+            out.append(f"{pad}{s.out} {op} {a} @ {b}")
+        elif isinstance(s, Comment):
+            out.append(f"{pad}# {s.text}")
+        else:
+            out.append(f"{pad}{s}")
+    return out

@@ -1,0 +1,325 @@
+"""The `symgrad.compile` API: calls, value_and_grad, grad, backward, hessian, graph stages,
+cache_info, the ``wrt`` forms, arguments of every kind, and the back-end switch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symgrad as sg
+import symgrad.nn as nn
+
+RTOL = dict(rtol=1e-10, atol=1e-12)
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((6, 3)), rng.standard_normal(6)
+
+
+def linear_loss(x, w, b, y):
+    return ((x @ w + b - y) ** 2).mean()
+
+
+def leaf(a):
+    return sg.tensor(np.asarray(a, dtype=np.float64), requires_grad=True)
+
+
+# --- calls ------------------------------------------------------------------------------------
+
+
+def test_forward_value_is_a_python_float_for_a_scalar(data):
+    x, y = data
+    w, b = leaf([0.5, -1.0, 2.0]), leaf(0.1)
+    cf = sg.compile(linear_loss, backend="numpy")
+    v = cf(x, w, b, y)
+    assert type(v) is float
+    assert v == pytest.approx(linear_loss(sg.tensor(x), w, b, sg.tensor(y)).item(), rel=1e-12)
+
+
+def test_forward_value_is_an_array_otherwise_and_tuples_stay_tuples():
+    cf = sg.compile(lambda a: (a * 2, a.sum()), backend="numpy")
+    arr, total = cf(np.arange(3.0))
+    assert isinstance(arr, np.ndarray)
+    np.testing.assert_array_equal(arr, [0.0, 2.0, 4.0])
+    assert total == 3.0 and type(total) is float
+    ints = sg.compile(lambda k: k * 3, backend="numpy")(np.arange(3))
+    assert ints.dtype == np.int64
+
+
+def test_value_and_grad_matches_eager(data, eager):
+    x, y = data
+    w, b = leaf([0.5, -1.0, 2.0]), leaf(0.1)
+    cf = sg.compile(linear_loss, backend="numpy")
+    v, grads = cf.value_and_grad(x, w, b, y)
+    ev, egrads = eager(linear_loss, [x, w, b, y], [w, b])
+    assert v == pytest.approx(ev, rel=1e-12)
+    assert isinstance(grads, tuple) and len(grads) == 2
+    for g, e in zip(grads, egrads):
+        assert g.shape == e.shape and g.dtype == np.float64
+        np.testing.assert_allclose(g, e, **RTOL)
+    g2 = cf.grad(x, w, b, y)
+    for g, e in zip(g2, grads):
+        np.testing.assert_array_equal(g, e)
+
+
+def test_backward_adds_into_grad(data, eager):
+    x, y = data
+    w, b = leaf([0.5, -1.0, 2.0]), leaf(0.1)
+    cf = sg.compile(linear_loss, backend="numpy")
+    _, (gw, gb) = eager(linear_loss, [x, w, b, y], [w, b])
+    v = cf.backward(x, w, b, y)
+    assert type(v) is float
+    np.testing.assert_allclose(w.grad.numpy(), gw, **RTOL)
+    np.testing.assert_allclose(b.grad.numpy(), gb, **RTOL)
+    assert w.grad.dtype == sg.float64 and w.grad.shape == w.shape
+    cf.backward(x, w, b, y)  # accumulates, as loss.backward() does
+    np.testing.assert_allclose(w.grad.numpy(), 2 * gw, **RTOL)
+    assert not w.grad.requires_grad
+
+
+def test_backward_accumulates_onto_an_existing_eager_grad(data):
+    x, y = data
+    w, b = leaf([0.5, -1.0, 2.0]), leaf(0.1)
+    linear_loss(sg.tensor(x), w, b, sg.tensor(y)).backward()
+    eager_gw = w.grad.numpy().copy()
+    sg.compile(linear_loss, backend="numpy").backward(x, w, b, y)
+    np.testing.assert_allclose(w.grad.numpy(), 2 * eager_gw, **RTOL)
+
+
+def test_hessian_one_wrt(torch):
+    rng = np.random.default_rng(1)
+    X, wv = rng.standard_normal((6, 3)), rng.standard_normal(3)
+    cf = sg.compile(lambda w, X: (sg.tanh(X @ w) ** 2).sum(), wrt="w", backend="numpy")
+    h = cf.hessian(wv, X)
+    assert h.shape == (3, 3)
+    want = torch.autograd.functional.hessian(
+        lambda w: (torch.tanh(torch.tensor(X) @ w) ** 2).sum(), torch.tensor(wv))
+    np.testing.assert_allclose(h, want.numpy(), **RTOL)
+
+
+def test_hessian_of_a_matrix_parameter_has_shape_p_p(torch):
+    rng = np.random.default_rng(2)
+    Wv, xv = rng.standard_normal((2, 3)), rng.standard_normal(3)
+    cf = sg.compile(lambda W, x: (W @ x).sigmoid().sum(), wrt="W", backend="numpy")
+    h = cf.hessian(Wv, xv)
+    assert h.shape == (2, 3, 2, 3)
+    want = torch.autograd.functional.hessian(
+        lambda W: torch.sigmoid(W @ torch.tensor(xv)).sum(), torch.tensor(Wv))
+    np.testing.assert_allclose(h, want.numpy(), **RTOL)
+
+
+def test_hessian_several_wrt_gives_blocks(torch):
+    a, b = leaf([1.0, 2.0, 3.0]), leaf([0.5, -1.0])
+
+    def fn(a, b):
+        return (a.sum() * b).exp().sum() + (a * a * a).sum()
+
+    blocks = sg.compile(fn, backend="numpy").hessian(a, b)
+    ta, tb = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64), torch.tensor([0.5, -1.0],
+                                                                             dtype=torch.float64)
+    want = torch.autograd.functional.hessian(fn, (ta, tb))
+    assert len(blocks) == 2 and all(len(row) == 2 for row in blocks)
+    for i in range(2):
+        for j in range(2):
+            np.testing.assert_allclose(blocks[i][j], want[i][j].numpy(), **RTOL)
+
+
+def test_graph_stages_and_counts(data):
+    x, y = data
+    w, b = leaf([0.5, -1.0, 2.0]), leaf(0.1)
+    cf = sg.compile(linear_loss, backend="numpy")
+    traced = cf.graph(x, w, b, y, stage="traced")
+    grad = cf.graph(x, w, b, y, stage="grad")
+    opt = cf.graph(x, w, b, y)
+    assert traced.stage == "traced" and grad.stage == "grad" and opt.stage == "optimized"
+    assert len(traced.outputs) == 1 and len(grad.outputs) == 3 == len(opt.outputs)
+    assert traced.count() < grad.count()
+    assert opt.count() < grad.count()
+    assert str(opt).startswith("{ lambda x:f64[N,D] w:f64[D] b:f64[] y:f64[N] ; sizes N D .")
+    with pytest.raises(ValueError, match="stage"):
+        cf.graph(x, w, b, y, stage="final")
+
+
+def test_optimized_graph_of_a_non_scalar_function_is_the_forward_program():
+    cf = sg.compile(lambda a: (a * 2).exp(), backend="numpy")
+    assert len(cf.graph(np.ones(3)).outputs) == 1
+
+
+def test_cache_info_counts_traces_and_compiles(data):
+    x, y = data
+    w, b = leaf([0.5, -1.0, 2.0]), leaf(0.1)
+    cf = sg.compile(linear_loss, backend="numpy")
+    assert cf.cache_info()["traces"] == 0
+    cf.value_and_grad(x, w, b, y)
+    info = cf.cache_info()
+    assert info["traces"] == 1 and info["compiles"] == 1
+    cf.value_and_grad(x[:4], w, b, y[:4])  # a new batch size: no retrace, no recompile
+    cf.backward(x[:2], w, b, y[:2])
+    info = cf.cache_info()
+    assert info["traces"] == 1 and info["compiles"] == 1 and info["hits"] == 2
+    cf(x, w, b, y)  # the forward program is compiled once, on first use
+    assert cf.cache_info()["compiles"] == 2
+    cf(np.ones((2, 2, 3)), w, b, y[:2])  # a new rank is a new signature
+    assert cf.cache_info()["traces"] == 2
+
+
+def test_new_sizes_give_correct_values_without_retracing(data, eager):
+    x, y = data
+    w, b = leaf([0.5, -1.0, 2.0]), leaf(0.1)
+    cf = sg.compile(linear_loss, backend="numpy")
+    for n in (6, 2, 5):
+        v, (gw, gb) = cf.value_and_grad(x[:n], w, b, y[:n])
+        ev, (ew, eb) = eager(linear_loss, [x[:n], w, b, y[:n]], [w, b])
+        assert v == pytest.approx(ev, rel=1e-12)
+        np.testing.assert_allclose(gw, ew, **RTOL)
+    assert cf.cache_info()["traces"] == 1
+
+
+def test_size_one_is_its_own_signature():
+    cf = sg.compile(lambda a, b: (a * b).sum(), backend="numpy")
+    assert cf(np.ones(3), np.ones(3)) == 3.0
+    assert cf(np.ones(3), np.ones(1)) == 3.0  # broadcasting: a different trace
+    assert cf.cache_info()["traces"] == 2
+
+
+def test_decorator_forms():
+    @sg.compile(backend="numpy")
+    def f(a):
+        return (a * a).sum()
+
+    @sg.compile
+    def g(a):
+        return (a * a).sum()
+
+    assert f(np.arange(3.0)) == 5.0 == g(np.arange(3.0))
+    assert f.__name__ == "f"
+    assert "symgrad.compile of f" in repr(f)
+
+
+# --- wrt --------------------------------------------------------------------------------------
+
+
+def test_wrt_none_takes_arguments_and_captured_tensors_requiring_grad_in_first_use_order():
+    w1, w2 = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    frozen = sg.tensor(np.array([1.0, 1.0]))
+
+    def fn(x, a):
+        return (w2 * x + a * w1 * frozen).sum()
+
+    a = leaf([0.5, 0.5])
+    entry = sg.compile(fn, backend="numpy")
+    grads = entry.grad(np.ones(2), a)
+    assert len(grads) == 3  # w2 (used first), a, w1; x is data, frozen does not require grad
+    np.testing.assert_allclose(grads[0], [1.0, 1.0])
+    np.testing.assert_allclose(grads[1], [1.0, 2.0])
+    np.testing.assert_allclose(grads[2], [0.5, 0.5])
+
+
+def test_wrt_none_without_anything_requiring_grad_takes_float_arguments():
+    cf = sg.compile(lambda x, k, y: (x * k * y).sum(), backend="numpy")
+    gx, gy = cf.grad(np.array([1.0, 2.0]), np.array([3, 4]), np.array([5.0, 6.0]))
+    np.testing.assert_allclose(gx, [15.0, 24.0])
+    np.testing.assert_allclose(gy, [3.0, 8.0])
+
+
+@pytest.mark.parametrize("wrt, expected", [
+    ("b", ["b"]), (1, ["b"]), (-1, ["y"]), (["y", 0], ["y", "x"]), (("x",), ["x"]),
+])
+def test_wrt_names_and_indices(wrt, expected):
+    values = {"x": 2.0, "b": 3.0, "y": 5.0}
+    cf = sg.compile(lambda x, b, y: x * b * y, wrt=wrt, backend="numpy")
+    grads = cf.grad(np.float64(2.0), np.float64(3.0), np.float64(5.0))
+    total = values["x"] * values["b"] * values["y"]
+    assert [float(g) for g in grads] == [total / values[k] for k in expected]
+
+
+def test_wrt_module_and_iterable_of_tensors():
+    sg.manual_seed(0)
+    model = nn.Linear(3, 2).double()
+    x = np.ones((4, 3))
+    cf = sg.compile(lambda x: model(x).sum(), wrt=model, backend="numpy")
+    gw, gb = cf.grad(x)
+    np.testing.assert_allclose(gw, np.full((2, 3), 4.0))
+    np.testing.assert_allclose(gb, [4.0, 4.0])
+    cf2 = sg.compile(lambda x: model(x).sum(), wrt=[model.bias], backend="numpy")
+    (gb2,) = cf2.grad(x)
+    np.testing.assert_allclose(gb2, [4.0, 4.0])
+    cf3 = sg.compile(lambda x: model(x).sum(), wrt=model.parameters(), backend="numpy")
+    assert len(cf3.grad(x)) == 2
+
+
+def test_wrt_tensor_argument_and_unused_tensor():
+    a = leaf([1.0, 2.0])
+    unused = leaf([[1.0, 2.0], [3.0, 4.0]])
+    cf = sg.compile(lambda a: (a * a).sum(), wrt=[a, unused], backend="numpy")
+    ga, gu = cf.grad(a)
+    np.testing.assert_allclose(ga, [2.0, 4.0])
+    np.testing.assert_array_equal(gu, np.zeros((2, 2)))
+    cf.backward(a)
+    np.testing.assert_array_equal(unused.grad.numpy(), np.zeros((2, 2)))
+
+
+def test_integer_labels_are_never_differentiated(data):
+    x, _ = data
+    labels = np.array([0, 1, 2, 1, 0, 2])
+    w = leaf(np.zeros((3, 3)))
+    cf = sg.compile(lambda x, t: sg.nn.functional.cross_entropy(x @ w, t), backend="numpy")
+    grads = cf.grad(x, labels)
+    assert len(grads) == 1 and grads[0].shape == (3, 3)
+
+
+# --- arguments --------------------------------------------------------------------------------
+
+
+def test_arguments_may_be_tensors_arrays_numbers_and_lists():
+    cf = sg.compile(lambda a, b, c, d: (a * b + c * d).sum(), backend="numpy")
+    v = cf(sg.tensor([1.0, 2.0], dtype=sg.float64), np.array([3.0, 4.0]), 2.0, [1.0, 1.0])
+    assert v == pytest.approx(1 * 3 + 2 * 4 + 2 * 2)
+
+
+def test_a_python_float_becomes_a_default_dtype_scalar():
+    cf = sg.compile(lambda a: a * 2, backend="numpy")
+    program = cf.graph(3.0, stage="traced")
+    assert program.inputs[0].shape == () and program.inputs[0].dtype == sg.float32
+    assert cf(3.0) == 6.0
+
+
+def test_captured_parameters_are_read_at_call_time():
+    w = leaf([1.0, 2.0])
+    cf = sg.compile(lambda x: (w * x).sum(), backend="numpy")
+    assert cf(np.ones(2)) == 3.0
+    with sg.no_grad():
+        w.mul_(10)
+    assert cf(np.ones(2)) == 30.0
+    w.data = sg.tensor([5.0, 5.0], dtype=sg.float64)
+    assert cf(np.ones(2)) == 10.0
+    assert cf.cache_info()["traces"] == 1
+
+
+# --- back ends --------------------------------------------------------------------------------
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="backend"):
+        sg.compile(lambda a: a, backend="cuda")
+
+
+def test_default_backend_agrees_with_the_reference_interpreter(data):
+    x, y = data
+    w, b = leaf([0.5, -1.0, 2.0]), leaf(0.1)
+    fast = sg.compile(linear_loss)
+    ref = sg.compile(linear_loss, backend="numpy")
+    assert fast.backend in ("numba", "numpy")
+    v1, g1 = fast.value_and_grad(x, w, b, y)
+    v2, g2 = ref.value_and_grad(x, w, b, y)
+    assert v1 == pytest.approx(v2, rel=1e-12)
+    for a, e in zip(g1, g2):
+        np.testing.assert_allclose(a, e, **RTOL)
+
+
+def test_source_needs_the_numba_backend():
+    cf = sg.compile(lambda a: a.sum(), backend="numpy")
+    with pytest.raises(RuntimeError, match="numba"):
+        cf.source(np.ones(3))
