@@ -33,6 +33,8 @@ __all__ = ["IMPLEMENTATIONS", "register", "run_case", "main"]
 
 AUTO_PLUGINS = ("bench.symgrad_impls",)
 DISTURBED = 0.2  # share of all cores used by other processes that marks a timing disturbed
+# --quick leaves out the slowest-to-build peers at the small duplicate sizes (cold compile).
+QUICK_SKIP = {("W3", 256): ("torch.compile",), ("W4", 256): ("torch.compile",)}
 
 
 def fmt_time(t: float) -> str:
@@ -62,12 +64,14 @@ def _data_bytes(key: str, data: dict) -> int:
 
 
 def run_case(key: str, n: int, min_time: float, rtol: float = 1e-8,
-             selected=None, retries: int = 2, wait_quiet: float = 0.0) -> list[dict]:
+             selected=None, retries: int = 2, wait_quiet: float = 0.0,
+             skip=()) -> list[dict]:
     """Check then time every implementation of workload ``key`` at batch size ``n``.
 
     A timing disturbed by other processes (foreign load >= DISTURBED) is repeated up to
     ``retries`` times and the least disturbed one is kept.  With ``wait_quiet`` > 0, each
     timing first waits (up to that many seconds) for the other processes to go quiet.
+    Implementations named in ``skip`` are reported as skipped.
     """
     wl = WORKLOADS[key]
     data = wl.make_data(n)
@@ -79,6 +83,11 @@ def run_case(key: str, n: int, min_time: float, rtol: float = 1e-8,
             continue
         row = {"case": case_label(key, n), "workload": key, "n": n, "impl": name,
                "ceiling": name in CEILING_NAMES, "bytes": nbytes}
+        if name in skip:
+            row["skipped"] = "left out by --quick (cold compile time); run without --quick"
+            rows.append(row)
+            print(f"  {name:<22} skipped: {row['skipped']}", flush=True)
+            continue
         t0 = time.perf_counter()
         try:
             run = builder(data)
@@ -186,8 +195,9 @@ def parse_args(argv=None):
     p.add_argument("--plugin", action="append", default=[],
                    help="module to import that registers extra implementations")
     p.add_argument("--rtol", type=float, default=1e-8)
-    p.add_argument("--retries", type=int, default=2,
-                   help="re-time a disturbed measurement up to this many times")
+    p.add_argument("--retries", type=int, default=None,
+                   help="re-time a disturbed measurement up to this many times "
+                        "(default 2, quick 0)")
     p.add_argument("--wait-quiet", type=float, default=0.0, metavar="S",
                    help="before each timing wait up to S seconds for other processes to idle")
     p.add_argument("--no-bandwidth", action="store_true", help="skip the bandwidth probe")
@@ -200,6 +210,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     mode = "quick" if args.quick else "full"
     min_time = args.min_time if args.min_time is not None else (0.15 if args.quick else 0.5)
+    retries = args.retries if args.retries is not None else (0 if args.quick else 2)
     registry.register_ceilings()
     peers.register_peers()
     _load_plugins(args.plugin)
@@ -222,8 +233,9 @@ def main(argv=None) -> int:
         if only is not None and key not in only:
             continue
         print(f"[{case_label(key, n)}] {WORKLOADS[key].title}", flush=True)
-        rows.extend(run_case(key, n, min_time, args.rtol, selected, args.retries,
-                             args.wait_quiet))
+        skip = QUICK_SKIP.get((key, n), ()) if args.quick else ()
+        rows.extend(run_case(key, n, min_time, args.rtol, selected, retries,
+                             args.wait_quiet, skip))
 
     info = timing.machine_info()
     print()

@@ -1,0 +1,86 @@
+"""The Numba back end of symgrad: IR program -> fused loop kernels -> Python+Numba source.
+
+Four steps, each with a printable artefact: `codegen.schedule` (program -> kernels in loop IR;
+``str(Schedule(program))``), `codegen.render` (loop IR -> module source), `codegen.cache` (key ->
+file, atomic, repaired when corrupt) and `codegen.jit` (file -> module, compiled by Numba with
+its on-disk cache, or run as plain Python with ``jit=False``).
+
+Public API, as `symgrad.compile` uses it: `available`, `compile_program`, `program_source`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+
+def available() -> bool:
+    """True when Numba can be imported."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+_modules = {}
+_lock = threading.Lock()
+stats = {"schedules": 0, "loads": 0, "files_written": 0, "files_repaired": 0}
+
+
+def build(program):
+    """(schedule, final source text, cache key) for ``program``."""
+    from .cache import source_key
+    from .render import render, with_key
+    from .schedule import Schedule
+
+    schedule = Schedule(program)
+    text = render(schedule)
+    key = source_key(text)
+    stats["schedules"] += 1
+    return schedule, with_key(text, key), key
+
+
+def program_source(program) -> str:
+    """The generated Python+Numba source for ``program`` (as written to the cache)."""
+    return build(program)[1]
+
+
+def compile_program(program, jit: bool = True):
+    """A function ``run(list of input arrays) -> list of output arrays`` computing ``program``
+    like `symgrad.ir.interpret.Interpreter(program).run`.
+
+    ``jit=False`` runs the same kernels as plain Python (for tests and debugging). The source
+    is written to the cache folder and imported from there; Numba compiles each kernel on its
+    first call (or loads it from its disk cache) and never again for new sizes.
+    """
+    from symgrad import debug
+
+    from . import cache
+    from .jit import load_module
+    from .runtime import Fallback
+
+    t0 = time.perf_counter()
+    schedule, source, key = build(program)
+    debug.log(4, f"kernel source ({key}):\n{source}")
+    debug.dump(f"kernel_{key}.py", source)
+    name = f"symgrad_kernels.k_{key}" + ("" if jit else "_py")
+    with _lock:
+        module = _modules.get(name)
+        if module is None:
+            path = cache.path_for(key)
+            status = cache.ensure(path, source)
+            stats["files_written"] += status == "written"
+            stats["files_repaired"] += status == "repaired"
+            bindings = dict(schedule.consts)
+            bindings.update({f"fallback_{k}": Fallback(n) for k, n in schedule.fallbacks.items()})
+            module = load_module(path, name, jit=jit, bindings=bindings)
+            stats["loads"] += 1
+            _modules[name] = module
+            debug.log(1, f"codegen: {len(schedule.kernels)} kernel(s), cache file {status}: "
+                         f"{path} ({1e3 * (time.perf_counter() - t0):.0f} ms)")
+    run = module.run
+    return run
+
+
+__all__ = ["available", "compile_program", "program_source", "build", "stats"]

@@ -21,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
-from symgrad.ops import Op, REDUCE_OPS
+from symgrad.ops import REDUCE_OPS, Op
+from symgrad.pointwise import placeholder
 from symgrad.shapes import broadcast_shapes, numel
 
 from .layout import gather_layout, identity_axis, reshape_groups
@@ -117,7 +118,7 @@ def _cheap(n) -> bool:
         return False
     if any(p.exp.is_Integer is False for p in body.atoms(sympy.Pow)):
         return False
-    return sympy.count_ops(body) <= 3
+    return sympy.count_ops(body) <= 1
 
 
 def _supported(n) -> bool:
@@ -130,7 +131,7 @@ def _supported(n) -> bool:
         return body_supported(n.attr("body")) and n.attr("cdtype").name in SUPPORTED_DTYPES
     if n.op is Op.CONST:
         return np.asarray(n.attr("value")).dtype.name in SUPPORTED_DTYPES
-    return n.op is not Op.INPUT or True
+    return True
 
 
 class Analysis:
@@ -179,6 +180,13 @@ class Analysis:
         for n, a in members[best]:
             self.batch[id(n)] = a
             self.batch_size = n.shape[a]
+        for n in self.nodes:
+            # A scatter or pad writes rows chosen by data or offsets: unless its batch axis is
+            # its input's (same row), it is built as a whole array, not row by row.
+            if n.op in (Op.SCATTER_ADD, Op.PAD) and self.batch[id(n)] is not None:
+                b0 = self.batch[id(n.inputs[0])]
+                if b0 is None or (b0, self.batch[id(n)]) not in self.links[id(n)][0]:
+                    self.batch[id(n)] = None
 
     def is_batch(self, n) -> bool:
         return self.batch[id(n)] is not None
@@ -205,12 +213,13 @@ class Analysis:
         for n in self.nodes:
             lv = 0
             for k, p in enumerate(n.inputs):
+                if self.batch_reduction(n):
+                    lv = max(lv, self.level[id(p)] + 1)
+                    continue
                 if p.op in LEAF_OPS:
                     continue
                 cross = not self.row_local(n, k) or id(n) in self.fallback
-                if self.batch_reduction(n):
-                    lv = max(lv, self.level[id(p)] + 1)
-                elif cross:
+                if cross:
                     lv = max(lv, self.level[id(p)] + 1)
                     if self.is_batch(p):
                         self.spill.add(id(p))
@@ -224,7 +233,7 @@ class Analysis:
         self.mat = set()
         evals = {}
         for n in reversed(self.nodes):
-            total = sympy.Integer(numel(n.shape)) if id(n) in self.outputs else sympy.Integer(0)
+            total = sympy.sympify(numel(n.shape)) if id(n) in self.outputs else sympy.S.Zero
             needs_array = id(n) in self.spill
             for c, k in self.users[id(n)]:
                 if id(c) in self.fallback:
@@ -247,7 +256,7 @@ class Analysis:
         if op is not Op.ELEMENTWISE:
             return False
         body = n.attr("body")
-        if not body.free_symbols & {sympy.Symbol(f"x{k}", real=True) for k in range(len(n.inputs))}:
+        if not body.free_symbols & {placeholder(k) for k in range(len(n.inputs))}:
             return False  # a constant (of sizes): recomputed where used
         if len(self.users[id(n)]) > 1:
             return True

@@ -67,9 +67,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     """Gradients of ``outputs`` w.r.t. ``inputs`` (a tuple), without touching ``.grad``."""
     outputs = _as_list(outputs)
     inputs = _as_list(inputs)
-    for k, t in enumerate(inputs):
-        if not t.requires_grad:
-            raise RuntimeError("One of the differentiated Tensors does not require grad")
+    if any(not t.requires_grad for t in inputs):
+        raise RuntimeError("One of the differentiated Tensors does not require grad")
     grads = _root_grads(outputs, _as_list(grad_outputs))
     retain = create_graph if retain_graph is None else retain_graph
     found = engine.run_backward([_root_node(t) for t in outputs], grads, retain, create_graph,

@@ -66,6 +66,7 @@ class CompiledFunction:
                 inputs = entry.bind(prepared)
                 if inputs is not None:
                     self._stats["hits"] += 1
+                    debug.log(1, f"cache hit: {self.__name__}{_shapes(prepared)}")
                     return entry, inputs
             entry = self._new_trace(prepared, key)
             inputs = entry.bind(prepared)
@@ -170,6 +171,10 @@ class CompiledFunction:
 
     def __repr__(self):
         return f"<symgrad.compile of {self.__name__} backend={self.backend}>"
+
+
+def _shapes(prepared) -> str:
+    return "(" + ", ".join(f"{a.dtype.name}{list(a.shape)}" for a in prepared) + ")"
 
 
 def _value(a):

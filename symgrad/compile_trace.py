@@ -100,6 +100,7 @@ class CompiledTrace:
         self._resolve_wrt(prepared)
         self._stages, self._runners = {}, {}
         debug.log(2, f"traced program:\n{self.traced}")
+        self.program_at("traced")  # written to $SYMGRAD_DUMP when set
         return self
 
     # --- which inputs are differentiated ----------------------------------------------------
@@ -261,6 +262,7 @@ class CompiledTrace:
         else:
             raise ValueError(f"stage must be 'traced', 'grad' or 'optimized', got {stage!r}")
         self._stages[stage] = prog
+        debug.dump(f"{_ident(self.cf.__name__)}.{id(self):x}.{stage}.txt", str(prog))
         return prog
 
     def _runner(self, kind):
@@ -287,7 +289,7 @@ class CompiledTrace:
         sizes = [int(np.asarray(inputs[k]).size) for k in self.wrt_positions]
         shapes = [np.shape(inputs[k]) for k in self.wrt_positions]
         cols = [[] for _ in sizes]
-        for j, (n, shape) in enumerate(zip(sizes, shapes)):
+        for j, n in enumerate(sizes):
             for i in range(n):
                 tangents = [np.zeros(s, dtype=d.np) for s, d in zip(shapes, self.wrt_dtypes)]
                 tangents[j].flat[i] = 1
@@ -295,10 +297,10 @@ class CompiledTrace:
                 for b, h in enumerate(hv):
                     cols[b].append(np.asarray(h))
         blocks = []
-        for a, (na, sa) in enumerate(zip(sizes, shapes)):
+        for a, sa in enumerate(shapes):
             row = []
             start = 0
-            for b, (nb, sb) in enumerate(zip(sizes, shapes)):
+            for nb, sb in zip(sizes, shapes):
                 block = np.stack([cols[a][start + i].reshape(-1) for i in range(nb)], axis=1)
                 row.append(block.reshape(tuple(sa) + tuple(sb)))
                 start += nb

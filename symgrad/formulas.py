@@ -13,7 +13,7 @@ import re
 import sympy
 from sympy.printing.str import StrPrinter
 
-from .pointwise import placeholder, sigmoid
+from .pointwise import placeholder, sigmoid, softplus
 
 _INDEX_NAMES = "kjmlpqrstuvabcefghi"
 
@@ -157,12 +157,19 @@ class _Builder:
         return self.expr(n.inputs[0], in_idx)
 
     def _pad(self, n, idx):
-        conds, in_idx = [], []
-        for (start, stop, step), i in zip(n.attr("index"), idx):
-            conds += [sympy.Ge(i, start), sympy.Lt(i, stop)]
+        conds, deltas, in_idx = [], [], []
+        for (start, stop, step), i, d in zip(n.attr("index"), idx, n.shape):
+            if step == 1 and stop - start == 1:
+                deltas.append(sympy.KroneckerDelta(i, start))  # one position: δ(i, start)
+                in_idx.append(0 if d == 1 else sympy.S.Zero)
+                continue
+            if start != 0 or stop != d or step != 1:  # a window narrower than the axis
+                conds += [sympy.Ge(i, start), sympy.Lt(i, stop)]
+            if step != 1:
+                conds.append(sympy.Eq(sympy.Mod(i - start, step), 0))
             in_idx.append((i - start) / step if step != 1 else i - start)
-        inner = self.expr(n.inputs[0], tuple(in_idx))
-        return sympy.Piecewise((inner, sympy.And(*conds)), (0, True))
+        inner = self.expr(n.inputs[0], tuple(in_idx)) * sympy.Mul(*deltas)
+        return sympy.Piecewise((inner, sympy.And(*conds)), (0, True)) if conds else inner
 
     def _gather_parts(self, n, idx, key, x_shape, arrays):
         """Positions of x for output index ``idx`` (adjacent advanced indices)."""
@@ -219,7 +226,17 @@ def _pull_constants(e):
                 return sympy.Mul(*const) * sympy.Sum(sympy.Mul(*var), *limits)
         return s
     e = e.replace(lambda x: isinstance(x, sympy.Sum), pull)
-    return sympy.factor_terms(e)
+    return _factor_outside_sums(e)
+
+
+def _factor_outside_sums(e):
+    """factor_terms that leaves sums whole: SymPy would split Σ_n (b + f(n)) into
+    N·b + Σ_n f(n), which is longer than the hand-written form."""
+    sums = {s: sympy.Dummy() for s in e.find(lambda x: isinstance(x, sympy.Sum))}
+    if not sums:
+        return sympy.factor_terms(e)
+    back = {d: s for s, d in sums.items()}
+    return sympy.factor_terms(e.xreplace(sums)).xreplace(back)
 
 
 def _canonical_sigmoid(e):
@@ -234,11 +251,17 @@ def _sum_deltas(e):
     def one(s):
         if len(s.limits) > 1:
             inner = sympy.Sum(s.function, *s.limits[:-1])
-            return one(sympy.Sum(one(inner), s.limits[-1]))
+            done = one(inner)
+            if done == inner:
+                return s  # SymPy would merge Σ_j (Σ_k f) back into this very sum
+            return one(sympy.Sum(done, s.limits[-1]))
         j = s.limits[0][0]
         body = s.function
         if isinstance(body, sympy.Add):
-            return sympy.Add(*[one(sympy.Sum(t, s.limits[0])) for t in body.args])
+            parts = [one(sympy.Sum(t, s.limits[0])) for t in body.args]
+            if all(isinstance(p, sympy.Sum) for p in parts):
+                return s  # no delta collapsed: keep the sum whole
+            return sympy.Add(*parts)
         for factor in sympy.Mul.make_args(body):
             if isinstance(factor, sympy.KroneckerDelta) and factor.has(j):
                 a, b = factor.args
@@ -253,11 +276,45 @@ def _sum_deltas(e):
     return e
 
 
+def _canonical_softplus(e):
+    """softplus(-a) -> softplus(a) - a (the identity log(1 + e^-a) = log(1 + e^a) - a)."""
+    return e.replace(lambda x: isinstance(x, softplus) and x.args[0].could_extract_minus_sign(),
+                     lambda x: softplus(-x.args[0]) + x.args[0])
+
+
+def _same_branches(p):
+    """Piecewise((a, c), (b, True)) -> the shortest of a, b when a == b: the branches of a
+    numerically stable form (x >= 0 or not) agree in the math."""
+    exprs = [sympy.expand(_canonical_softplus(_canonical_sigmoid(a.expr))) for a in p.args]
+    if any(sympy.expand(x - exprs[0]) != 0 for x in exprs[1:]):
+        return p
+    return min([a.expr for a in p.args] + exprs, key=sympy.count_ops)
+
+
+def _fold_flat(e):
+    """Fold arithmetic into Piecewise branches and merge equal branches, leaving sums whole
+    (a condition may depend on the summation index, so it must not move out of its sum)."""
+    sums = {s: sympy.Dummy() for s in e.find(lambda x: isinstance(x, sympy.Sum))}
+    back = {d: s for s, d in sums.items()}
+    f = sympy.piecewise_fold(e.xreplace(sums))
+    f = f.replace(lambda x: isinstance(x, sympy.Piecewise), _same_branches)
+    return f.xreplace(back)
+
+
+def _fold_piecewise(e):
+    """`_fold_flat` inside every sum (innermost first), then outside them."""
+    if not e.has(sympy.Piecewise):
+        return e
+    e = e.replace(lambda x: isinstance(x, sympy.Sum),
+                  lambda s: sympy.Sum(_fold_flat(s.function), *s.limits))
+    return _fold_flat(e)
+
+
 def _tidy(e):
-    e = _collapse(_sum_deltas(_canonical_sigmoid(e)))
+    e = _collapse(_sum_deltas(_fold_piecewise(_canonical_sigmoid(e))))
     if e.has(sympy.Sum):
         e = e.replace(lambda x: isinstance(x, sympy.Sum),
-                      lambda s: sympy.Sum(sympy.factor_terms(s.function), *s.limits))
+                      lambda s: sympy.Sum(_factor_outside_sums(s.function), *s.limits))
         return _collapse(_pull_constants(e))
     return sympy.factor_terms(e)
 
@@ -324,6 +381,26 @@ class Formulas:
         return " \\\\\n".join(rows)
 
 
+def _rename_bound(e, scope):
+    """Give each summation index the nicest name free in its scope (n for N, d for D, then
+    k, j, m, ...), so that sibling sums reuse names: Σ_k exp(x[n,k]) in numerator and
+    denominator alike."""
+    if isinstance(e, sympy.Sum):
+        (j, lo, hi), *rest = e.limits
+        inner = sympy.Sum(e.function, *rest) if rest else e.function
+        size = hi + 1 - lo
+        taken = scope | {s.name for s in inner.free_symbols if s != j}
+        base = [str(size).lower()] if isinstance(size, sympy.Symbol) else []
+        name = next(c for c in base + list(_INDEX_NAMES) + [f"i{k}" for k in range(99)]
+                    if c not in taken)
+        new = sympy.Symbol(name, integer=True, nonnegative=True)
+        body = _rename_bound(inner.xreplace({j: new}), scope | {name})
+        return sympy.Sum(body, (new, lo, hi))
+    if not e.args or not e.has(sympy.Sum):
+        return e
+    return e.func(*[_rename_bound(a, scope) for a in e.args])
+
+
 def build_formulas(entry) -> Formulas:
     """Formulas of a compiled trace: its value and its gradient w.r.t. each wrt input."""
     prog = entry.program_at("grad")
@@ -332,7 +409,8 @@ def build_formulas(entry) -> Formulas:
     def formula(node):
         indices = _Indices(names)
         idx = tuple(indices.fresh(d) for d in node.shape)
-        return _tidy(_Builder(indices).expr(node, idx)), idx
+        expr = _tidy(_Builder(indices).expr(node, idx))
+        return _rename_bound(expr, set(names) | {str(i) for i in idx}), idx
 
     value, _ = formula(prog.outputs[0])
     grads, free = {}, {}

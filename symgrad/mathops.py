@@ -67,6 +67,12 @@ def pointwise(fn, *operands, kind="promote", name=None, promote_from=None):
             syms.append(prims.as_sympy_number(o))
     dtype = dtypes.bool_ if kind == "bool" else cdtype
     body = sympy.sympify(fn(*syms))
+    if body.has(sympy.zoo, sympy.nan) and len(tensors) < len(ops):
+        # SymPy folded a scalar into a non-number (x / 0 -> zoo): the scalars go in as 0-d
+        # tensors instead, so NumPy computes inf/nan as PyTorch does.
+        ops = [o if isinstance(o, Tensor) else Tensor._wrap(np.asarray(o, dtype=cdtype.np))
+               for o in ops]
+        return pointwise(fn, *ops, kind=kind, name=name, promote_from=promote_from)
     return prims.elementwise(body, tensors, dtype, cdtype, name=name)
 
 
@@ -317,8 +323,11 @@ def mean(input, dim=None, keepdim=False, dtype=None):
     axes = _axes(dim, input.ndim)
     n = _count(input.shape, axes)
     s = prims.reduce(Op.SUM, input, axes, keepdim) if axes else input
-    return prims.elementwise(X[0] / n, [s], input.dtype,
-                             name="MeanBackward0" if dim is None else "MeanBackward1")
+    name = "MeanBackward0" if dim is None else "MeanBackward1"
+    if n == 0:  # the mean of nothing is nan (0 / 0), not a SymPy zoo
+        return pointwise(lambda a, b: a / b, s, Tensor._wrap(np.zeros((), input.dtype.np)),
+                         name=name)
+    return prims.elementwise(X[0] / n, [s], input.dtype, name=name)
 
 
 def _word(d):
@@ -347,6 +356,9 @@ class _ValuesIndices(tuple):
     def indices(self):
         return self[1]
 
+    def __repr__(self) -> str:
+        return f"torch.return_types.{self.kind}(\nvalues={self[0]!r},\nindices={self[1]!r})"
+
 
 def _extreme(input, dim, keepdim, other, largest):
     if isinstance(dim, Tensor) and other is None:
@@ -362,7 +374,9 @@ def _extreme(input, dim, keepdim, other, largest):
     if not keepdim:
         values, idx = squeeze(values, dim), squeeze(idx, dim)
     _rename(values, "MaxBackward0" if largest else "MinBackward0")
-    return _ValuesIndices((values, idx))
+    pair = _ValuesIndices((values, idx))
+    pair.kind = "max" if largest else "min"
+    return pair
 
 
 def max(input, dim=None, keepdim=False, other=None):  # noqa: A001
@@ -383,6 +397,11 @@ def _arg(input, dim, keepdim, largest):
     axis = _axis(dim, input.ndim)
     if input.ndim == 0:
         return _arg(reshape(input, 1), 0, False, largest)
+    if input._node is None and input.dtype.is_floating_point and np.isnan(input._data).any():
+        # NaN counts as the extreme value (the first NaN wins), as in PyTorch and NumPy.
+        fn = np.argmax if largest else np.argmin
+        return Tensor._wrap(np.asarray(fn(input._data, axis=axis, keepdims=keepdim),
+                                       dtype=np.int64))
     x = input.detach() if input.requires_grad or input._node is not None else input
     best = prims.reduce(Op.MAX if largest else Op.MIN, x, (axis,), True)
     pos = prims.iota(x.shape, axis)
@@ -717,6 +736,11 @@ def gather(input, dim, index):
     if index.ndim != input.ndim:
         raise RuntimeError(f"Index tensor must have the same number of dimensions as input "
                            f"tensor ({index.ndim} vs {input.ndim})")
+    if index._node is None and index.numel() and isinstance(input.shape[axis], int):
+        lo, hi, size = int(index._data.min()), int(index._data.max()), input.shape[axis]
+        if lo < -size or hi >= size:
+            raise RuntimeError(f"index {hi if hi >= size else lo} is out of bounds for dimension "
+                               f"{axis} with size {size}")
     arrays = [index if i == axis else prims.iota(index.shape, i) for i in range(input.ndim)]
     key = tuple(("a", i) for i in range(input.ndim))
     return prims.gather(input, key, arrays, name="GatherBackward0")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import dtypes, indexing, prims
+from . import dtypes, grad_mode, indexing, prims
 from . import mathops as M
 from .tensor import Tensor
 
@@ -58,16 +58,17 @@ def _inplace(fn):
 
 def _zero_(self):
     """Fill with zeros in place."""
-    return _fill_(self, 0)
+    return _fill_(self, 0, name="ZeroBackward0")
 
 
-def _fill_(self, value):
+def _fill_(self, value, name=None):
     """Fill with ``value`` in place."""
     self._check_inplace()
+    name = name or ("FillBackward3" if isinstance(value, Tensor) else "FillBackward2")
     if self.requires_grad or (isinstance(value, Tensor) and value.requires_grad):
         v = value if isinstance(value, Tensor) else prims.as_sympy_number(value)
         r = M.pointwise(lambda x, *w: w[0] if w else v, self,
-                        *([value] if isinstance(value, Tensor) else []))
+                        *([value] if isinstance(value, Tensor) else []), name=name)
         return self._assign(r.to(self.dtype))
     self._data[...] = value._data if isinstance(value, Tensor) else value
     self._version.bump()
@@ -77,7 +78,11 @@ def _fill_(self, value):
 def _copy_(self, src, non_blocking=False):
     """Copy ``src`` (broadcast) into this tensor in place."""
     src = src if isinstance(src, Tensor) else Tensor(src)
-    return self._assign(prims.broadcast(src.to(self.dtype), self.shape))
+    new = prims.broadcast(src.to(self.dtype), self.shape)
+    if self.requires_grad and grad_mode.is_grad_enabled():
+        # The old value is overwritten: its history gets no gradient from here on.
+        new = M.pointwise(lambda old, s: s, self, new, name="CopyBackwards")
+    return self._assign(new)
 
 
 def _random_(fill):
@@ -115,8 +120,9 @@ def _getattr_mT(self):
 
 
 METHODS = {
-    "__add__": M.add, "__radd__": _r(M.add), "__sub__": M.sub, "__rsub__": _r(M.sub, "RsubBackward1"),
-    "__mul__": M.mul, "__rmul__": _r(M.mul), "__truediv__": M.div, "__rtruediv__": _r(M.div, "MulBackward0"),
+    "__add__": M.add, "__radd__": _r(M.add), "__sub__": M.sub,
+    "__rsub__": _r(M.sub, "RsubBackward1"), "__mul__": M.mul, "__rmul__": _r(M.mul),
+    "__truediv__": M.div, "__rtruediv__": _r(M.div, "MulBackward0"),
     "__pow__": M.pow, "__rpow__": _r(M.pow), "__neg__": M.neg, "__abs__": M.abs_,
     "__matmul__": M.matmul, "__rmatmul__": _r(M.matmul), "__pos__": lambda self: self,
     "__floordiv__": lambda a, b: M.div(a, b, rounding_mode="floor"),

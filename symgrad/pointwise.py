@@ -34,7 +34,7 @@ class sigmoid(sympy.Function):  # noqa: N801 - reads like math
         return 1 / (1 + sympy.exp(-x))
 
     def _latex(self, printer):
-        return r"\sigma\left(%s\right)" % printer._print(self.args[0])
+        return r"\sigma\left(" + printer._print(self.args[0]) + r"\right)"
 
 
 class softplus(sympy.Function):  # noqa: N801

@@ -328,6 +328,8 @@ def _copy_slices(view, base, result):
     """An in-place op on a view rewrites its base's history too (PyTorch's CopySlices): the
     base becomes its old value with the view's elements replaced by ``result``."""
     from . import indexing, prims
+    if not np.may_share_memory(view._data, base._data):
+        return  # the base's storage was replaced (through .data): it is no base any more
     positions = _positions_in_base(view._data, base._data)
     if positions is None:
         raise RuntimeError("in-place modification of a view of a non-contiguous tensor is not "

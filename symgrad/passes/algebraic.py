@@ -89,12 +89,21 @@ def _sum_of_broadcast(n):
             count = count * db
         elif dx != db:
             return n
-    kept = make_node(Op.ELEMENTWISE, [x], {"body": placeholder(0) * sympy.sympify(count),
-                                           "dtype": n.dtype, "cdtype": n.dtype},
-                     x.shape, n.dtype)
-    if n.attr("keepdim"):
-        return kept
-    return make_node(Op.RESHAPE, [kept], {"shape": tuple(n.shape)}, n.shape, n.dtype)
+    # Scale the (reshaped) source, not the other way round, so that a reshape chain
+    # x -> (3, 1) -> (3,) collapses back to x.
+    src = _reshaped(x, tuple(n.shape))
+    return make_node(Op.ELEMENTWISE, [src], {"body": placeholder(0) * sympy.sympify(count),
+                                             "dtype": n.dtype, "cdtype": n.dtype},
+                     n.shape, n.dtype)
+
+
+def _reshaped(x, shape):
+    """``x`` reshaped to ``shape``, reading through reshape chains (no node if nothing moves)."""
+    while x.op is Op.RESHAPE:
+        x = x.inputs[0]
+    if tuple(x.shape) == shape:
+        return x
+    return make_node(Op.RESHAPE, [x], {"shape": shape}, shape, x.dtype)
 
 
 def _strip_leading_ones(shape):
@@ -120,12 +129,11 @@ def _absorb_broadcast(n):
             body = body.xreplace({placeholder(k): sympy.sympify(i.attr("value").item())})
             changed = True
             continue
-        if i.op is Op.RESHAPE and _strip_leading_ones(i.shape) == \
-                _strip_leading_ones(i.inputs[0].shape) and len(i.shape) >= len(i.inputs[0].shape):
-            # reshape that only adds leading 1s is implicit in broadcasting
-            inputs, changed = inputs[:k] + [i.inputs[0]] + inputs[k + 1:], True
-            continue
-        if i.op is Op.BROADCAST:
+        leading_ones = i.op is Op.RESHAPE and len(i.shape) >= len(i.inputs[0].shape) and \
+            _strip_leading_ones(i.shape) == _strip_leading_ones(i.inputs[0].shape)
+        if i.op is Op.BROADCAST or leading_ones:
+            # a reshape that only adds leading 1s is implicit in broadcasting too, as long as
+            # the other inputs still give the output its shape
             trial = inputs[:k] + [i.inputs[0]] + inputs[k + 1:]
             try:
                 shape = broadcast_shapes(*[t.shape for t in trial])
@@ -138,8 +146,42 @@ def _absorb_broadcast(n):
     return make_node(Op.ELEMENTWISE, inputs, dict(n.attr_dict, body=body), n.shape, n.dtype)
 
 
+def _cancel_log_exp(body):
+    """log(exp(u)·r) -> u + log(r) and log(1/s) -> -log(s). Valid for every real u, r, s in
+    floating point too: where the left side is nan (r <= 0) so is the right."""
+    def one(lg):
+        factors = sympy.Mul.make_args(lg.args[0])
+        exps = [f for f in factors if isinstance(f, sympy.exp)]
+        if not exps:
+            return lg
+        rest = [f for f in factors if not isinstance(f, sympy.exp)]
+        logs = [-sympy.log(f.base) if f.is_Pow and f.exp == -1 else sympy.log(f) for f in rest]
+        return sympy.Add(*[e.args[0] for e in exps], *logs)
+    return body.replace(lambda e: isinstance(e, sympy.log), one)
+
+
+def _log_of_exp(n):
+    # log(exp(u) / s) -> u - log(s) across nodes: log∘softmax -> log_softmax (the exp node
+    # stays where others use it, but the log no longer reads it, so nothing overflows)
+    if n.op is not Op.ELEMENTWISE or not n.attr("body").has(sympy.log):
+        return n
+    body = n.attr("body")
+    for k, i in enumerate(n.inputs):
+        if i.op is not Op.ELEMENTWISE or not isinstance(i.attr("body"), sympy.exp) or \
+                i.attr("cdtype") != n.attr("cdtype") or i.dtype != n.attr("cdtype"):
+            continue
+        shift = {placeholder(j): placeholder(len(n.inputs) + j) for j in range(len(i.inputs))}
+        inlined = body.xreplace({placeholder(k): i.attr("body").xreplace(shift)})
+        new = _cancel_log_exp(inlined)
+        if new.has(placeholder(k)) or new.count(sympy.exp) > body.count(sympy.exp):
+            continue  # nothing cancelled: inlining would recompute the exp
+        return make_node(Op.ELEMENTWISE, list(n.inputs) + list(i.inputs),
+                         dict(n.attr_dict, body=new), n.shape, n.dtype)
+    return n
+
+
 RULES = [_absorb_broadcast, _identity_elementwise, _dedupe_inputs, _movement_chains,
-         _sum_of_broadcast]
+         _sum_of_broadcast, _log_of_exp]
 
 
 def algebraic(program):

@@ -27,15 +27,21 @@ def _fusable(producer, consumer, uses) -> bool:
 def compose(consumer, uses):
     """``consumer`` with every fusable elementwise input folded into its body."""
     body = consumer.attr("body")
-    new_inputs, mapping = [], {}
+    new_inputs, mapping, slot = [], {}, {}
+
+    def place(node):
+        # one placeholder per distinct node, so that SymPy sees x*sin(y)^2 + x*cos(y)^2
+        if id(node) not in slot:
+            slot[id(node)] = placeholder(len(new_inputs))
+            new_inputs.append(node)
+        return slot[id(node)]
+
     for k, i in enumerate(consumer.inputs):
         if _fusable(i, consumer, uses):
-            sub = {placeholder(j): placeholder(len(new_inputs) + j) for j in range(len(i.inputs))}
+            sub = {placeholder(j): place(a) for j, a in enumerate(i.inputs)}
             mapping[placeholder(k)] = i.attr("body").xreplace(sub)
-            new_inputs.extend(i.inputs)
         else:
-            mapping[placeholder(k)] = placeholder(len(new_inputs))
-            new_inputs.append(i)
+            mapping[placeholder(k)] = place(i)
     if len(new_inputs) == len(consumer.inputs) and all(
             mapping[placeholder(k)] == placeholder(k) for k in range(len(new_inputs))):
         return consumer

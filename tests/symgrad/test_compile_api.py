@@ -323,3 +323,45 @@ def test_source_needs_the_numba_backend():
     cf = sg.compile(lambda a: a.sum(), backend="numpy")
     with pytest.raises(RuntimeError, match="numba"):
         cf.source(np.ones(3))
+
+
+def test_wrt_list_mixing_modules_and_tensors():
+    sg.manual_seed(1)
+    first, second = nn.Linear(2, 2).double(), nn.Linear(2, 1).double()
+    cf = sg.compile(lambda x: second(first(x)).sum(), wrt=[first, second.weight],
+                    backend="numpy")
+    grads = cf.grad(np.ones((3, 2)))
+    assert [g.shape for g in grads] == [(2, 2), (2,), (1, 2)]
+
+
+# --- debugging aids ---------------------------------------------------------------------------
+
+
+def test_symgrad_debug_logs_passes_and_cache_hits(monkeypatch, capsys):
+    monkeypatch.setenv("SYMGRAD_DEBUG", "1")
+    cf = sg.compile(lambda x: (x * x).sum(), backend="numpy")
+    cf.value_and_grad(np.ones(3))
+    cf.value_and_grad(np.ones(4))
+    err = capsys.readouterr().err
+    assert "[symgrad] traced <lambda> in " in err
+    assert "[symgrad] pass fuse: " in err
+    assert "[symgrad] cache hit: <lambda>(float64[4])" in err
+
+
+def test_symgrad_debug_2_prints_the_ir(monkeypatch, capsys):
+    monkeypatch.setenv("SYMGRAD_DEBUG", "2")
+    sg.compile(lambda x: (x * x).sum(), backend="numpy").grad(np.ones(3))
+    err = capsys.readouterr().err
+    assert "traced program:\n{ lambda x:f64[N]" in err
+    assert "gradient program:\n{ lambda x:f64[N]" in err
+
+
+def test_symgrad_dump_writes_every_stage(monkeypatch, tmp_path):
+    monkeypatch.setenv("SYMGRAD_DUMP", str(tmp_path))
+    cf = sg.compile(lambda x: (x * x).sum(), backend="numpy")
+    cf.value_and_grad(np.ones(3))
+    cf(np.ones(3))
+    stages = sorted(p.name.split(".")[-2] for p in tmp_path.iterdir())
+    assert stages == ["forward", "grad", "optimized", "traced"]
+    text = next(tmp_path.glob("*.optimized.txt")).read_text()
+    assert text == str(cf.graph(np.ones(3)))

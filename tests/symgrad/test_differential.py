@@ -451,3 +451,73 @@ def test_logical_and_isnan(differential, make):
     differential(lambda m, x: m.isnan(x.log()), a)
     differential(lambda m, x: (x > 0).all(), a)
     differential(lambda m, x: (x > 0).any(1), a)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=2, max_side=3),
+       n=st.integers(1, 4), k=st.integers(1, 4), p=st.integers(1, 4),
+       vec=st.sampled_from(["none", "left", "right"]), dtype=st.sampled_from(DTYPES))
+def test_matmul_random_shapes(differential, make, batch, n, k, p, vec, dtype):
+    a_batch, b_batch = batch.input_shapes
+    a = (k,) if vec == "left" else (*a_batch, n, k)
+    b = (k,) if vec == "right" else (*b_batch, k, p)
+    differential(lambda m, x, y: x @ y, make(a, dtype), make(b, dtype))
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shape=mutually_broadcastable_shapes(num_shapes=1, min_dims=0, max_dims=4, max_side=4),
+       name=st.sampled_from(sorted(UNARY)), dtype=st.sampled_from(DTYPES))
+def test_unary_random_shapes(differential, make, shape, name, dtype):
+    fn, domain = UNARY[name]
+    differential(fn, make(shape.input_shapes[0], dtype, domain))
+
+
+EDGE_VALUES = {
+    "divide_by_zero_scalar": lambda m: m.tensor([1.0, 0.0, -1.0]) / 0,
+    "int_divide_by_zero": lambda m: m.tensor([1, 0]) / 0,
+    "mean_of_empty": lambda m: m.zeros(0, 3).mean(0),
+    "var_of_one": lambda m: m.tensor([1.0]).var(),
+    "sqrt_negative": lambda m: m.sqrt(m.tensor([-1.0, 4.0])),
+    "log_zero": lambda m: m.log(m.tensor([0.0, 1.0])),
+    "compare_inf": lambda m: m.stack([m.tensor([1.0, float("inf")]) == float("inf"),
+                                      m.tensor([1.0, float("inf")]) < float("inf")]),
+    "isnan": lambda m: m.isnan(m.tensor([float("nan"), 1.0])),
+    "argmax_nan": lambda m: m.tensor([[1.0, float("nan"), 2.0], [0.0, 3.0, 1.0]]).argmax(1),
+    "argmin_nan": lambda m: m.tensor([1.0, float("nan"), -2.0]).argmin(),
+    "maximum_nan": lambda m: m.maximum(m.tensor([float("nan"), 1.0]), m.tensor([0.0, 2.0])),
+    "max_nan": lambda m: m.tensor([float("nan"), 1.0]).max(),
+    "sigmoid_extremes": lambda m: m.sigmoid(m.tensor([-1000.0, 1000.0])),
+    "tanh_extremes": lambda m: m.tanh(m.tensor([-1000.0, 1000.0])),
+    "floordiv": lambda m: m.tensor([-7, 7]) // 2,
+    "floordiv_float": lambda m: m.tensor([-7.5, 7.5]) // 2,
+    "mod": lambda m: m.tensor([-7, 7]) % 3,
+    "mod_float": lambda m: m.tensor([-7.5, 7.5]) % 2,
+    "div_trunc": lambda m: m.div(m.tensor([-7, 7]), 2, rounding_mode="trunc"),
+    "div_floor": lambda m: m.div(m.tensor([-7.0, 7.0]), 2, rounding_mode="floor"),
+    "sign": lambda m: m.sign(m.tensor([-2.0, 0.0, 3.0])),
+    "uint8_wraps": lambda m: m.tensor([0, 1, 3], dtype=m.uint8) - 3,
+    "sum_of_empty": lambda m: m.zeros(0).sum(),
+    "cat_with_empty": lambda m: m.cat([m.zeros(0), m.ones(2)]),
+    "argmax_scalar": lambda m: m.tensor(2.0).argmax(0),
+    "sum_scalar_dim": lambda m: m.tensor(2.0).sum(0),
+}
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("name", sorted(EDGE_VALUES))
+def test_edge_values(torch, name):
+    s, t = EDGE_VALUES[name](sg), EDGE_VALUES[name](torch)
+    assert str(s.dtype) == str(t.dtype) and tuple(s.shape) == tuple(t.shape)
+    np.testing.assert_array_equal(s.numpy(), t.numpy())
+
+
+def test_max_dim_result_prints_like_torch(torch):
+    x = [[1, 3], [2, 2]]
+    assert repr(sg.tensor(x).max(1)) == repr(torch.tensor(x).max(1))
+    assert repr(sg.tensor(x).min(0)) == repr(torch.tensor(x).min(0))
+
+
+def test_gather_out_of_range_index_raises(torch):
+    for m in (sg, torch):
+        with pytest.raises(RuntimeError, match="index 5 is out of bounds for dimension 1"):
+            m.ones(2, 2).gather(1, m.tensor([[5], [0]]))

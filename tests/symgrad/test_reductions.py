@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes
 
 import symgrad as sg
 
@@ -174,3 +177,20 @@ def test_reduction_dim_errors(torch):
 def test_mean_of_large_sums_in_float32(differential, make):
     differential(lambda m, x: x.mean(), make((1000,), "float32") + 100)
     differential(lambda m, x: x.var(0), make((200, 3), "float32") + 10)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shape=array_shapes(min_dims=1, max_dims=4, min_side=1, max_side=4), data=st.data(),
+       keepdim=st.booleans(), dtype=st.sampled_from(DTYPES),
+       name=st.sampled_from(sorted(REDUCTIONS)))
+def test_reduction_random_shapes_and_dims(differential, make, shape, data, keepdim, dtype,
+                                          name):
+    ndim = len(shape)
+    dims = data.draw(st.lists(st.integers(-ndim, ndim - 1), min_size=1, max_size=ndim,
+                              unique_by=lambda d: d % ndim), label="dims")
+    dim = dims[0] if len(dims) == 1 else tuple(dims)
+    n = int(np.prod([shape[d] for d in dims]))
+    if name.startswith(("var", "std")) and n < 2:
+        return  # one element: torch warns and returns nan (degrees of freedom <= 0)
+    fn = REDUCTIONS[name]
+    differential(lambda m, x: fn(m, x, dim=dim, keepdim=keepdim), make(shape, dtype))

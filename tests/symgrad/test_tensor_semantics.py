@@ -844,3 +844,77 @@ def test_grad_mode_contexts(lib):
     def f(t):
         return t * 2
     assert not f(x).requires_grad
+
+
+# --- more of the same rules ----------------------------------------------------------------
+
+
+def test_in_place_under_no_grad_is_still_versioned(lib):
+    x = lib.tensor([1.0, 2.0], requires_grad=True)
+    y = x.exp()
+    with lib.no_grad():
+        y.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
+def test_leaf_used_several_times_sums_its_gradients(lib):
+    x = lib.tensor([1.0, 2.0], requires_grad=True)
+    (x * x + x * 3 + x.exp().log()).sum().backward()
+    assert values(x.grad).tolist() == [6.0, 8.0]
+
+
+def test_hooks_run_again_with_retained_graph(lib):
+    x = lib.tensor([1.0], requires_grad=True)
+    calls = []
+    x.register_hook(lambda g: calls.append(1))
+    loss = (x * x).sum()
+    loss.backward(retain_graph=True)
+    loss.backward()
+    assert len(calls) == 2 and values(x.grad).tolist() == [4.0]
+
+
+def test_in_place_on_expanded_view_is_refused(lib):
+    with pytest.raises(RuntimeError, match="unsupported operation"):
+        lib.zeros(1, 3).expand(2, 3).add_(1)
+
+
+def test_grad_dtype_and_leafness(lib):
+    for dt in (lib.float32, lib.float64):
+        x = lib.ones(2, dtype=dt, requires_grad=True)
+        (x * 2).sum().backward()
+        assert x.grad.dtype == dt and x.grad.is_leaf and not x.grad.requires_grad
+
+
+def test_gradient_of_other_dtype_is_cast(lib):
+    x = lib.ones(2, requires_grad=True)
+    (x * 2).backward(lib.ones(2, dtype=lib.float64))
+    assert x.grad.dtype == lib.float32
+
+
+def test_views_share_the_version_counter(lib):
+    x = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 1
+    v = y.view(3)
+    w = y[1:]
+    z = v * v  # saves v
+    w.mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        z.sum().backward()
+
+
+@pytest.mark.parametrize("overwrite", [
+    lambda m, y, w: y.copy_(m.tensor([5.0, 6.0])),
+    lambda m, y, w: y.copy_(w * 2),
+    lambda m, y, w: y.fill_(3.0),
+    lambda m, y, w: y.zero_(),
+    lambda m, y, w: y.__setitem__(slice(None), w),
+], ids=["copy_constant", "copy_tensor", "fill_", "zero_", "setitem_all"])
+def test_overwriting_in_place_cuts_the_old_history(lib, overwrite):
+    x = lib.tensor([1.0, 2.0], requires_grad=True)
+    w = lib.tensor([3.0, 4.0], requires_grad=True)
+    y = x * 10
+    overwrite(lib, y, w)
+    (y * x).sum().backward()
+    # only the direct use of x remains: d/dx (y * x) = y (the new values)
+    np.testing.assert_allclose(values(x.grad), values(y))

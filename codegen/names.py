@@ -1,0 +1,50 @@
+"""Python identifiers for a program's nodes and sizes (IR names carried into the kernels)."""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+
+import sympy
+
+from symgrad.ir.printer import name_nodes
+
+# Names the generated module uses itself.
+RESERVED = {"np", "numba", "math", "run", "inputs", "run_pass", "fallback", "nch", "c", "c0",
+            "c1", "r0", "r1", "sizes", "checked_index"}
+_GENERATED = re.compile(r"^(i|t|acc|glue|pass)\d+$|_(parts|acc|0d)$")
+
+
+def _ok(name: str, taken: set) -> bool:
+    return (name.isidentifier() and not keyword.iskeyword(name) and name not in taken
+            and name not in RESERVED and not hasattr(builtins, name)
+            and not _GENERATED.search(name))
+
+
+def unique(name: str, taken: set) -> str:
+    """``name`` made a valid identifier, distinct from ``taken`` and the reserved names."""
+    base = re.sub(r"\W", "_", name) or "v"
+    if base[0].isdigit():
+        base = "_" + base
+    cand = base
+    while not _ok(cand, taken):
+        cand += "_"
+    taken.add(cand)
+    return cand
+
+
+def program_names(program, helpers=()) -> tuple[dict, dict]:
+    """(node id -> identifier, size symbol -> kernel size symbol)."""
+    taken = set(helpers)
+    printed = name_nodes(program)
+    names = {}
+    for n in program.inputs:
+        names[id(n)] = unique(printed[id(n)], taken)
+    sizes = {}
+    for s in program.sizes:
+        sizes[s] = sympy.Symbol(unique(str(s), taken), integer=True, positive=True)
+    for n in program.nodes:
+        if id(n) not in names:
+            names[id(n)] = unique(printed[id(n)], taken)
+    return names, sizes

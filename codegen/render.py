@@ -1,0 +1,185 @@
+"""Render a schedule as a Python module: Numba kernels plus a plain-Python driver ``run``.
+
+This is the only place that knows Python syntax (with `codegen.pyexpr` for expressions). The
+module reads top to bottom: a header naming the program, its symbolic sizes and the cache key;
+the helpers it uses; one ``@numba.njit`` function per kernel; the driver.
+"""
+
+from __future__ import annotations
+
+import sympy
+
+from .loops import Alloc, Assign, Comment, Dot, Loop, Store, Update, View
+from .prelude import HELPER_SOURCE, ORDER
+from .pyexpr import KernelPrinter
+from .schedule import CallStep, FallbackStep, PassStep
+
+FASTMATH = '{"nsz", "arcp", "contract", "reassoc"}'
+JIT_FLAGS = f'nogil=True, cache=True, error_model="numpy", fastmath={FASTMATH}'
+KEY_LINE = "Cache key: "
+_NP_DTYPE = {"bool": "np.bool_"}
+
+
+def np_dtype(name: str) -> str:
+    return _NP_DTYPE.get(name, f"np.{name}")
+
+
+class Renderer:
+    """Turns one `Schedule` into module source."""
+
+    def __init__(self, schedule):
+        self.s = schedule
+        self.printer = KernelPrinter()
+
+    def expr(self, e) -> str:
+        return self.printer.doprint(sympy.sympify(e))
+
+    def index(self, idx) -> str:
+        if not idx:
+            return "()"
+        return ", ".join(self.expr(i) for i in idx)
+
+    def shape(self, shape) -> str:
+        items = [self.expr(d) for d in shape]
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+
+    # --- statements ---------------------------------------------------------------------------
+    def stmts(self, body, depth) -> list:
+        pad = "    " * depth
+        out = []
+        for s in body:
+            out += [pad + line for line in self.stmt(s, depth)]
+        return out
+
+    def stmt(self, s, depth) -> list:
+        if isinstance(s, Loop):
+            start = self.expr(s.start)
+            rng = self.expr(s.stop) if start == "0" else f"{start}, {self.expr(s.stop)}"
+            head = f"for {s.var} in range({rng}):"
+            body = self.stmts(s.body, 1) or ["    pass"]
+            return [head] + body
+        if isinstance(s, Assign):
+            return [f"{s.target} = {self.expr(s.expr)}"]
+        if isinstance(s, Store):
+            return [f"{s.array}[{self.index(s.index)}] = {self.expr(s.expr)}"]
+        if isinstance(s, Update):
+            at = s.target if s.index is None else f"{s.target}[{self.index(s.index)}]"
+            if s.op == "sum":
+                return [f"{at} += {self.expr(s.expr)}"]
+            fn = "maximum" if s.op == "max" else "minimum"
+            self.printer.used.add(fn)
+            return [f"{at} = {fn}({at}, {self.expr(s.expr)})"]
+        if isinstance(s, Alloc):
+            dt = np_dtype(s.dtype)
+            if s.fill is None:
+                return [f"{s.name} = np.empty({self.shape(s.shape)}, {dt})"]
+            return [f"{s.name} = np.full({self.shape(s.shape)}, {self.expr(s.fill)}, {dt})"]
+        if isinstance(s, View):
+            return [f"{s.name} = {s.array}[{self.index(s.index)}]"]
+        if isinstance(s, Dot):
+            a = s.a + (".T" if s.trans_a else "")
+            b = s.b + (".T" if s.trans_b else "")
+            op = "+=" if s.accumulate else "="
+            return [f"{s.out} {op} np.dot({a}, {b})"]
+        if isinstance(s, Comment):
+            return [f"# {s.text}"]
+        raise TypeError(f"cannot render {s!r}")
+
+    # --- kernels and driver ---------------------------------------------------------------------
+    def kernel(self, k) -> list:
+        lines = ["@numba.njit(**JIT)", f"def {k.name}({', '.join(k.params)}):",
+                 f'    """{k.doc}"""']
+        lines += self.stmts(k.body, 1)
+        if len(k.returns) == 1:
+            lines.append(f"    return {k.returns[0]}")
+        elif k.returns:
+            lines.append(f"    return {', '.join(k.returns)}")
+        return lines
+
+    def driver(self) -> list:
+        s = self.s
+        names = [s.names[id(n)] for n in s.program.inputs]
+        lines = ["def run(inputs):",
+                 f'    """({", ".join(names)}) -> ({", ".join(s.outputs)})."""']
+        if len(names) == 1:
+            lines.append(f"    ({names[0]},) = inputs")
+        elif names:
+            lines.append(f"    {', '.join(names)} = inputs")
+        for sym, (pos, axis) in s.program.sizes.items():
+            lines.append(f"    {s.sizes[sym]} = {names[pos]}.shape[{axis}]")
+        if s.fallbacks:
+            pairs = ", ".join(f'"{sym}": {s.sizes[sym]}' for sym in s.program.sizes)
+            lines.append(f"    sizes = {{{pairs}}}")
+        for step in s.steps:
+            lines += ["    " + line for line in self.step(step)]
+        lines.append(f"    return [{', '.join(s.outputs)}]")
+        return lines
+
+    def step(self, st) -> list:
+        if isinstance(st, FallbackStep):
+            return [f"{st.result} = fallback_{st.result}([{', '.join(st.args)}], sizes)"]
+        if isinstance(st, CallStep):
+            call = f"{st.kernel}({', '.join(st.args)})"
+            if not st.results:
+                return [call]
+            if len(st.results) == 1:
+                return [f"{st.results[0]} = {call}"]
+            return [f"{', '.join(st.results)} = {call}"]
+        assert isinstance(st, PassStep)
+        out = [f"nch = chunks({self.expr(st.work)})"]
+        for name, shape, dtype in st.parts:
+            out.append(f"{name} = np.empty({self.shape(('nch',) + tuple(shape))}, "
+                       f"{np_dtype(dtype)})")
+        for name, shape, dtype in st.spills:
+            out.append(f"{name} = np.empty({self.shape(shape)}, {np_dtype(dtype)})")
+        args = ", ".join(st.args)
+        out += ["if nch == 1:", f"    {st.kernel}(0, 1, 1, {args})", "else:",
+                f"    run_chunks({st.kernel}, nch, {args})"]
+        return out
+
+    def header(self) -> list:
+        s = self.s
+        names = [s.names[id(n)] for n in s.program.inputs]
+        sizes = ", ".join(f"{s.sizes[sym]} = {names[pos]}.shape[{axis}]"
+                          for sym, (pos, axis) in s.program.sizes.items()) or "none (static)"
+        ir = [("    " + line).rstrip() for line in str(s.program).splitlines()]
+        lines = ['"""symgrad kernels for the program below '
+                 f'({len(s.kernels)} kernel(s), {len(s.an.nodes)} nodes).', "",
+                 *ir, "", f"Sizes: {sizes}",
+                 f"Batch: {s.an.batch_size if s.an.batch_size is not None else 'none'}"]
+        if s.consts:
+            lines.append("Constants bound by the loader: " + ", ".join(
+                f"{k} {v.dtype}{list(v.shape)}" for k, v in s.consts.items()))
+        if s.fallbacks:
+            lines.append("NumPy fallbacks bound by the loader: " + ", ".join(
+                f"fallback_{k} ({n.op.value})" for k, n in s.fallbacks.items()))
+        return lines
+
+    def source(self) -> str:
+        """The module text without the cache key line (the key is a hash of this text)."""
+        kernels = []
+        for k in self.s.kernels:
+            kernels += [""] + self.kernel(k) + [""]
+        driver = self.driver()
+        helpers = []
+        for name in ORDER:
+            if name in self.printer.used:
+                helpers += ["", "@numba.njit(**JIT)", *HELPER_SOURCE[name].strip().splitlines(), ""]
+        imports = ["import numba", "import numpy as np", ""]
+        rt = ["chunks", "run_chunks"] if any(isinstance(t, PassStep) for t in self.s.steps) else []
+        if rt:
+            imports += [f"from codegen.runtime import {', '.join(rt)}", ""]
+        flags = [f"JIT = dict({JIT_FLAGS})", ""]
+        body = self.header() + ['"""', ""] + imports + flags + helpers + kernels + [""] + driver
+        return "\n".join(body) + "\n"
+
+
+def with_key(source: str, key: str) -> str:
+    """The final module text: the cache key inserted as the last header line."""
+    head, sep, rest = source.partition('\n"""\n')
+    return f"{head}\n{KEY_LINE}{key}{sep}{rest}"
+
+
+def render(schedule) -> str:
+    """Module source for ``schedule`` (without its cache key line)."""
+    return Renderer(schedule).source()

@@ -1,0 +1,106 @@
+"""What generated drivers call at run time: the chunking policy, the chunk runner, fallbacks.
+
+A pass kernel processes chunks ``c0..c1`` of ``nch`` equal row ranges, each chunk writing its own
+accumulator row; the next glue kernel adds the rows in chunk order. ``nch`` is 1 for small work
+and the number of worker threads otherwise, so a result is the same from run to run (it depends
+on the thread count, fixed by ``SYMGRAD_THREADS`` or the machine's cores).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from symgrad.impl import IMPLS
+from symgrad.ir.interpret import concrete
+from symgrad.ops import Op
+
+# Below this much work (rows x per-row loop trips) a pass runs on one thread: a hand-off to the
+# pool costs ~20-50 us. Measured on the 2-core development machine (see the codegen report).
+PARALLEL_WORK = 1 << 19
+
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def threads() -> int:
+    """Worker threads for passes: ``SYMGRAD_THREADS`` or the number of cores."""
+    env = os.environ.get("SYMGRAD_THREADS")
+    if env:
+        return max(1, int(env))
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else os.cpu_count() or 1)
+
+
+def chunks(work) -> int:
+    """How many chunks (and accumulator rows) a pass with ``work`` loop trips uses."""
+    if work < PARALLEL_WORK:
+        return 1
+    return threads()
+
+
+def _executor(n: int) -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool._max_workers < n:
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="symgrad")
+        return _pool
+
+
+def run_chunks(kernel, nch: int, *args) -> None:
+    """Run ``kernel(c0, c1, nch, *args)`` over all chunks, one contiguous range per thread.
+
+    The kernels are ``nogil``: the ranges run concurrently; the calling thread takes the first.
+    """
+    t = min(threads(), nch)
+    bounds = [(k * nch // t, (k + 1) * nch // t) for k in range(t)]
+    if t == 1:
+        kernel(0, nch, nch, *args)
+        return
+    pool = _executor(t - 1)
+    futures = [pool.submit(kernel, lo, hi, nch, *args) for lo, hi in bounds[1:]]
+    try:
+        kernel(bounds[0][0], bounds[0][1], nch, *args)
+    finally:
+        for f in futures:
+            f.result()
+
+
+class Fallback:
+    """A node the kernels do not cover, run with its NumPy implementation (`symgrad.impl`)."""
+
+    def __init__(self, node):
+        self.node = node
+        self.attrs = node.attr_dict
+
+    def __call__(self, arrays, sizes):
+        env = {s: sizes[str(s)] for s in _symbols(self.node)} if sizes else {}
+        attrs = {k: concrete(v, env) for k, v in self.attrs.items()}
+        if self.node.op is Op.ELEMENTWISE:
+            attrs["shape"] = concrete(self.node.shape, env)
+        with np.errstate(all="ignore"):
+            return np.asarray(IMPLS[self.node.op](list(arrays), attrs))
+
+
+def _symbols(node) -> set:
+    out = set()
+    for d in node.shape:
+        out |= getattr(d, "free_symbols", set())
+    for v in node.attr_dict.values():
+        out |= getattr(v, "free_symbols", set())
+        if isinstance(v, tuple):
+            out |= _tuple_symbols(v)
+    return {s for s in out if not s.name.startswith("x")}
+
+
+def _tuple_symbols(t) -> set:
+    out = set()
+    for v in t:
+        if isinstance(v, tuple):
+            out |= _tuple_symbols(v)
+        else:
+            out |= getattr(v, "free_symbols", set())
+    return out

@@ -1,0 +1,343 @@
+"""The scheduler: a program becomes kernels (loop IR) and the driver steps that call them.
+
+Stage k of a program runs: the fallback nodes of level k (NumPy, between kernels), then the glue
+kernel k (whole-array loop nests: parameter-sized work, and the combination of pass k-1's chunk
+accumulators), then pass k: one loop over the rows of the batch, in chunks, computing every batch
+node of level k per row (registers and row buffers) and accumulating every reduction over the
+batch into per-chunk accumulators. For a loss summed over samples that is a single pass over the
+data. ``str(schedule)`` prints the kernels as pseudo-code and the driver steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from symgrad.ops import Op
+from symgrad.shapes import numel
+
+from .analysis import Analysis
+from .expand import Scope, Storage
+from .lower import lower
+from .loops import Alloc, Assign, Comment, FloorDiv, Kernel, Load, Loop, Store, Update, View
+from .names import program_names
+from .nests import (
+    REDUCE_NAME,
+    Nest,
+    compute,
+    fill,
+    init_value,
+    pad_into,
+    reduce_into,
+    scatter_into,
+)
+
+ROW = sympy.Symbol("i0", integer=True, nonnegative=True)
+CHUNK = sympy.Symbol("c", integer=True, nonnegative=True)
+
+
+@dataclass
+class CallStep:
+    """``results = kernel(args)`` in the driver."""
+
+    kernel: str
+    args: list
+    results: list
+
+
+@dataclass
+class PassStep:
+    """A pass over the batch: allocate accumulators and spilled arrays, run chunks."""
+
+    kernel: str
+    args: list  # after (c0, c1, nch)
+    work: object  # rows * per-row work, for the chunking policy
+    parts: list  # (name, shape, dtype) with shape after the chunk axis
+    spills: list  # (name, shape, dtype)
+
+
+@dataclass
+class FallbackStep:
+    """``result = NumPy implementation of node(args)`` in the driver."""
+
+    result: str
+    node: object
+    args: list
+
+
+def acc_dtype(n) -> str:
+    """Dtype of a chunk accumulator: float sums accumulate in float64."""
+    if n.op is Op.SUM and n.dtype.is_floating_point:
+        return "float64"
+    return n.dtype.name
+
+
+class Schedule:
+    """Kernels and driver steps for one program."""
+
+    def __init__(self, program):
+        self.source_program = program
+        self.program = program = lower(program)
+        self.an = an = Analysis(program)
+        self.names, self.sizes = program_names(program)
+        self.size_names = {str(s) for s in self.sizes.values()}
+        self.kernels, self.steps, self.consts, self.fallbacks = [], [], {}, {}
+        self.home = {id(n): self._home(n) for n in an.nodes if id(n) in an.mat}
+        self._readers()
+        for k in range(an.n_levels):
+            self._stage(k)
+        self.outputs = [self._output_name(o) for o in program.outputs]
+
+    # --- placement ------------------------------------------------------------------------------
+    def _home(self, n):
+        an, lv = self.an, self.an.level[id(n)]
+        if id(n) in an.fallback:
+            return ("fallback", lv)
+        if an.is_batch(n) and not an.batch_reduction(n):
+            return ("pass", lv)
+        return ("glue", lv)
+
+    def reads(self, n) -> list:
+        """Materialized nodes and array leaves that n's statement reads (through inlined ones)."""
+        out, seen, stack = [], set(), list(n.inputs)
+        while stack:
+            p = stack.pop()
+            if id(p) in seen:
+                continue
+            seen.add(id(p))
+            if p.op is Op.CONST and int(p.attr("value").size) == 1:
+                continue
+            if p.op in (Op.INPUT, Op.CONST) or id(p) in self.an.mat:
+                out.append(p)
+            else:
+                stack.extend(p.inputs)
+        return out
+
+    def _readers(self):
+        """Which kernels read each materialized node: the exported ones leave their home."""
+        self.exported = set()
+        for n in self.an.nodes:
+            if id(n) not in self.an.mat:
+                continue
+            where = self.home[id(n)]
+            if self.an.batch_reduction(n):
+                where = ("pass", self.an.level[id(n)] - 1)
+            for p in self.reads(n):
+                if id(p) in self.home and self.home[id(p)] != where:
+                    self.exported.add(id(p))
+        for o in self.program.outputs:
+            if id(o) in self.home:
+                self.exported.add(id(o))
+
+    def _nodes_at(self, kind, k) -> list:
+        return [n for n in self.an.nodes if self.home.get(id(n)) == (kind, k)]
+
+    def _stage(self, k):
+        for n in self._nodes_at("fallback", k):
+            args = [self._array_name(i) for i in n.inputs]
+            name = self.names[id(n)]
+            self.fallbacks[name] = n
+            self.steps.append(FallbackStep(name, n, args))
+        glue = self._nodes_at("glue", k)
+        if glue:
+            self._glue(k, glue)
+        rows = self._nodes_at("pass", k)
+        reds = [n for n in self._nodes_at("glue", k + 1) if self.an.batch_reduction(n)]
+        if rows or reds:
+            self._pass(k, rows, reds)
+
+    def _array_name(self, n) -> str:
+        if n.op is Op.CONST:
+            name = self.names[id(n)]
+            self.consts[name] = n.attr("value")
+            return name
+        return self.names[id(n)]
+
+    def _output_name(self, o) -> str:
+        return self._array_name(o)
+
+    # --- kernels ----------------------------------------------------------------------------------
+    def _scope(self, params, prelude):
+        ext = {}
+
+        def external(n):
+            st = ext.get(id(n))
+            if st is None:
+                name = self._array_name(n)
+                if n.shape == ():
+                    st = Storage(name + "_", "reg")
+                    prelude.append(Assign(name + "_", Load(sympy.Symbol(name))))
+                else:
+                    st = Storage(name, "arr", tuple(range(len(n.shape))))
+                params.append(name)
+                ext[id(n)] = st
+            return st
+
+        return Scope(self.an, external, self.sizes)
+
+    def _glue(self, k, nodes):
+        params, prelude, body, returns = [], [], [], []
+        scope = self._scope(params, prelude)
+        for n in nodes:
+            name, exported = self.names[id(n)], id(n) in self.exported
+            if numel(n.shape) == 1:
+                st = Storage(name + "_" if exported else name, "reg")
+            else:
+                st = Storage(name, "arr", tuple(range(len(n.shape))))
+                body.append(Alloc(name, self._shape(n), n.dtype.name))
+            scope.local[id(n)] = st
+            if self.an.batch_reduction(n):
+                params.append(name + "_parts")
+                body += self._combine(scope, n, st)
+            else:
+                body += self._statement(scope, n, st, {}, {})
+            if exported:
+                if st.kind == "reg":
+                    body.append(Alloc(name, self._shape(n), n.dtype.name))
+                    body.append(Store(name, (0,) * len(n.shape), sympy.Symbol(st.name)))
+                returns.append(name)
+        kernel = Kernel(f"glue{k}", "glue", params, prelude + body, returns,
+                        doc=f"Stage {k}: whole-array work before pass {k}.")
+        self._finish(kernel, CallStep(kernel.name, None, returns))
+
+    def _combine(self, scope, n, st) -> list:
+        """Chunk accumulators combined in chunk order (deterministic for a given chunking)."""
+        parts = sympy.Symbol(self.names[id(n)] + "_parts")
+        op = REDUCE_NAME[n.op]
+        nch = sympy.Symbol(f"{parts}.shape[0]")
+        if st.kind == "reg":
+            zeros = (sympy.Integer(0),) * len(n.shape)
+            return [Assign(st.name, init_value(op, n.dtype)),
+                    Loop(CHUNK, 0, nch, [Update(st.name, None, op, Load(parts, CHUNK, *zeros))])]
+        out = fill(scope, st, n.shape, {}, init_value(op, n.dtype))
+        nest = Nest(scope, n.shape, {})
+        update = Update(st.name, nest.idx, op, Load(parts, CHUNK, *nest.idx))
+        return out + [Loop(CHUNK, 0, nch, nest.build([update]))]
+
+    def _statement(self, scope, n, st, bound, in_bound) -> list:
+        if n.op in REDUCE_NAME:
+            return reduce_into(scope, n, st, in_bound, fresh=True)
+        if n.op is Op.SCATTER_ADD:
+            return scatter_into(scope, n, st, in_bound, bound)
+        if n.op is Op.PAD:
+            return pad_into(scope, n, st, in_bound, bound)
+        return compute(scope, n, st, bound)
+
+    def _pass(self, k, rows, reds):
+        an, names = self.an, self.names
+        params, prelude, body = [], [], []
+        scope = self._scope(params, prelude)
+        chunk_pre, chunk_post, row_body, buffers = [], [], [], []
+        parts, spills, work = [], [], sympy.Integer(0)
+        for n in [m for m in an.nodes if any(m is r for r in rows + reds)]:
+            name = names[id(n)]
+            if any(n is r for r in reds):
+                x = n.inputs[0]
+                st = self._accumulator(scope, n, chunk_pre, chunk_post)
+                parts.append((name + "_parts", self._shape(n), acc_dtype(n)))
+                row_body += reduce_into(scope, n, st, {an.batch[id(x)]: ROW}, fresh=False)
+                work += numel(x.shape)
+                continue
+            b = an.batch[id(n)]
+            if id(n) in self.exported:
+                st = Storage(name, "arr", tuple(range(len(n.shape))))
+                spills.append((name, self._shape(n), n.dtype.name))
+            elif all(d == 1 for a, d in enumerate(n.shape) if a != b):
+                st = Storage(name, "reg")
+            else:
+                axes = tuple(a for a in range(len(n.shape)) if a != b)
+                st = Storage(name, "arr", axes)
+                buffers.append(Alloc(name, tuple(self._shape(n)[a] for a in axes),
+                                     n.dtype.name))
+            scope.local[id(n)] = st
+            x = n.inputs[0] if n.inputs else n
+            in_bound = {an.batch[id(x)]: ROW} if an.is_batch(x) else {}
+            row_body += self._statement(scope, n, st, {b: ROW}, in_bound)
+            work += numel(x.shape if n.op in REDUCE_NAME or n.op is Op.SCATTER_ADD else n.shape)
+        batch = scope.size(an.batch_size)
+        chunk = [Assign("r0", FloorDiv(CHUNK * batch, sympy.Symbol("nch"))),
+                 Assign("r1", FloorDiv((CHUNK + 1) * batch, sympy.Symbol("nch")))]
+        chunk += chunk_pre + [Loop(ROW, sympy.Symbol("r0"), sympy.Symbol("r1"), row_body)]
+        chunk += chunk_post
+        body = prelude + buffers + [Comment(f"rows r0..r1 of chunk c (batch size {batch})"),
+                                    Loop(CHUNK, sympy.Symbol("c0"), sympy.Symbol("c1"), chunk)]
+        params += [p[0] for p in parts] + [s[0] for s in spills]
+        kernel = Kernel(f"pass{k}", "pass", ["c0", "c1", "nch"] + params, body, [],
+                        doc=f"Pass {k} over the rows of the batch, chunks c0..c1 of nch.")
+        step = PassStep(kernel.name, None, scope.size(work), parts, spills)
+        self._finish(kernel, step, skip=3)
+
+    def _accumulator(self, scope, n, pre, post):
+        name = self.names[id(n)]
+        op = REDUCE_NAME[n.op]
+        zeros = (sympy.Integer(0),) * len(n.shape)
+        if numel(n.shape) == 1:
+            acc = Storage(name + "_acc", "reg")
+            pre.append(Assign(acc.name, init_value(op, n.dtype)))
+            post.append(Store(name + "_parts", (CHUNK,) + zeros, sympy.Symbol(acc.name)))
+            return acc
+        acc = Storage(name + "_acc", "arr", tuple(range(len(n.shape))))
+        pre.append(View(acc.name, name + "_parts", (CHUNK,)))
+        pre.extend(fill(scope, acc, n.shape, {}, init_value(op, n.dtype)))
+        return acc
+
+    def _shape(self, n) -> tuple:
+        return tuple(sympy.sympify(d).xreplace(self.sizes) for d in n.shape)
+
+    def _finish(self, kernel, step, skip=0):
+        used = sorted(_size_names(kernel.body) & self.size_names)
+        kernel.params = kernel.params[:skip] + self._ordered(kernel.params[skip:]) + used
+        step.args = kernel.params[skip:]
+        self.kernels.append(kernel)
+        self.steps.append(step)
+
+    def _ordered(self, params) -> list:
+        """Parameters in a stable order: program inputs first, then as discovered."""
+        params = _dedupe(params)
+        first = [self.names[id(n)] for n in self.program.inputs if self.names[id(n)] in params]
+        return first + [p for p in params if p not in first]
+
+    def __str__(self) -> str:
+        lines = [f"schedule of {len(self.an.nodes)} nodes: {len(self.kernels)} kernels, "
+                 f"batch size {self.an.batch_size}, {self.an.n_levels} level(s)"]
+        for s in self.steps:
+            if isinstance(s, FallbackStep):
+                lines.append(f"{s.result} = numpy {s.node.op.value}({', '.join(s.args)})")
+                continue
+            kernel = next(k for k in self.kernels if k.name == s.kernel)
+            lines.append(str(kernel))
+        lines.append(f"outputs: {', '.join(self.outputs)}")
+        return "\n".join(lines)
+
+
+def _dedupe(items) -> list:
+    seen, out = set(), []
+    for x in items:
+        if x not in seen:
+            seen.add(x)
+            out.append(x)
+    return out
+
+
+def _size_names(body) -> set:
+    """Names of the free symbols of every expression in a statement list."""
+    out = set()
+
+    def add(e):
+        if isinstance(e, sympy.Basic):
+            out.update(str(s) for s in e.free_symbols)
+
+    for s in body:
+        if isinstance(s, Loop):
+            add(s.start)
+            add(s.stop)
+            out |= _size_names(s.body)
+        elif isinstance(s, Alloc):
+            for d in s.shape:
+                add(d)
+        elif isinstance(s, Assign | Store | Update):
+            add(s.expr)
+            for i in (getattr(s, "index", None) or ()):
+                add(i)
+    return out

@@ -1,0 +1,239 @@
+"""Formulas: the derived derivatives as SymPy index notation, Unicode text and LaTeX. They must
+be right (checked numerically against the compiled gradients) and no larger than a careful
+hand derivation (sympy.count_ops)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy
+from sympy import Indexed, IndexedBase, KroneckerDelta, Sum, Symbol
+
+import symgrad as sg
+import symgrad.nn as nn
+import symgrad.nn.functional as F
+from symgrad.mathops import softplus_
+from symgrad.pointwise import sigmoid, softplus
+
+
+def formulas(fn, *args, wrt=None):
+    return sg.compile(fn, wrt=wrt, backend="numpy").formulas(*args)
+
+
+def same(a, b):
+    return sympy.simplify(a - b) == 0
+
+
+def no_larger(got, hand):
+    assert sympy.count_ops(got) <= sympy.count_ops(hand), (got, hand)
+
+
+def real(name):
+    return Symbol(name, real=True)
+
+
+def index(name):
+    return Symbol(name, integer=True, nonnegative=True)
+
+
+def size(name):
+    return Symbol(name, integer=True, positive=True)
+
+
+# --- scalar formulas --------------------------------------------------------------------------
+
+
+def test_square_error_of_a_scalar_model():
+    f = formulas(lambda x, w, y: (x * w - y) ** 2, 1.5, 2.0, 0.3, wrt="w")
+    x, w, y = real("x"), real("w"), real("y")
+    assert same(f.value, (x * w - y) ** 2)
+    hand = 2 * x * (w * x - y)
+    assert same(f.grad["w"], hand)
+    no_larger(f.grad["w"], hand)
+    assert list(f.grad) == ["w"]
+    assert str(f) == "f = (w·x − y)**2\n∂f/∂w = 2·x·(w·x − y)"
+
+
+def test_scalars_are_symbols_named_after_the_parameters():
+    f = formulas(lambda weight, bias: weight * 3 + bias, 1.0, 2.0)
+    assert f.value.free_symbols == {real("weight"), real("bias")}
+    assert f.grad == {"weight": 3, "bias": 1}
+
+
+@pytest.mark.parametrize("fn, hand", [
+    (lambda z: z.sigmoid(), lambda z: sigmoid(z) * (1 - sigmoid(z))),
+    (lambda z: softplus_(z), lambda z: sigmoid(z)),
+    (lambda z: z.tanh(), lambda z: 1 - sympy.tanh(z) ** 2),
+    (lambda z: F.logsigmoid(z), lambda z: 1 - sigmoid(z)),
+    (lambda z: z.exp(), lambda z: sympy.exp(z)),
+    (lambda z: z.log(), lambda z: 1 / z),
+    (lambda z: z.relu(), lambda z: sympy.Function("step")(z)),
+])
+def test_activation_derivatives(fn, hand):
+    f = formulas(fn, 0.3)
+    z = real("z")
+    got = f.grad["z"]
+    want = hand(z)
+    if isinstance(want, sympy.Function) and str(want.func) == "step":
+        assert str(got) == "step(z)"
+        return
+    assert same(got.rewrite(sympy.exp), want.rewrite(sympy.exp)), got
+    no_larger(got, want)
+
+
+def test_softplus_derivative_is_sigmoid_never_the_textbook_form():
+    f = formulas(lambda z: softplus_(z), 0.3)
+    assert f.grad["z"] == sigmoid(real("z"))
+    assert not f.grad["z"].has(sympy.exp)
+    assert f.value == softplus(real("z"))
+
+
+def test_functional_softplus_keeps_torchs_threshold():
+    f = formulas(lambda z: F.softplus(z), 0.3)
+    z = real("z")
+    assert f.grad["z"] == sympy.Piecewise((1, z > 20), (sigmoid(z), True))
+
+
+# --- array formulas ---------------------------------------------------------------------------
+
+
+def test_logsumexp_of_a_vector_differentiates_to_softmax():
+    f = formulas(lambda z: z.logsumexp(0), np.arange(4.0))
+    z, N, n, k = IndexedBase("z", real=True), size("N"), index("n"), index("k")
+    assert f.free["z"] == (n,)
+    assert f.value == sympy.log(Sum(sympy.exp(z[n]), (n, 0, N - 1)))
+    hand = sympy.exp(z[n]) / Sum(sympy.exp(z[k]), (k, 0, N - 1))
+    assert f.grad["z"] == hand
+    assert str(f) == "f = log(Σ_n exp(z[n]))\n∂f/∂z[n] = exp(z[n])/Σ_k exp(z[k])"
+
+
+def test_mse_of_a_linear_model():
+    def mse(x, w, b, y):
+        return ((x @ w + b - y) ** 2).mean()
+
+    f = formulas(mse, np.ones((5, 3)), np.ones(3), np.float64(0.5), np.ones(5), wrt=["w", "b"])
+    x, w, y = (IndexedBase(s, real=True) for s in "xwy")
+    b, N, D = real("b"), size("N"), size("D")
+    n, d, k = index("n"), index("d"), index("k")
+    residual = Sum(x[n, k] * w[k], (k, 0, D - 1)) + b - y[n]
+    hand_w = 2 / N * Sum(x[n, d] * residual, (n, 0, N - 1))
+    hand_b = 2 / N * Sum(residual.xreplace({k: d}), (n, 0, N - 1))
+    assert f.free["w"] == (d,) and f.free["b"] == ()
+    assert sympy.expand(f.grad["w"] - hand_w) == 0
+    assert sympy.expand(f.grad["b"] - hand_b) == 0
+    no_larger(f.grad["w"], hand_w)
+    no_larger(f.grad["b"], hand_b)
+    assert str(f) == (
+        "mse = Σ_n (b − y[n] + Σ_d w[d]·x[n,d])**2/N\n"
+        "∂mse/∂w[d] = 2·Σ_n (b − y[n] + Σ_k w[k]·x[n,k])·x[n,d]/N\n"
+        "∂mse/∂b = 2·Σ_n (b − y[n] + Σ_d w[d]·x[n,d])/N")
+
+
+def test_mse_of_an_nn_linear_names_the_parameters():
+    sg.manual_seed(0)
+    model = nn.Linear(3, 2).double()
+    f = formulas(lambda x, y: nn.MSELoss()(model(x), y), np.ones((5, 3)), np.ones((5, 2)))
+    assert list(f.grad) == ["model_weight", "model_bias"]
+    assert [str(i) for i in f.free["model_weight"]] == ["c", "d"]
+    text = str(f)
+    assert "∂f/∂model_weight[c,d] = " in text and "x[n,d]" in text
+    assert isinstance(f.grad["model_bias"], sympy.Expr)
+
+
+def test_cross_entropy_gradient_is_softmax_minus_one_hot():
+    f = formulas(lambda x, y: F.cross_entropy(x, y), np.ones((5, 3)), np.array([0, 1, 2, 1, 0]))
+    x = IndexedBase("x", real=True)
+    y = IndexedBase("y", integer=True, nonnegative=True)
+    N, D, n, d, k = size("N"), size("D"), index("n"), index("d"), index("k")
+    hand = (sympy.exp(x[n, d]) / Sum(sympy.exp(x[n, k]), (k, 0, D - 1))
+            - KroneckerDelta(d, y[n])) / N
+    assert sympy.expand(f.grad["x"] - hand) == 0
+    no_larger(f.grad["x"], hand)
+    assert str(f) == ("f = Σ_n (log(Σ_d exp(x[n,d])) − x[n,y[n]])/N\n"
+                      "∂f/∂x[n,d] = (exp(x[n,d])/Σ_k exp(x[n,k]) − δ(d,y[n]))/N")
+
+
+def test_bce_with_logits_gradient_is_sigmoid_minus_target():
+    f = formulas(lambda x, y: F.binary_cross_entropy_with_logits(x, y), np.ones(5),
+                 np.ones(5), wrt="x")
+    x, y = IndexedBase("x", real=True), IndexedBase("y", real=True)
+    N, n = size("N"), index("n")
+    hand = (sigmoid(x[n]) - y[n]) / N
+    assert sympy.expand(f.grad["x"] - hand) == 0
+    no_larger(f.grad["x"], hand)
+    assert str(f) == ("f = Σ_n (softplus(x[n]) − x[n]·y[n])/N\n"
+                      "∂f/∂x[n] = (sigmoid(x[n]) − y[n])/N")
+
+
+def test_picking_an_entry_gives_a_kronecker_delta():
+    f = formulas(lambda z: F.log_softmax(z, 0)[2], np.arange(4.0))
+    z, N, n, k = IndexedBase("z", real=True), size("N"), index("n"), index("k")
+    hand = KroneckerDelta(n, 2) - sympy.exp(z[n]) / Sum(sympy.exp(z[k]), (k, 0, N - 1))
+    assert sympy.expand(f.grad["z"] - hand) == 0
+    assert not f.grad["z"].has(sympy.Piecewise)
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+
+def test_text_and_latex():
+    def loss(x, w, y):
+        return ((x @ w - y) ** 2).sum()
+
+    f = formulas(loss, np.ones((4, 2)), np.ones(2), np.ones(4), wrt="w")
+    lines = str(f).splitlines()
+    assert lines[0].startswith("loss = Σ_n ")
+    assert lines[1].startswith("∂loss/∂w[d] = 2·Σ_n ")
+    assert repr(f) == str(f)
+    tex = f.latex()
+    assert tex.count("\\\\") == 1
+    assert r"\frac{\partial loss}{\partial w_{d}}" in tex
+    assert r"\sum_{n=0}^{N - 1}" in tex
+    assert "σ" not in tex
+    sig = formulas(lambda z: z.sigmoid(), 0.3).latex()
+    assert r"\sigma\left(z\right)" in sig
+
+
+# --- formulas agree with the numbers ----------------------------------------------------------
+
+
+def _evaluate(expr, sizes, arrays):
+    """A formula's value for concrete sizes and arrays (sums expanded)."""
+    e = expr.xreplace({size(k): v for k, v in sizes.items()}).doit()
+    for _ in range(4):  # nested indices (x[n, y[n]]) resolve from the inside out
+        atoms = [a for a in e.atoms(Indexed) if all(i.is_Integer for i in a.indices)]
+        if not atoms:
+            break
+        e = e.xreplace({a: sympy.sympify(arrays[str(a.base)][tuple(int(i) for i in a.indices)])
+                        for a in atoms})
+    e = e.doit().replace(lambda a: isinstance(a, softplus),
+                         lambda a: sympy.log(1 + sympy.exp(a.args[0])))
+    e = e.replace(lambda a: isinstance(a, sigmoid), lambda a: 1 / (1 + sympy.exp(-a.args[0])))
+    return float(e.evalf())
+
+
+@pytest.mark.parametrize("name", ["mse", "cross_entropy", "bce_logits", "tanh_mlp"])
+def test_formulas_evaluate_to_the_compiled_gradients(name):
+    rng = np.random.default_rng(3)
+    x, w, W = rng.standard_normal((3, 2)), rng.standard_normal(2), rng.standard_normal((2, 2))
+    cases = {
+        "mse": (lambda x, w, y: ((x @ w - y) ** 2).mean(), [x, w, rng.standard_normal(3)]),
+        "cross_entropy": (lambda x, W, y: F.cross_entropy(x @ W, y), [x, W, np.array([1, 0, 1])]),
+        "bce_logits": (lambda x, w, y: F.binary_cross_entropy_with_logits(x @ w, y),
+                       [x, w, np.array([1.0, 0.0, 1.0])]),
+        "tanh_mlp": (lambda x, W, w: ((x @ W).tanh() @ w).sigmoid().sum(), [x, W, w]),
+    }
+    fn, args = cases[name]
+    cf = sg.compile(fn, wrt=1, backend="numpy")
+    f = cf.formulas(*args)
+    (grad,) = cf.grad(*args)
+    names = list(cf.graph(*args, stage="traced").input_names())
+    arrays = dict(zip(names, args))
+    program = cf.graph(*args, stage="traced")
+    sizes = {str(s): int(np.shape(args[pos])[axis]) for s, (pos, axis) in program.sizes.items()}
+    (wname,) = f.grad
+    assert _evaluate(f.value, sizes, arrays) == pytest.approx(cf(*args), rel=1e-10)
+    free = f.free[wname]
+    for pos in np.ndindex(grad.shape):
+        expr = f.grad[wname].xreplace(dict(zip(free, pos)))
+        assert _evaluate(expr, sizes, arrays) == pytest.approx(grad[pos], rel=1e-9, abs=1e-12)
