@@ -102,6 +102,38 @@ def _is_boolean(e) -> bool:
     return isinstance(e, sympy.logic.boolalg.Boolean)
 
 
+def _stable_forms():
+    from symgrad.pointwise import log1p, relu, sigmoid, softplus, step
+
+    def relu_form(x):
+        return sympy.Piecewise((0, x < 0), (x, True))  # NaN stays NaN
+
+    def sigmoid_form(x):
+        e = sympy.exp(-sympy.Abs(x))  # never overflows
+        return sympy.Piecewise((1, x >= 0), (e, True)) / (1 + e)
+
+    def softplus_form(x):
+        return sympy.Piecewise((x, x > 0), (0, True)) + log1p(sympy.exp(-sympy.Abs(x)))
+
+    def step_form(x):
+        return sympy.Piecewise((1, x > 0), (0, True))
+
+    return {relu: relu_form, sigmoid: sigmoid_form, softplus: softplus_form, step: step_form}
+
+
+_STABLE = {}
+
+
+def stable_forms(e):
+    """``e`` with sigmoid, softplus, relu and step written out in their stable forms."""
+    if not _STABLE:
+        _STABLE.update(_stable_forms())
+    fns = [f for f in e.atoms(sympy.Function) if type(f) in _STABLE]
+    if not fns:
+        return e
+    return e.replace(lambda f: type(f) in _STABLE, lambda f: _STABLE[type(f)](f.args[0]))
+
+
 def _elementwise(scope, n, idx):
     cdtype = n.attr("cdtype").name
     subs = {}
@@ -111,7 +143,7 @@ def _elementwise(scope, n, idx):
             v = cast(v, cdtype)
         subs[placeholder(k)] = v
     body = n.attr("body").xreplace(scope.sizes)
-    e = body.xreplace(subs)
+    e = stable_forms(body.xreplace(subs))
     if n.dtype.name != cdtype and not (_is_boolean(body) and n.dtype.name == "bool"):
         e = cast(e, n.dtype.name)
     return e

@@ -276,3 +276,19 @@ def test_training_with_manual_updates_and_mse():
                 p -= 0.1 * p.grad
     assert losses[-1] < 1e-8 < losses[0]
     np.testing.assert_allclose(model.weight.detach().numpy(), [[1.0, -2.0, 0.5]], atol=1e-4)
+
+
+def test_float32_model_matches_eager_at_float32_precision():
+    sg.manual_seed(9)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))  # float32
+    loss_fn = nn.CrossEntropyLoss()
+    step = sg.compile(lambda x, y: loss_fn(model(x), y), wrt=model, backend="numpy")
+    x = rng.standard_normal((10, 4)).astype(np.float32)
+    y = _labels(10, 3)
+    value, grads = step.value_and_grad(x, y)
+    out = loss_fn(model(sg.tensor(x)), sg.tensor(y))
+    out.backward()
+    assert value == pytest.approx(out.item(), rel=1e-5)
+    for g, p in zip(grads, model.parameters()):
+        assert g.dtype == np.float32
+        np.testing.assert_allclose(g, p.grad.numpy(), rtol=1e-5, atol=1e-6)

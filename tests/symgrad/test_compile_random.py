@@ -73,6 +73,14 @@ def _permute(m, p, a):
     return a.permute(*p)
 
 
+def _merge(m, p, a):
+    return a.reshape(*a.shape[:-2], a.shape[-2] * a.shape[-1])
+
+
+def _pick(m, p, a):
+    return a[p]
+
+
 def _gather(m, p, a):
     return a[m.tensor(np.array(p, dtype=np.int64))]
 
@@ -93,14 +101,15 @@ def _draw_op(data, shapes):
     if any(len(s) >= 1 for s in shapes):
         kinds += ["slice", "gather", "matmul", "matmul", "cat"]
     if any(len(s) >= 2 for s in shapes):
-        kinds += ["permute"]
+        kinds += ["permute", "merge"]
     kind = data.draw(st.sampled_from(kinds))
     if kind == "binary":
         pairs = [(i, j) for i in range(n) for j in range(n) if _broadcastable(shapes[i],
                                                                                shapes[j])]
         i, j = data.draw(st.sampled_from(pairs))
         return ("binary", data.draw(st.sampled_from(sorted(BINARY))), (i, j))
-    ranked = [i for i in range(n) if len(shapes[i]) >= (2 if kind == "permute" else 1)]
+    ranked = [i for i in range(n) if len(shapes[i]) >= (2 if kind in ("permute", "merge")
+                                                          else 1)]
     pool = ranked if kind not in ("unary", "reshape", "unsqueeze") else list(range(n))
     if kind == "axis":
         pool = [i for i in range(n) if len(shapes[i]) >= 1]
@@ -125,6 +134,10 @@ def _draw_op(data, shapes):
             return ("unary", "sin", (i,))
         return ("slice", (data.draw(st.sampled_from(axes)), data.draw(st.sampled_from([1, 2]))),
                 (i,))
+    if kind == "merge":
+        return ("merge", None, (i,))
+    if kind == "gather" and data.draw(st.booleans()):
+        return ("pick", data.draw(st.integers(-shape[0], shape[0] - 1)), (i,))
     if kind == "gather":
         idx = data.draw(st.lists(st.integers(0, shape[0] - 1), min_size=1, max_size=4))
         return ("gather", tuple(idx), (i,))
@@ -152,7 +165,7 @@ def apply_op(m, op, vals):
     if kind == "unsqueeze":
         return xs[0].unsqueeze(p)
     return {"slice": _slice, "gather": _gather, "matmul": _matmul, "cat": _cat,
-            "permute": _permute}[kind](m, p, *xs)
+            "permute": _permute, "merge": _merge, "pick": _pick}[kind](m, p, *xs)
 
 
 def make_fn(m, ops, n_inputs):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 import symgrad as sg
+import symgrad.nn as nn
+import symgrad.nn.functional as F
 
 
 def _params(rng, dtype, **shapes):
@@ -66,12 +68,18 @@ def cases(dtype="float64", n=37, seed=0):
     add("cat_stack", lambda X: sg.cat([X, X * 2], 1).sum(1).max() + sg.stack([X, -X]).mean(), X)
     add("where_compare", lambda X, y: sg.where(X > 0.1, X, X * y[:, None]).sum()
         + (X > 0).to(X.dtype).sum(), X, y)
-    add("pointwise_zoo", lambda X: (sg.sigmoid(X) + sg.nn_softplus(X) if hasattr(sg, "nn_softplus")
-                                    else sg.sigmoid(X) + sg.expm1(X * 0.1) + sg.sqrt(X * X + 1)
-                                    + sg.clamp(X, -0.5, 0.5) + sg.sign(X) * sg.cos(X)).sum(), X)
+    add("pointwise_zoo", lambda X: (sg.sigmoid(X) + F.softplus(X) + sg.expm1(X * 0.1)
+                                    + sg.sqrt(X * X + 1) + sg.clamp(X, -0.5, 0.5)
+                                    + sg.sign(X) * sg.cos(X)).sum(), X)
     add("scalar_model", lambda x, y: (w[0] * x + b - y) ** 2,
         sg.tensor(np.asarray(1.5, dtype=dtype)), sg.tensor(np.asarray(-0.5, dtype=dtype)))
     add("per_sample_forward", lambda X: sg.tanh(X @ W) * 2 + bc, X)
     add("forward_tuple", lambda X, y: (X.sum(1) + y, (X * X).max(), X.argmax(1)), X, y)
     add("index_select_labels", lambda X, lab: (v[lab] * X).sum(), X, lab)
+    lin = nn.Linear(d, c).to(getattr(sg, dtype))
+    mlp = nn.Sequential(nn.Linear(d, h), nn.Tanh(), nn.Linear(h, c)).to(getattr(sg, dtype))
+    add("nn_linear_ce", lambda X, lab: F.cross_entropy(lin(X), lab), X, lab)
+    add("nn_mlp_ce", lambda X, lab: F.cross_entropy(mlp(X), lab), X, lab)
+    add("nn_bce_logits", lambda X, y: F.binary_cross_entropy_with_logits(X @ w + b, y), X, yb)
+    add("nn_mse", lambda X, y: F.mse_loss(lin(X).sum(1), y), X, y)
     return out
