@@ -49,7 +49,9 @@ def prepare_args(args, param_names) -> list:
         elif isinstance(a, numbers.Integral):
             arr, dt = np.asarray(a, np.int64), dtypes.int64
         elif isinstance(a, numbers.Real):
-            dt = dtypes.get_default_dtype()
+            # A Python float is a double: it becomes a 0-d float64 input, which (being 0-d)
+            # does not promote dimensioned float32 tensors it meets.
+            dt = dtypes.float64
             arr = np.asarray(a, dt.np)
         elif isinstance(a, list | tuple):
             from .creation import tensor
