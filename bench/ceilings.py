@@ -18,14 +18,13 @@ Transcendentals use the vectorisable helpers of ``bench.vmath``.  All kernels us
 
 from __future__ import annotations
 
-import math
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
 from numba import njit, prange
 
-from bench.vmath import exp_nonpos, log1p_unit, tanh
+from bench.vmath import exp_nonpos, log1p_unit, softmax_ce_rows, tanh
 
 BLOCK = 512  # rows per BLAS block in W3/W4 (X block: 512*32*8 B = 128 KiB, fits in L2)
 RB = 128  # rows per W2 block (X block: 128*16*8 B = 16 KiB, in L1 for the 2nd sweep)
@@ -199,45 +198,6 @@ def w2_serial(X, y, w, b):
     return lin_finish(acc, X.shape[0], 1.0)
 
 
-# ============================================================================ shared softmax CE
-@njit(**_JIT)
-def softmax_ce_rows(Z, bias, labels, offset):
-    """In place: Z[i] <- softmax(Z[i]+bias) - onehot(label); returns summed CE loss.
-
-    Z must be C-contiguous (fresh np.dot output).  The exps run as one vectorised sweep over
-    the whole block; log(row sum) is taken once per 32 rows on the product of the row sums
-    (each in [1, c], so no overflow for c < 2**31).
-    """
-    m, c = Z.shape
-    loss = 0.0
-    for i in range(m):
-        mx = -np.inf
-        for k in range(c):
-            v = Z[i, k] + bias[k]
-            Z[i, k] = v
-            mx = max(mx, v)
-        loss += mx - Z[i, labels[offset + i]]
-        for k in range(c):
-            Z[i, k] -= mx
-    flat = Z.reshape(m * c)
-    for t in range(m * c):
-        flat[t] = exp_nonpos(flat[t])
-    prod = 1.0
-    for i in range(m):
-        s = 0.0
-        for k in range(c):
-            s += Z[i, k]
-        prod *= s
-        if (i & 31) == 31:
-            loss += math.log(prod)
-            prod = 1.0
-        inv = 1.0 / s
-        for k in range(c):
-            Z[i, k] *= inv
-        Z[i, labels[offset + i]] -= 1.0
-    return loss + math.log(prod)
-
-
 # ============================================================================ W3: softmax + Linear
 @njit(**_JIT)
 def w3_part(X, labels, W, b, start, end, block, acc):
@@ -353,12 +313,6 @@ def w4_finish(acc, n, h, d, c):
     return tot[0], gW1, gb1, gW2, tot[o:o + c].copy()
 
 
-def _w4_width(W1, W2):
-    """Accumulator row length for W4."""
-    h, d = W1.shape
-    return 1 + h * d + h + W2.shape[0] * h + W2.shape[0]
-
-
 @njit(**_PAR)
 def w4_prange(X, labels, W1, b1, W2, b2, nparts, block):
     """W4 value and grads, parallel=True over ``nparts`` parts of BLAS blocks."""
@@ -444,7 +398,7 @@ def w3_threads(X, labels, W, b, nparts, block):
 
 def w4_threads(X, labels, W1, b1, W2, b2, nparts, block):
     """W4 via the nogil part kernel on a ThreadPoolExecutor."""
-    acc = run_parts_threads(w4_part, X.shape[0], _w4_width(W1, W2), nparts,
+    (h, d), c = W1.shape, W2.shape[0]
+    acc = run_parts_threads(w4_part, X.shape[0], 1 + h * d + h + c * h + c, nparts,
                             (X, labels, W1, b1, W2, b2), (block,))
-    h, d = W1.shape
-    return w4_finish(acc, X.shape[0], h, d, W2.shape[0])
+    return w4_finish(acc, X.shape[0], h, d, c)

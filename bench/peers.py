@@ -41,18 +41,23 @@ def _torch_losses():
     F = torch.nn.functional
 
     def w1(w, b, X, y):
+        """MSE of a linear model."""
         return ((X @ w + b - y) ** 2).mean()
 
     def w2(w, b, X, y):
+        """BCE with logits."""
         return F.binary_cross_entropy_with_logits(X @ w + b, y)
 
     def w3(W, b, X, labels):
+        """Softmax CE of nn.Linear logits."""
         return F.cross_entropy(F.linear(X, W, b), labels)
 
     def w4(W1, b1, W2, b2, X, labels):
+        """Tanh MLP + softmax CE."""
         return F.cross_entropy(F.linear(torch.tanh(F.linear(X, W1, b1)), W2, b2), labels)
 
     def w5(w, b, x, y):
+        """Scalar squared error."""
         return (w * x + b - y) ** 2
 
     return {"W1": w1, "W2": w2, "W3": w3, "W4": w4, "W5": w5}
@@ -64,6 +69,7 @@ def _torch_tensors(key: str, data: dict):
     wl = WORKLOADS[key]
 
     def conv(v):
+        """Integer arrays -> int64 tensor, everything else -> float64 tensor."""
         if isinstance(v, np.ndarray) and v.dtype.kind in "iu":
             return torch.as_tensor(v, dtype=torch.int64)
         return torch.as_tensor(v, dtype=torch.float64)  # never via float32
@@ -81,6 +87,7 @@ def _torch_runner(key: str, data: dict, loss_fn):
     grad = torch.autograd.grad
 
     def run():
+        """Forward, then gradients of the loss wrt the parameters."""
         loss = loss_fn(*params, *consts)
         grads = grad(loss, params)
         return loss.detach(), dict(zip(names, grads))
@@ -91,6 +98,7 @@ def _torch_runner(key: str, data: dict, loss_fn):
 def torch_eager(key: str):
     """Builder factory: torch eager mode with autograd."""
     def build(data):
+        """Tensors for ``data`` and an eager runner."""
         return _torch_runner(key, data, _torch_losses()[key])
     return build
 
@@ -102,6 +110,7 @@ def torch_compiled(key: str):
     ``Skip`` with the reason.  Dynamo state is reset per case so each shape compiles static.
     """
     def build(data):
+        """Compile for ``data``'s shapes and make the first call; Skip on failure."""
         torch = _import("torch")
         try:
             torch._dynamo.reset()
@@ -123,23 +132,29 @@ def _jax_losses():
     jnp = jax.numpy
 
     def w1(w, b, X, y):
+        """MSE of a linear model."""
         return jnp.mean((X @ w + b - y) ** 2)
 
     def w2(w, b, X, y):
+        """BCE with logits (softplus via logaddexp)."""
         z = X @ w + b
         return jnp.mean(jnp.logaddexp(0.0, z) - y * z)
 
     def ce(z, labels):
+        """Mean softmax cross entropy of logits z."""
         lse = jax.nn.logsumexp(z, axis=1)
         return jnp.mean(lse - jnp.take_along_axis(z, labels[:, None], axis=1)[:, 0])
 
     def w3(W, b, X, labels):
+        """Softmax CE of Linear logits."""
         return ce(X @ W.T + b, labels)
 
     def w4(W1, b1, W2, b2, X, labels):
+        """Tanh MLP + softmax CE."""
         return ce(jnp.tanh(X @ W1.T + b1) @ W2.T + b2, labels)
 
     def w5(w, b, x, y):
+        """Scalar squared error."""
         return (w * x + b - y) ** 2
 
     return {"W1": w1, "W2": w2, "W3": w3, "W4": w4, "W5": w5}
@@ -151,6 +166,7 @@ def jax_jit(key: str):
     Arrays are placed on the device once in the builder; W5 passes Python floats per call.
     """
     def build(data):
+        """jit(value_and_grad) and device-resident arguments for ``data``."""
         jax = _import("jax")
         wl = WORKLOADS[key]
         np_ = len(wl.params)
@@ -163,6 +179,7 @@ def jax_jit(key: str):
         names = wl.params
 
         def run():
+            """One value-and-grad call, blocking until the results are ready."""
             v, g = block(f(*args))
             return v, dict(zip(names, g))
 

@@ -50,10 +50,13 @@ def _numba_builders():
     limit_blas_threads(1)
 
     def arr(data, *keys):
+        """C-contiguous arrays of data[k] for each key."""
         return tuple(np.ascontiguousarray(data[k]) for k in keys)
 
     def lin(key, variant):
+        """Builder for W1/W2 ("w1"/"w2") in the given driver variant."""
         def build(data):
+            """Arrays, part count and the runner."""
             X, y, w = arr(data, "X", "y", "w")
             b = float(data["b"])
             nparts = C.default_parts()
@@ -68,7 +71,9 @@ def _numba_builders():
         return build
 
     def w3(variant):
+        """Builder for W3 in the given driver variant."""
         def build(data):
+            """Arrays, part count, block size and the runner."""
             a = arr(data, "X", "labels", "W", "b")
             nparts, blk = C.default_parts(), C.BLOCK
             f = getattr(C, f"w3_{variant}")
@@ -78,7 +83,9 @@ def _numba_builders():
         return build
 
     def w4(variant):
+        """Builder for W4 in the given driver variant."""
         def build(data):
+            """Arrays, part count, block size and the runner."""
             a = arr(data, "X", "labels", "W1", "b1", "W2", "b2")
             nparts, blk = C.default_parts(), C.BLOCK
             f = getattr(C, f"w4_{variant}")
@@ -89,6 +96,7 @@ def _numba_builders():
         return build
 
     def w5(data):
+        """Builder for W5 (Python floats in, scalar kernel)."""
         x, y, w, b = (float(data[k]) for k in ("x", "y", "w", "b"))
         f = C.w5_scalar
         return lambda: _pack2(f(x, y, w, b), "w", "b")

@@ -11,7 +11,8 @@ reference (rtol 1e-8, see ``bench.workloads.compare``); a disagreement raises.  
 timed with ``bench.timing.time_fn`` and a table of medians and ratios vs the fastest Numba
 ceiling variant is printed.  New implementations (e.g. "symgrad eager", "symgrad compiled")
 are added with ``register(workload, name, builder)``: see ``bench.registry`` for the builder
-protocol.  A module ``bench.symgrad_impls``, if present, is imported automatically.
+protocol.  A module ``bench.symgrad_impls``, if present, is imported automatically and its
+``register_symgrad()`` hook called (see ``_load_plugins``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from bench.workloads import CASES, WORKLOADS, check_result
 __all__ = ["IMPLEMENTATIONS", "register", "run_case", "main"]
 
 AUTO_PLUGINS = ("bench.symgrad_impls",)
+PLUGIN_HOOKS = ("register_plugin", "register_symgrad")
 DISTURBED = 0.2  # share of all cores used by other processes that marks a timing disturbed
 # --quick leaves out the slowest-to-build peers at the small duplicate sizes (cold compile).
 QUICK_SKIP = {("W3", 256): ("torch.compile",), ("W4", 256): ("torch.compile",)}
@@ -157,16 +159,31 @@ def _load(x: float) -> str:
     return f"{x:4.0%}" + ("!" if x >= DISTURBED else " ")
 
 
-def _load_plugins(names: list[str]) -> None:
-    """Import plugin modules that call ``register``; the automatic ones may be absent."""
-    for mod in AUTO_PLUGINS:
+def _load_plugins(names: list[str], auto: bool = True) -> list[str]:
+    """Import plugin modules and call their hook; returns notes on automatic plugins.
+
+    A plugin either calls ``register`` at import time or defines one of the hook functions
+    in PLUGIN_HOOKS (e.g. ``register_symgrad()`` in ``bench.symgrad_impls``), which is called
+    with no arguments.  An automatic plugin that is absent or fails to import is reported
+    (not fatal), so the peers still run while symgrad itself is broken; ``--plugin`` modules
+    must import.
+    """
+    notes = []
+    for mod in (AUTO_PLUGINS if auto else ()) + tuple(names):
         try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:
+            module = importlib.import_module(mod)
+        except Exception as exc:
+            if mod in names:
                 raise
-    for mod in names:
-        importlib.import_module(mod)
+            if not (isinstance(exc, ModuleNotFoundError) and exc.name == mod):
+                notes.append(f"{mod}: skipped: {type(exc).__name__}: {exc}")
+            continue
+        for hook in PLUGIN_HOOKS:
+            if callable(getattr(module, hook, None)):
+                getattr(module, hook)()
+                notes.append(f"{mod}: registered via {hook}()")
+                break
+    return notes
 
 
 def _selector(only_impls: str | None, skip_impls: str | None):
@@ -175,6 +192,7 @@ def _selector(only_impls: str | None, skip_impls: str | None):
     skip = [s.strip() for s in skip_impls.split(",")] if skip_impls else []
 
     def ok(name: str) -> bool:
+        """True if ``name`` passes the --impls / --skip filters."""
         if any(s and s in name for s in skip):
             return False
         return want is None or any(s in name for s in want)
@@ -194,6 +212,8 @@ def parse_args(argv=None):
     p.add_argument("--skip", default=None, help="skip implementations whose name contains")
     p.add_argument("--plugin", action="append", default=[],
                    help="module to import that registers extra implementations")
+    p.add_argument("--no-auto-plugins", action="store_true",
+                   help=f"do not import {', '.join(AUTO_PLUGINS)} automatically")
     p.add_argument("--rtol", type=float, default=1e-8)
     p.add_argument("--retries", type=int, default=None,
                    help="re-time a disturbed measurement up to this many times "
@@ -213,12 +233,14 @@ def main(argv=None) -> int:
     retries = args.retries if args.retries is not None else (0 if args.quick else 2)
     registry.register_ceilings()
     peers.register_peers()
-    _load_plugins(args.plugin)
+    notes = _load_plugins(args.plugin, auto=not args.no_auto_plugins)
     only = {s.strip() for s in args.only.split(",")} if args.only else None
     selected = _selector(args.impls, args.skip)
     t_start = time.perf_counter()
 
     print(f"symgrad bench: mode={mode}, min_time={min_time}s per implementation, float64")
+    for note in notes:
+        print(f"plugin {note}")
     bw = None
     if not args.no_bandwidth:
         if args.wait_quiet > 0:

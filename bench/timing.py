@@ -223,6 +223,7 @@ def _numba_read_kernel():
 
     @njit(parallel=True, fastmath=True, cache=True)
     def par_sum(a):
+        """Sum of a 1-d array, parallel over its elements."""
         s = 0.0
         for i in prange(a.shape[0]):
             s += a[i]
@@ -244,6 +245,7 @@ def memory_bandwidth(mbytes: int = 512, repeats: int = 7) -> dict:
     out = {"mbytes": nbytes / 1e6}
 
     def measure(fn, arr):
+        """Median GB/s of fn(arr) over the repeats."""
         fn(arr)
         ts = []
         for _ in range(repeats):

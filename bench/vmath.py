@@ -1,4 +1,5 @@
-"""Branch-free float64 exp / tanh / log1p helpers that LLVM can vectorise inside Numba loops.
+"""Branch-free float64 exp / tanh / log1p helpers that LLVM can vectorise inside Numba loops,
+and the fused block softmax-cross-entropy built on them (shared by the W3/W4 ceilings).
 
 The llvmlite wheels ship without SVML, so ``math.exp`` / ``math.tanh`` in a Numba loop are
 scalar libm calls (~5-15 ns each) and block vectorisation.  These helpers use only
@@ -13,6 +14,9 @@ checks), otherwise the division blocks vectorisation.
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 from numba import njit
 
 LOG2E = 1.4426950408889634
@@ -91,3 +95,41 @@ def log1p_unit(e):
     p = p * q + 1.0 / 3.0
     p = p * q + 1.0
     return 2.0 * s * p
+
+
+@njit(nogil=True, fastmath=True, cache=True, error_model="numpy")
+def softmax_ce_rows(Z, bias, labels, offset):
+    """In place: Z[i] <- softmax(Z[i]+bias) - onehot(label); returns summed CE loss.
+
+    Z must be C-contiguous (fresh np.dot output).  The exps run as one vectorised sweep over
+    the whole block; log(row sum) is taken once per 32 rows on the product of the row sums
+    (each in [1, c], so no overflow for c < 2**31).
+    """
+    m, c = Z.shape
+    loss = 0.0
+    for i in range(m):
+        mx = -np.inf
+        for k in range(c):
+            v = Z[i, k] + bias[k]
+            Z[i, k] = v
+            mx = max(mx, v)
+        loss += mx - Z[i, labels[offset + i]]
+        for k in range(c):
+            Z[i, k] -= mx
+    flat = Z.reshape(m * c)
+    for t in range(m * c):
+        flat[t] = exp_nonpos(flat[t])
+    prod = 1.0
+    for i in range(m):
+        s = 0.0
+        for k in range(c):
+            s += Z[i, k]
+        prod *= s
+        if (i & 31) == 31:
+            loss += math.log(prod)
+            prod = 1.0
+        inv = 1.0 / s
+        for k in range(c):
+            Z[i, k] *= inv
+        Z[i, labels[offset + i]] -= 1.0
+    return loss + math.log(prod)

@@ -8,7 +8,7 @@ only changes the index). Materialized nodes are read from their storage in the c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import sympy
@@ -25,18 +25,30 @@ class Storage:
     """Where a node's values live in a kernel: a register, or an array read at some axes.
 
     ``axes`` are the node axes that index the array (others are dropped: a row buffer leaves
-    out the batch axis); ``offset`` subtracts a start from an axis (a block of rows)."""
+    out the batch axis). ``chunk`` = (view, batch axis, row, local row): a whole batch array
+    is read at its own row through a per-chunk view indexed from 0 (so Numba can drop the
+    negative-index checks); other rows (a gather) read the whole array."""
 
     name: str
     kind: str  # "reg" or "arr"
     axes: tuple = ()
-    offset: dict = field(default_factory=dict)
+    chunk: tuple | None = None
+
+    def ref(self, idx):
+        """(array name, index) of the element at node index ``idx``."""
+        name = self.name
+        if self.chunk is not None:
+            view, b, row, local = self.chunk
+            if idx[b] == row:
+                idx = idx[:b] + (local,) + idx[b + 1:]
+                name = view
+        return name, tuple(idx[a] for a in self.axes)
 
     def load(self, idx):
         if self.kind == "reg":
             return sympy.Symbol(self.name)
-        index = [idx[a] - self.offset.get(a, 0) for a in self.axes]
-        return Load(sympy.Symbol(self.name), *index)
+        name, index = self.ref(tuple(idx))
+        return Load(sympy.Symbol(name), *index)
 
 
 def literal(value) -> sympy.Symbol:

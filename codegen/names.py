@@ -11,9 +11,9 @@ import sympy
 from symgrad.ir.printer import name_nodes
 
 # Names the generated module uses itself.
-RESERVED = {"np", "numba", "math", "run", "inputs", "run_pass", "fallback", "nch", "c", "c0",
+RESERVED = {"np", "numba", "math", "run", "inputs", "run_pass", "fallback", "nch", "chunk", "c0",
             "c1", "r0", "r1", "sizes", "checked_index"}
-_GENERATED = re.compile(r"^(i|t|acc|glue|pass)\d+$|_(parts|acc|0d)$")
+_GENERATED = re.compile(r"^(i|t|acc|glue|pass)\d+$|_(parts|acc|c)$")
 
 
 def _ok(name: str, taken: set) -> bool:

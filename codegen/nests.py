@@ -166,14 +166,16 @@ def _map_expr(s, fn):
 
 
 # --- statements for materialized nodes ---------------------------------------------------------
-def _target_index(target, idx):
-    return tuple(idx[a] - target.offset.get(a, 0) for a in target.axes)
-
-
 def _write(target, idx, expr):
     if target.kind == "reg":
         return Assign(target.name, expr)
-    return Store(target.name, _target_index(target, idx), expr)
+    return Store(*target.ref(tuple(idx)), expr)
+
+
+def _update(target, idx, op, expr):
+    if target.kind == "reg":
+        return Update(target.name, None, op, expr)
+    return Update(*target.ref(tuple(idx)), op, expr)
 
 
 def compute(scope, n, target, bound) -> list:
@@ -218,13 +220,13 @@ def reduce_into(scope, n, target, bound, fresh=True) -> list:
         k = len(kept)
         acc = str(scope.fresh("acc"))
         nest.pre[k] = [Assign(acc, init)]
-        nest.post[k] = [Store(target.name, _target_index(target, out_idx), sympy.Symbol(acc))]
+        nest.post[k] = [_write(target, out_idx, sympy.Symbol(acc))]
         return nest.build([Update(acc, None, op, value)])
     head = []
     if fresh:
         out_bound = _out_bound(bound, axes, keep)
         head = fill(scope, target, n.shape, out_bound, init)
-    return head + nest.build([Update(target.name, _target_index(target, out_idx), op, value)])
+    return head + nest.build([_update(target, out_idx, op, value)])
 
 
 def _out_bound(bound, axes, keep):
@@ -248,9 +250,7 @@ def scatter_into(scope, n, target, g_bound, out_bound) -> list:
     nest = Nest(scope, g.shape, g_bound)
     out_idx = gather_index(scope, lay, n.shape, arrays, nest.idx)
     value = scope.value(g, nest.idx)
-    if target.kind == "reg":
-        return head + nest.build([Update(target.name, None, "sum", value)])
-    return head + nest.build([Update(target.name, _target_index(target, out_idx), "sum", value)])
+    return head + nest.build([_update(target, out_idx, "sum", value)])
 
 
 def pad_into(scope, n, target, x_bound, out_bound) -> list:

@@ -38,6 +38,17 @@ class KernelPrinter(PythonCodePrinter):
         self.used.add(name)
         return f"{name}({', '.join(self._print(a) for a in args)})"
 
+    def _print_Add(self, expr, order=None):
+        # positive terms first: "r1 - r0", not "-r0 + r1"
+        terms = sorted(expr.args, key=lambda t: t.could_extract_minus_sign())
+        text = self._print(terms[0])
+        for t in terms[1:]:
+            if t.could_extract_minus_sign():
+                text += f" - {self.parenthesize(-t, PRECEDENCE['Add'])}"
+            else:
+                text += f" + {self.parenthesize(t, PRECEDENCE['Add'])}"
+        return text
+
     def _print_Symbol(self, expr):
         return expr.name
 
@@ -51,7 +62,7 @@ class KernelPrinter(PythonCodePrinter):
 
     def _print_FloorDiv(self, expr):
         a, b = expr.args
-        return f"({self._print(a)}) // ({self._print(b)})"
+        return f"({_atom_or_paren(self._print(a))} // {_atom_or_paren(self._print(b))})"
 
     def _print_Mod(self, expr):
         a, b = expr.args
@@ -164,6 +175,10 @@ class KernelPrinter(PythonCodePrinter):
 
     def _print_Not(self, expr):
         return f"(not {self._print(expr.args[0])})"
+
+
+def _atom_or_paren(text: str) -> str:
+    return text if text.isidentifier() or text.isdigit() else f"({text})"
 
 
 def _integer_fraction(e):

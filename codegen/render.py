@@ -75,7 +75,12 @@ class Renderer:
                 return [f"{s.name} = np.empty({self.shape(s.shape)}, {dt})"]
             return [f"{s.name} = np.full({self.shape(s.shape)}, {self.expr(s.fill)}, {dt})"]
         if isinstance(s, View):
-            return [f"{s.name} = {s.array}[{self.index(s.index)}]"]
+            items = [":" if i is None else
+                     f"{self.expr(i[0])}:{self.expr(i[1])}" if isinstance(i, tuple) else
+                     self.expr(i) for i in s.index]
+            while len(items) > 1 and items[-1] == ":":
+                items.pop()
+            return [f"{s.name} = {s.array}[{', '.join(items)}]"]
         if isinstance(s, Dot):
             a = s.a + (".T" if s.trans_a else "")
             b = s.b + (".T" if s.trans_b else "")

@@ -19,9 +19,10 @@ from symgrad.shapes import numel
 
 from .analysis import Analysis
 from .expand import Scope, Storage
-from .lower import lower
 from .loops import Alloc, Assign, Comment, FloorDiv, Kernel, Load, Loop, Store, Update, View
+from .lower import lower
 from .names import program_names
+from .unroll import unroll_rows
 from .nests import (
     REDUCE_NAME,
     Nest,
@@ -33,8 +34,11 @@ from .nests import (
     scatter_into,
 )
 
-ROW = sympy.Symbol("i0", integer=True, nonnegative=True)
-CHUNK = sympy.Symbol("c", integer=True, nonnegative=True)
+R0 = sympy.Symbol("r0", integer=True, nonnegative=True)
+R1 = sympy.Symbol("r1", integer=True, nonnegative=True)
+LOCAL = sympy.Symbol("i0", integer=True, nonnegative=True)  # row within the chunk
+ROW = R0 + LOCAL  # the row of the batch
+CHUNK = sympy.Symbol("chunk", integer=True, nonnegative=True)
 
 
 @dataclass
@@ -158,7 +162,9 @@ class Schedule:
         return self._array_name(o)
 
     # --- kernels ----------------------------------------------------------------------------------
-    def _scope(self, params, prelude):
+    def _scope(self, params, prelude, views=None):
+        """A scope whose external arrays become parameters; in a pass (``views`` given) a
+        whole batch array also gets a per-chunk view."""
         ext = {}
 
         def external(n):
@@ -169,12 +175,22 @@ class Schedule:
                     st = Storage(name + "_", "reg")
                     prelude.append(Assign(name + "_", Load(sympy.Symbol(name))))
                 else:
-                    st = Storage(name, "arr", tuple(range(len(n.shape))))
+                    st = self._array_storage(n, name, views)
                 params.append(name)
                 ext[id(n)] = st
             return st
 
         return Scope(self.an, external, self.sizes)
+
+    def _array_storage(self, n, name, views):
+        axes = tuple(range(len(n.shape)))
+        b = self.an.batch[id(n)]
+        if views is None or b is None:
+            return Storage(name, "arr", axes)
+        view = name + "_c"
+        index = tuple((R0, R1) if a == b else None for a in axes)
+        views.append(View(view, name, index))
+        return Storage(name, "arr", axes, chunk=(view, b, ROW, LOCAL))
 
     def _glue(self, k, nodes):
         params, prelude, body, returns = [], [], [], []
@@ -226,22 +242,22 @@ class Schedule:
 
     def _pass(self, k, rows, reds):
         an, names = self.an, self.names
-        params, prelude, body = [], [], []
-        scope = self._scope(params, prelude)
-        chunk_pre, chunk_post, row_body, buffers = [], [], [], []
+        params, prelude, body, views = [], [], [], []
+        scope = self._scope(params, prelude, views)
+        chunk_pre, chunk_post, row_body, buffers, acc_buffers = [], [], [], [], []
         parts, spills, work = [], [], sympy.Integer(0)
         for n in [m for m in an.nodes if any(m is r for r in rows + reds)]:
             name = names[id(n)]
             if any(n is r for r in reds):
                 x = n.inputs[0]
-                st = self._accumulator(scope, n, chunk_pre, chunk_post)
+                st = self._accumulator(scope, n, chunk_pre, chunk_post, acc_buffers)
                 parts.append((name + "_parts", self._shape(n), acc_dtype(n)))
                 row_body += reduce_into(scope, n, st, {an.batch[id(x)]: ROW}, fresh=False)
                 work += numel(x.shape)
                 continue
             b = an.batch[id(n)]
             if id(n) in self.exported:
-                st = Storage(name, "arr", tuple(range(len(n.shape))))
+                st = self._array_storage(n, name, views)
                 spills.append((name, self._shape(n), n.dtype.name))
             elif all(d == 1 for a, d in enumerate(n.shape) if a != b):
                 st = Storage(name, "reg")
@@ -258,9 +274,11 @@ class Schedule:
         batch = scope.size(an.batch_size)
         chunk = [Assign("r0", FloorDiv(CHUNK * batch, sympy.Symbol("nch"))),
                  Assign("r1", FloorDiv((CHUNK + 1) * batch, sympy.Symbol("nch")))]
-        chunk += chunk_pre + [Loop(ROW, sympy.Symbol("r0"), sympy.Symbol("r1"), row_body)]
-        chunk += chunk_post
-        body = prelude + buffers + [Comment(f"rows r0..r1 of chunk c (batch size {batch})"),
+        rows = Loop(LOCAL, 0, R1 - R0, row_body)
+        # no row buffers: every per-row value is a register, rows can be interleaved
+        rows = [rows] if buffers else unroll_rows(rows, R1 - R0)
+        chunk += chunk_pre + views + rows + chunk_post
+        body = prelude + buffers + acc_buffers + [Comment(f"rows r0..r1 of each chunk (batch size {batch})"),
                                     Loop(CHUNK, sympy.Symbol("c0"), sympy.Symbol("c1"), chunk)]
         params += [p[0] for p in parts] + [s[0] for s in spills]
         kernel = Kernel(f"pass{k}", "pass", ["c0", "c1", "nch"] + params, body, [],
@@ -268,7 +286,7 @@ class Schedule:
         step = PassStep(kernel.name, None, scope.size(work), parts, spills)
         self._finish(kernel, step, skip=3)
 
-    def _accumulator(self, scope, n, pre, post):
+    def _accumulator(self, scope, n, pre, post, buffers):
         name = self.names[id(n)]
         op = REDUCE_NAME[n.op]
         zeros = (sympy.Integer(0),) * len(n.shape)
@@ -277,9 +295,13 @@ class Schedule:
             pre.append(Assign(acc.name, init_value(op, n.dtype)))
             post.append(Store(name + "_parts", (CHUNK,) + zeros, sympy.Symbol(acc.name)))
             return acc
+        # a local array (not a view of the parts): the row loop updates memory nothing aliases
         acc = Storage(name + "_acc", "arr", tuple(range(len(n.shape))))
-        pre.append(View(acc.name, name + "_parts", (CHUNK,)))
+        buffers.append(Alloc(acc.name, self._shape(n), acc_dtype(n)))
         pre.extend(fill(scope, acc, n.shape, {}, init_value(op, n.dtype)))
+        nest = Nest(scope, n.shape, {})
+        copy = Store(name + "_parts", (CHUNK,) + nest.idx, acc.load(nest.idx))
+        post.extend(nest.build([copy]))
         return acc
 
     def _shape(self, n) -> tuple:

@@ -48,9 +48,10 @@ def _align(in_shape, out_idx):
 
 
 class _Builder:
-    def __init__(self, indices):
+    def __init__(self, indices, constants=None):
         self.indices = indices
         self.memo = {}
+        self.constants = {} if constants is None else constants  # id -> (name, array)
 
     def expr(self, node, idx):
         key = (id(node), idx)
@@ -72,7 +73,11 @@ class _Builder:
         v = n.attr("value")
         if v.size and (v == v.flat[0]).all():
             return sympy.sympify(v.flat[0].item())
-        return sympy.IndexedBase("const")[idx] if idx else sympy.sympify(v.item())
+        if not idx:
+            return sympy.sympify(v.item())
+        # each constant array gets its own name (const0, const1, ...), listed in .constants
+        name, _ = self.constants.setdefault(id(n), (f"const{len(self.constants)}", v))
+        return sympy.IndexedBase(name, real=True)[idx]
 
     def _iota(self, n, idx):
         return idx[n.attr("axis")]
@@ -353,10 +358,14 @@ def render(e) -> str:
 
 
 class Formulas:
-    """Derived formulas: ``str()`` text, ``.latex()``, ``.value`` and ``.grad`` (name -> expr)."""
+    """Derived formulas: ``str()`` text, ``.latex()``, ``.value`` and ``.grad`` (name -> expr).
 
-    def __init__(self, name, value, grads, free):
+    ``.free`` maps each gradient to its free indices; ``.constants`` maps the names of the
+    constant arrays the formulas read (const0, ...) to their values."""
+
+    def __init__(self, name, value, grads, free, constants=None):
         self.name, self.value, self.grad, self.free = name, value, grads, free
+        self.constants = dict(constants or {})
 
     def lines(self):
         out = [f"{self.name} = {render(self.value)}"]
@@ -386,10 +395,11 @@ def _rename_bound(e, scope):
     k, j, m, ...), so that sibling sums reuse names: Σ_k exp(x[n,k]) in numerator and
     denominator alike."""
     if isinstance(e, sympy.Sum):
-        (j, lo, hi), *rest = e.limits
+        *rest, (j, lo, hi) = e.limits  # the last limit is the outermost sum
         inner = sympy.Sum(e.function, *rest) if rest else e.function
         size = hi + 1 - lo
-        taken = scope | {s.name for s in inner.free_symbols if s != j}
+        # avoid every name inside, bound ones too: renaming j must not capture an inner index
+        taken = scope | {s.name for s in inner.atoms(sympy.Symbol) if s != j}
         base = [str(size).lower()] if isinstance(size, sympy.Symbol) else []
         name = next(c for c in base + list(_INDEX_NAMES) + [f"i{k}" for k in range(99)]
                     if c not in taken)
@@ -405,11 +415,12 @@ def build_formulas(entry) -> Formulas:
     """Formulas of a compiled trace: its value and its gradient w.r.t. each wrt input."""
     prog = entry.program_at("grad")
     names = [n.attr("name") for n in prog.inputs]
+    constants = {}  # shared, so that a constant has one name in every formula
 
     def formula(node):
         indices = _Indices(names)
         idx = tuple(indices.fresh(d) for d in node.shape)
-        expr = _tidy(_Builder(indices).expr(node, idx))
+        expr = _tidy(_Builder(indices, constants).expr(node, idx))
         return _rename_bound(expr, set(names) | {str(i) for i in idx}), idx
 
     value, _ = formula(prog.outputs[0])
@@ -417,4 +428,5 @@ def build_formulas(entry) -> Formulas:
     for name, node in zip(entry.wrt_names, prog.outputs[1:]):
         grads[name], free[name] = formula(node)
     name = getattr(entry.cf, "__name__", "f")
-    return Formulas("f" if name == "<lambda>" else name, value, grads, free)
+    return Formulas("f" if name == "<lambda>" else name, value, grads, free,
+                    {c: v for c, v in constants.values()})

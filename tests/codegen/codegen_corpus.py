@@ -71,7 +71,8 @@ def cases(dtype="float64", n=37, seed=0):
     add("pointwise_zoo", lambda X: (sg.sigmoid(X) + F.softplus(X) + sg.expm1(X * 0.1)
                                     + sg.sqrt(X * X + 1) + sg.clamp(X, -0.5, 0.5)
                                     + sg.sign(X) * sg.cos(X)).sum(), X)
-    add("scalar_model", lambda x, y: (w[0] * x + b - y) ** 2,
+    ws = sg.tensor(np.asarray(0.7, dtype=dtype), requires_grad=True)
+    add("scalar_model", lambda x, y: (ws * x + b - y) ** 2,
         sg.tensor(np.asarray(1.5, dtype=dtype)), sg.tensor(np.asarray(-0.5, dtype=dtype)))
     add("per_sample_forward", lambda X: sg.tanh(X @ W) * 2 + bc, X)
     add("forward_tuple", lambda X, y: (X.sum(1) + y, (X * X).max(), X.argmax(1)), X, y)

@@ -11,10 +11,10 @@ import pytest
 
 pytest.importorskip("numba")
 
+from codegen_corpus import cases, program_of  # noqa: E402
+
 import symgrad as sg  # noqa: E402
 from symgrad.ir.interpret import Interpreter  # noqa: E402
-
-from codegen_corpus import cases, program_of  # noqa: E402
 
 TOL = {"float64": dict(rtol=1e-10, atol=1e-12), "float32": dict(rtol=1e-5, atol=1e-6)}
 

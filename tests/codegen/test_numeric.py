@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import CASE_NAMES, corpus_case
 
 import codegen
-from conftest import CASE_NAMES, corpus_case
 
 # float32 for the models and a few primitives (each program is one more Numba compilation)
 F32 = ["mse", "logistic", "softmax_ce", "mlp_tanh", "reductions", "where_compare",

@@ -279,11 +279,13 @@ def test_arguments_may_be_tensors_arrays_numbers_and_lists():
     assert v == pytest.approx(1 * 3 + 2 * 4 + 2 * 2)
 
 
-def test_a_python_float_becomes_a_default_dtype_scalar():
-    cf = sg.compile(lambda a: a * 2, backend="numpy")
-    program = cf.graph(3.0, stage="traced")
-    assert program.inputs[0].shape == () and program.inputs[0].dtype == sg.float32
-    assert cf(3.0) == 6.0
+def test_a_python_float_becomes_a_float64_scalar_that_does_not_promote():
+    cf = sg.compile(lambda a, x: a * x, backend="numpy")
+    program = cf.graph(0.1, np.ones(2, np.float32), stage="traced")
+    assert program.inputs[0].shape == () and program.inputs[0].dtype == sg.float64
+    out = cf(0.1, np.ones(2, np.float32))
+    assert out.dtype == np.float32
+    assert sg.compile(lambda a: a * 2, backend="numpy")(0.1) == 0.2
 
 
 def test_captured_parameters_are_read_at_call_time():
@@ -365,3 +367,21 @@ def test_symgrad_dump_writes_every_stage(monkeypatch, tmp_path):
     assert stages == ["forward", "grad", "optimized", "traced"]
     text = next(tmp_path.glob("*.optimized.txt")).read_text()
     assert text == str(cf.graph(np.ones(3)))
+
+
+@pytest.mark.slow  # compiles Numba kernels (cold: several seconds)
+def test_backends_agree_on_an_mlp_with_cross_entropy():
+    sg.manual_seed(3)
+    model = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3)).double()
+    loss_fn = nn.CrossEntropyLoss()
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((9, 4)), rng.integers(0, 3, 9)
+    results = []
+    for backend in ("numpy", "numba"):
+        cf = sg.compile(lambda x, y: loss_fn(model(x), y), wrt=model, backend=backend)
+        results.append(cf.value_and_grad(x, y))
+        results.append(cf.value_and_grad(x[:5], y[:5]))  # another batch size, same kernels
+    for (v_ref, g_ref), (v, g) in zip(results[:2], results[2:]):
+        assert v == pytest.approx(v_ref, rel=1e-12)
+        for a, e in zip(g, g_ref):
+            np.testing.assert_allclose(a, e, **RTOL)

@@ -199,7 +199,9 @@ def test_text_and_latex():
 
 def _evaluate(expr, sizes, arrays):
     """A formula's value for concrete sizes and arrays (sums expanded)."""
-    e = expr.xreplace({size(k): v for k, v in sizes.items()}).doit()
+    e = expr.xreplace({size(k): v for k, v in sizes.items()})
+    e = e.xreplace({s: sympy.sympify(float(arrays[s.name])) for s in e.free_symbols
+                    if s.name in arrays and np.ndim(arrays[s.name]) == 0}).doit()
     for _ in range(4):  # nested indices (x[n, y[n]]) resolve from the inside out
         atoms = [a for a in e.atoms(Indexed) if all(i.is_Integer for i in a.indices)]
         if not atoms:

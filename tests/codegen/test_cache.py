@@ -1,0 +1,123 @@
+"""The kernel cache: a second process starts warm, corrupt entries are recompiled, writes are
+atomic, and the source is imported from its real file."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import corpus_case
+
+import codegen
+from codegen import cache
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+_CHILD = r"""
+import json, sys, time
+sys.path.insert(0, {root!r}); sys.path.insert(0, {here!r})
+import numpy as np
+import codegen
+from codegen.jit import kernels_of
+from conftest import corpus_case
+case = corpus_case("logistic")
+run = codegen.compile_program(case.program)
+t0 = time.perf_counter()
+out = run(case.arrays)
+first = time.perf_counter() - t0
+kernels = kernels_of(sys.modules[run.__module__])
+hits = sum(sum(k.stats.cache_hits.values()) for k in kernels.values())
+misses = sum(sum(k.stats.cache_misses.values()) for k in kernels.values())
+case.check(out)
+print(json.dumps(dict(first=first, hits=hits, misses=misses, stats=codegen.stats)))
+"""
+
+
+def _child(cache_dir):
+    env = dict(os.environ, SYMGRAD_CACHE_DIR=str(cache_dir))
+    code = _CHILD.format(root=str(ROOT), here=str(pathlib.Path(__file__).parent))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_second_process_loads_from_disk_and_survives_corrupt_entries(tmp_path):
+    cold = _child(tmp_path)
+    assert cold["misses"] > 0 and cold["stats"]["files_written"] == 1
+    warm = _child(tmp_path)
+    assert warm["misses"] == 0 and warm["hits"] > 0
+    assert warm["stats"]["files_written"] == 0 and warm["stats"]["files_repaired"] == 0
+    # corrupt Numba's index and data files: recompiled, not a crash
+    pycache = tmp_path / "__pycache__"
+    files = list(pycache.glob("*.nbi")) + list(pycache.glob("*.nbc"))
+    assert files
+    for f in files:
+        f.write_bytes(b"garbage")
+    again = _child(tmp_path)
+    assert again["misses"] > 0
+    # a corrupt source file is rewritten
+    (src,) = tmp_path.glob("k_*.py")
+    src.write_text("this is not python")
+    fixed = _child(tmp_path)
+    assert fixed["stats"]["files_repaired"] == 1
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_corrupt_source_file_is_repaired_in_process(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(codegen, "_modules", {})
+    case = corpus_case("where_compare")
+    codegen.compile_program(case.program, jit=False)
+    (path,) = tmp_path.glob("k_*.py")
+    good = path.read_text()
+    path.write_text(good[: len(good) // 2])  # a torn write
+    monkeypatch.setattr(codegen, "_modules", {})
+    before = codegen.stats["files_repaired"]
+    run = codegen.compile_program(case.program, jit=False)
+    assert codegen.stats["files_repaired"] == before + 1
+    assert path.read_text() == good
+    case.check(run(case.arrays))
+
+
+def test_source_is_imported_from_its_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(codegen, "_modules", {})
+    case = corpus_case("mse")
+    run = codegen.compile_program(case.program, jit=False)
+    module = sys.modules[run.__module__]
+    assert pathlib.Path(module.__file__).parent == tmp_path
+    assert inspect.getsource(run).startswith("def run(inputs):")
+    assert inspect.getsource(module) == codegen.program_source(case.program)
+
+
+def test_kernel_errors_point_at_kernel_lines(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+    case = corpus_case("softmax_ce")
+    run = codegen.compile_program(case.program, jit=False)
+    arrays = list(case.arrays)
+    arrays[1] = np.full_like(arrays[1], 99)  # labels out of range
+    with pytest.raises(IndexError) as info:
+        run(arrays)
+    frames = [f for f in info.traceback if str(f.path).startswith(str(cache.cache_dir()))]
+    assert frames, "the traceback should pass through the generated file"
+
+
+def test_key_changes_with_source_and_is_stable():
+    a = cache.source_key("x = 1\n")
+    assert a == cache.source_key("x = 1\n") and a != cache.source_key("x = 2\n")
+    assert len(a) == 24
+
+
+def test_atomic_write_leaves_no_temporaries(tmp_path):
+    p = tmp_path / "f.py"
+    assert cache.ensure(str(p), "a\n") == "written"
+    assert cache.ensure(str(p), "a\n") == "hit"
+    assert cache.ensure(str(p), "b\n") == "repaired"
+    assert p.read_text() == "b\n" and [q.name for q in tmp_path.iterdir()] == ["f.py"]

@@ -1,0 +1,80 @@
+"""The scheduler's decisions: one pass for losses summed over samples, several when the batch
+is coupled, what is materialized, and the index maps it relies on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy
+from conftest import corpus_case
+
+from codegen.layout import gather_layout, identity_axis, reshape_groups
+from codegen.schedule import PassStep, Schedule
+from symgrad.shapes import gather_shape
+
+N, D, C = sympy.symbols("N D C", integer=True, positive=True)
+
+
+def _passes(schedule):
+    return [s for s in schedule.steps if isinstance(s, PassStep)]
+
+
+@pytest.mark.parametrize("name", ["mse", "logistic", "softmax_ce", "mlp_tanh", "nn_bce_logits",
+                                  "mlp_relu_sigmoid"])
+def test_losses_over_samples_are_one_pass(name):
+    s = Schedule(corpus_case(name).program)
+    (p,) = _passes(s)
+    assert p.spills == [], "nothing per-sample is written to memory"
+    assert s.an.batch_size is not None
+
+
+def test_batch_coupled_program_takes_several_passes():
+    s = Schedule(corpus_case("batchnorm").program)
+    assert len(_passes(s)) == 3  # sums, then variance, then the loss
+
+
+def test_mse_schedule_text():
+    text = str(Schedule(corpus_case("mse").program))
+    assert "kernel pass0(c0, c1, nch, X, y, w, b, " in text
+    assert "e sum= " in text and "i_acc sum= g**2" in text
+    assert text.count("for i0 in [r0, r1)") == 1
+
+
+def test_per_sample_outputs_are_written_row_by_row():
+    s = Schedule(corpus_case("per_sample_forward").program)
+    (p,) = _passes(s)
+    assert len(p.spills) == 1 and p.parts == []
+
+
+def test_program_without_batch_axis_is_one_glue_kernel():
+    s = Schedule(corpus_case("scalar_model").program)
+    assert [k.kind for k in s.kernels] == ["glue"] and s.an.batch_size is None
+
+
+def test_reshape_groups():
+    assert reshape_groups((N, D, 1), (N, D)) == [((0,), (0,)), ((1,), (1,))]
+    assert reshape_groups((N, D, C), (N, D * C)) == [((0,), (0,)), ((1, 2), (1,))]
+    assert reshape_groups((6, 4), (3, 8)) == [((0, 1), (0, 1))]
+    assert reshape_groups((1,), ()) == []
+
+
+@pytest.mark.parametrize("x_shape,key,index_shapes", [
+    ((5, 6, 7), (("a", 0), ("a", 1)), [(3,), (3,)]),
+    ((5, 6, 7), (("s", 0, 5, 1), ("a", 0)), [(2, 3)]),
+    ((5, 6, 7), (("a", 0), ("s", 1, 6, 2), ("a", 1)), [(4,), (4,)]),
+    ((5, 6, 7), (("n",), ("a", 0), ("i", -1)), [(2,)]),
+    ((5, 6), (("a", 0),), [(3, 1)]),
+])
+def test_gather_layout_agrees_with_gather_shape(x_shape, key, index_shapes):
+    assert gather_layout(key, x_shape, index_shapes).out_shape == \
+        gather_shape(x_shape, key, index_shapes)
+
+
+def test_identity_index_arrays():
+    from symgrad.dtypes import int64
+    from symgrad.ir.node import make_node
+    from symgrad.ops import Op
+    iota = make_node(Op.IOTA, (), {"shape": (N, 1), "axis": 0, "dtype": int64}, (N, 1), int64)
+    ramp = make_node(Op.CONST, (), {"value": np.arange(5)}, (5,), int64)
+    other = make_node(Op.CONST, (), {"value": np.array([0, 2, 1])}, (3,), int64)
+    assert identity_axis(iota) == 0 and identity_axis(ramp) == 0 and identity_axis(other) is None
