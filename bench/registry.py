@@ -7,7 +7,9 @@ compilation set-up in the builder or leave it to the first ``run()`` call; only 
 timed.  A builder that cannot run (missing library, compile failure, ...) raises
 ``Skip("reason")`` and is reported as ``skipped: reason`` instead of failing the run.
 
-Example (in a module passed to ``python -m bench.run_peers --plugin my_module``)::
+Example (a module passed to ``python -m bench.run_peers --plugin my_module``; it may register
+at import time, or define ``register_plugin()``, which the runner calls; ``bench.symgrad_impls``
+is picked up automatically through its ``register_symgrad()``)::
 
     from bench.registry import register
 
@@ -15,7 +17,8 @@ Example (in a module passed to ``python -m bench.run_peers --plugin my_module``)
         fn = symgrad_compile(...)
         return lambda: fn(data["X"], data["y"], data["w"], data["b"])
 
-    register("W1", "symgrad compiled", build_w1)
+    def register_plugin():
+        register("W1", "symgrad compiled", build_w1)
 """
 
 from __future__ import annotations

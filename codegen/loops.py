@@ -26,6 +26,10 @@ class Cast(sympy.Function):
     """``Cast(x, dtype_name)``: x converted to a dtype (a ``Symbol`` naming it)."""
 
 
+class IntMin(sympy.Function):
+    """The smaller of two integers (block sizes)."""
+
+
 class CheckedIndex(sympy.Function):
     """``CheckedIndex(i, n)``: i wrapped like NumPy (i < 0 -> i + n); IndexError if out of range."""
 
@@ -70,12 +74,14 @@ class Update:
 
 @dataclass
 class Loop:
-    """``for var in range(start, stop): body``."""
+    """``for var in range(start, stop, step): body``."""
 
     var: sympy.Symbol
     start: object
     stop: object
     body: list = field(default_factory=list)
+    step: int = 1
+    parallel: bool = False  # numba.prange (iterations run concurrently)
 
 
 @dataclass
@@ -99,13 +105,13 @@ class View:
 
 @dataclass
 class Dot:
-    """A BLAS matrix product ``out (+)= a @ b``; a, b may be transposed views (``.T``)."""
+    """A BLAS matrix product ``out (+)= a @ b``. Each operand is (array, rows, transposed,
+    contiguous): ``rows`` = (start, stop) takes those rows (before transposing), None all of
+    them; ``contiguous`` asks for a contiguous copy if the array is not."""
 
-    out: str
-    a: str
-    b: str
-    trans_a: bool = False
-    trans_b: bool = False
+    out: tuple
+    a: tuple
+    b: tuple
     accumulate: bool = False
 
 
@@ -126,6 +132,7 @@ class Kernel:
     body: list
     returns: list
     doc: str = ""
+    parallel: bool = False  # compiled with parallel=True
 
     def __str__(self) -> str:
         lines = [f"kernel {self.name}({', '.join(self.params)}) [{self.kind}]"]
@@ -140,7 +147,8 @@ def _pseudo(body, depth) -> list:
     out = []
     for s in body:
         if isinstance(s, Loop):
-            out.append(f"{pad}for {s.var} in [{s.start}, {s.stop}):")
+            step = f" step {s.step}" if s.step != 1 else ""
+            out.append(f"{pad}for {s.var} in [{s.start}, {s.stop}){step}:")
             out += _pseudo(s.body, depth + 1)
         elif isinstance(s, Assign):
             out.append(f"{pad}{s.target} = {s.expr}")
@@ -156,11 +164,15 @@ def _pseudo(body, depth) -> list:
             out.append(f"{pad}{s.name} = view {s.array}{list(s.index)}")
         elif isinstance(s, Dot):
             op = "+=" if s.accumulate else "="
-            a = s.a + (".T" if s.trans_a else "")
-            b = s.b + (".T" if s.trans_b else "")
-            out.append(f"{pad}{s.out} {op} {a} @ {b}")
+            out.append(f"{pad}{_mat(s.out)} {op} {_mat(s.a)} @ {_mat(s.b)}")
         elif isinstance(s, Comment):
             out.append(f"{pad}# {s.text}")
         else:
             out.append(f"{pad}{s}")
     return out
+
+
+def _mat(ref) -> str:
+    name, rows, trans, _contig = ref
+    text = name if rows is None else f"{name}[{rows[0]}:{rows[1]}]"
+    return text + (".T" if trans else "")

@@ -12,7 +12,7 @@ from symgrad.ir.printer import name_nodes
 
 # Names the generated module uses itself.
 RESERVED = {"np", "numba", "math", "run", "inputs", "run_pass", "fallback", "nch", "chunk", "c0",
-            "c1", "r0", "r1", "sizes", "checked_index"}
+            "c1", "r0", "r1", "s0", "m0", "sizes", "checked_index"}
 _GENERATED = re.compile(r"^(i|t|acc|glue|pass)\d+$|_(parts|acc|c)$")
 
 

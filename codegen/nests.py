@@ -111,8 +111,16 @@ def _worth(e) -> bool:
 
 
 def _hoist(e, d_stmt, depth, scope, out):
-    """``e`` with subexpressions that do not depend on the inner loops moved to temporaries."""
-    if e.is_Atom or isinstance(e, Load) or d_stmt == 0:
+    """``e`` with subexpressions that do not depend on the inner loops moved to temporaries
+    (loads too: the compiler cannot always prove that stores in the loop leave them alone)."""
+    if e.is_Atom or d_stmt == 0:
+        return e
+    if isinstance(e, Load):
+        if _depth(e, depth) < d_stmt and e.args[1:]:
+            t = scope.fresh()
+            out.append((t, e))
+            depth[t] = _depth(e, depth)
+            return t
         return e
     if _depth(e, depth) < d_stmt and _worth(e):
         t = scope.fresh()

@@ -16,13 +16,15 @@ from sympy.printing.pycode import PythonCodePrinter
 from .loops import Cast, CheckedIndex, FloorDiv, Load
 
 NUMPY_FUNCTIONS = {
-    "exp": "np.exp", "log": "np.log", "sqrt": "np.sqrt", "tanh": "np.tanh", "sinh": "np.sinh",
+    "sqrt": "np.sqrt", "sinh": "np.sinh",
     "cosh": "np.cosh", "sin": "np.sin", "cos": "np.cos", "tan": "np.tan", "asin": "np.arcsin",
     "acos": "np.arccos", "atan": "np.arctan", "floor": "np.floor", "ceiling": "np.ceil",
-    "log1p": "np.log1p", "expm1": "np.expm1", "sign": "np.sign", "atan2": "np.arctan2",
+    "expm1": "np.expm1", "sign": "np.sign", "atan2": "np.arctan2",
 }
 HELPERS = {"sigmoid", "softplus", "relu", "step", "isnan", "heaviside", "maximum", "minimum",
            "checked_index"}
+# libm-free versions (codegen.prelude), so that loops calling them vectorise
+VECTOR_FUNCTIONS = {"exp": "vexp", "tanh": "vtanh", "log": "vlog", "log1p": "vlog1p"}
 _CASTS = {"float64": "np.float64", "float32": "np.float32", "int64": "np.int64",
           "int32": "np.int32", "int16": "np.int16", "int8": "np.int8", "uint8": "np.uint8"}
 
@@ -40,7 +42,8 @@ class KernelPrinter(PythonCodePrinter):
 
     def _print_Add(self, expr, order=None):
         # positive terms first: "r1 - r0", not "-r0 + r1"
-        terms = sorted(expr.args, key=lambda t: t.could_extract_minus_sign())
+        terms = sorted(self._as_ordered_terms(expr, order=None),
+                       key=lambda t: t.could_extract_minus_sign())
         text = self._print(terms[0])
         for t in terms[1:]:
             if t.could_extract_minus_sign():
@@ -74,6 +77,9 @@ class KernelPrinter(PythonCodePrinter):
             return f"({self._print(x)} != 0)"
         return f"{_CASTS[dtype.name]}({self._print(x)})"
 
+    def _print_IntMin(self, expr):
+        return f"min({self._print(expr.args[0])}, {self._print(expr.args[1])})"
+
     def _print_CheckedIndex(self, expr):
         return self._helper("checked_index", expr.args)
 
@@ -84,6 +90,20 @@ class KernelPrinter(PythonCodePrinter):
         if name in HELPERS:
             return self._helper(name, expr.args)
         raise NotImplementedError(f"no kernel code for the function {name}")
+
+    def _print_exp(self, expr):
+        return self._helper("vexp", expr.args)
+
+    def _print_tanh(self, expr):
+        return self._helper("vtanh", expr.args)
+
+    def _print_log(self, expr):
+        if len(expr.args) != 1:
+            raise NotImplementedError("log with a base")
+        return self._helper("vlog", expr.args)
+
+    def _print_log1p(self, expr):
+        return self._helper("vlog1p", expr.args)
 
     def _print_Abs(self, expr):
         return f"abs({self._print(expr.args[0])})"
@@ -165,7 +185,7 @@ class KernelPrinter(PythonCodePrinter):
         frac = _integer_fraction(expr.args[0])
         if frac is None:
             return f"np.floor({self._print(expr.args[0])})"
-        return f"(({self._print(frac[0])}) // ({self._print(frac[1])}))"
+        return f"({_atom_or_paren(self._print(frac[0]))} // {_atom_or_paren(self._print(frac[1]))})"
 
     def _print_ceiling(self, expr):
         frac = _integer_fraction(expr.args[0])
@@ -207,7 +227,7 @@ def _unsupported(self, expr):
 # The base printer prints its known math functions as math.*: take over every one of them.
 for _name in list(getattr(PythonCodePrinter, "_kf", {})) + list(NUMPY_FUNCTIONS):
     if _name not in ("Abs", "Max", "Min", "Heaviside", "Piecewise", "Mod", "Pow", "floor",
-                     "ceiling"):
+                     "ceiling", "exp", "tanh", "log", "log1p"):
         setattr(KernelPrinter, f"_print_{_name}",
                 _numpy_function(_name) if _name in NUMPY_FUNCTIONS else _unsupported)
 

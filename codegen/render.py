@@ -10,7 +10,7 @@ from __future__ import annotations
 import sympy
 
 from .loops import Alloc, Assign, Comment, Dot, Loop, Store, Update, View
-from .prelude import HELPER_SOURCE, ORDER
+from .prelude import HELPER_SOURCE, ORDER, REQUIRES
 from .pyexpr import KernelPrinter
 from .schedule import CallStep, FallbackStep, PassStep
 
@@ -43,6 +43,13 @@ class Renderer:
         items = [self.expr(d) for d in shape]
         return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
 
+    def matrix(self, ref) -> str:
+        name, rows, trans, contig = ref
+        text = name if rows is None else f"{name}[{self.expr(rows[0])}:{self.expr(rows[1])}]"
+        if contig:  # a no-op for C-contiguous arrays; BLAS needs contiguous operands
+            text = f"np.ascontiguousarray({text})"
+        return text + (".T" if trans else "")
+
     # --- statements ---------------------------------------------------------------------------
     def stmts(self, body, depth) -> list:
         pad = "    " * depth
@@ -55,7 +62,9 @@ class Renderer:
         if isinstance(s, Loop):
             start = self.expr(s.start)
             rng = self.expr(s.stop) if start == "0" else f"{start}, {self.expr(s.stop)}"
-            head = f"for {s.var} in range({rng}):"
+            if s.step != 1:
+                rng = f"{start}, {self.expr(s.stop)}, {s.step}"
+            head = f"for {s.var} in {'numba.prange' if s.parallel else 'range'}({rng}):"
             body = self.stmts(s.body, 1) or ["    pass"]
             return [head] + body
         if isinstance(s, Assign):
@@ -82,17 +91,18 @@ class Renderer:
                 items.pop()
             return [f"{s.name} = {s.array}[{', '.join(items)}]"]
         if isinstance(s, Dot):
-            a = s.a + (".T" if s.trans_a else "")
-            b = s.b + (".T" if s.trans_b else "")
-            op = "+=" if s.accumulate else "="
-            return [f"{s.out} {op} np.dot({a}, {b})"]
+            a, b, out = self.matrix(s.a), self.matrix(s.b), self.matrix(s.out)
+            if s.accumulate:
+                return [f"{out} += np.dot({a}, {b})"]
+            return [f"np.dot({a}, {b}, {out})"]
         if isinstance(s, Comment):
             return [f"# {s.text}"]
         raise TypeError(f"cannot render {s!r}")
 
     # --- kernels and driver ---------------------------------------------------------------------
     def kernel(self, k) -> list:
-        lines = ["@numba.njit(**JIT)", f"def {k.name}({', '.join(k.params)}):",
+        deco = "@numba.njit(parallel=True, **JIT)" if k.parallel else "@numba.njit(**JIT)"
+        lines = [deco, f"def {k.name}({', '.join(k.params)}):",
                  f'    """{k.doc}"""']
         lines += self.stmts(k.body, 1)
         if len(k.returns) == 1:
@@ -138,6 +148,8 @@ class Renderer:
         for name, shape, dtype in st.spills:
             out.append(f"{name} = np.empty({self.shape(shape)}, {np_dtype(dtype)})")
         args = ", ".join(st.args)
+        if self.s.parallel == "prange":
+            return out + [f"{st.kernel}(0, nch, nch, {args})"]
         out += ["if nch == 1:", f"    {st.kernel}(0, 1, 1, {args})", "else:",
                 f"    run_chunks({st.kernel}, nch, {args})"]
         return out
@@ -166,12 +178,18 @@ class Renderer:
         for k in self.s.kernels:
             kernels += [""] + self.kernel(k) + [""]
         driver = self.driver()
+        used = set(self.printer.used)
+        for name in list(used):
+            used.update(REQUIRES.get(name, ()))
         helpers = []
         for name in ORDER:
-            if name in self.printer.used:
-                helpers += ["", "@numba.njit(**JIT)", *HELPER_SOURCE[name].strip().splitlines(), ""]
+            if name in used:
+                helpers += ["", "@numba.njit(inline=\"always\", **JIT)",
+                            *HELPER_SOURCE[name].strip().splitlines(), ""]
         imports = ["import numba", "import numpy as np", ""]
         rt = ["chunks", "run_chunks"] if any(isinstance(t, PassStep) for t in self.s.steps) else []
+        rt += [f for f, users in (("float_as_int", {"vlog", "vexp"}),
+                                  ("int_as_float", {"pow2", "vlog", "vexp"})) if used & users]
         if rt:
             imports += [f"from codegen.runtime import {', '.join(rt)}", ""]
         flags = [f"JIT = dict({JIT_FLAGS})", ""]

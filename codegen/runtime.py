@@ -19,8 +19,8 @@ from symgrad.ir.interpret import concrete
 from symgrad.ops import Op
 
 # Below this much work (rows x per-row loop trips) a pass runs on one thread: a hand-off to the
-# pool costs ~20-50 us. Measured on the 2-core development machine (see the codegen report).
-PARALLEL_WORK = 1 << 19
+# pool costs ~60 us (measured on the 2-core development machine), about 4M loop trips.
+PARALLEL_WORK = 1 << 22
 
 _pool = None
 _pool_lock = threading.Lock()
@@ -67,6 +67,61 @@ def run_chunks(kernel, nch: int, *args) -> None:
     finally:
         for f in futures:
             f.result()
+
+
+def int_as_float(bits):
+    """The float64 whose bit pattern is the int64 ``bits`` (compiled: one LLVM bitcast)."""
+    return np.int64(bits).view(np.float64)
+
+
+def float_as_int(x):
+    """The int64 with the bit pattern of the float64 ``x`` (compiled: one LLVM bitcast)."""
+    return int(np.float64(x).view(np.int64))
+
+
+def _register_bitcast():
+    """Teach Numba `int_as_float` (when Numba is importable)."""
+    try:
+        import llvmlite.ir as lir
+        from numba.core import types
+        from numba.extending import intrinsic, overload
+    except ImportError:
+        return
+
+    @intrinsic
+    def bitcast_i64_f64(typingctx, bits):
+        if not isinstance(bits, types.Integer):
+            return None
+
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], lir.DoubleType())
+
+        return types.float64(types.int64), codegen
+
+    @intrinsic
+    def bitcast_f64_i64(typingctx, x):
+        if not isinstance(x, types.Float):
+            return None
+
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], lir.IntType(64))
+
+        return types.int64(types.float64), codegen
+
+    @overload(int_as_float, inline="always")
+    def _int_as_float(bits):
+        def impl(bits):
+            return bitcast_i64_f64(np.int64(bits))
+        return impl
+
+    @overload(float_as_int, inline="always")
+    def _float_as_int(x):
+        def impl(x):
+            return bitcast_f64_i64(np.float64(x))
+        return impl
+
+
+_register_bitcast()
 
 
 class Fallback:

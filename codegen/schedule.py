@@ -10,6 +10,7 @@ data. ``str(schedule)`` prints the kernels as pseudo-code and the driver steps.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import sympy
@@ -19,10 +20,10 @@ from symgrad.shapes import numel
 
 from .analysis import Analysis
 from .expand import Scope, Storage
-from .loops import Alloc, Assign, Comment, FloorDiv, Kernel, Load, Loop, Store, Update, View
+from .loops import Alloc, Assign, Kernel, Load, Loop, Store, Update, View
+from .linear import defer_scalars
 from .lower import lower
 from .names import program_names
-from .unroll import unroll_rows
 from .nests import (
     REDUCE_NAME,
     Nest,
@@ -33,12 +34,19 @@ from .nests import (
     reduce_into,
     scatter_into,
 )
+from .rows import CHUNK, LOCAL, R0, R1, ROW, PassBuilder
 
-R0 = sympy.Symbol("r0", integer=True, nonnegative=True)
-R1 = sympy.Symbol("r1", integer=True, nonnegative=True)
-LOCAL = sympy.Symbol("i0", integer=True, nonnegative=True)  # row within the chunk
-ROW = R0 + LOCAL  # the row of the batch
-CHUNK = sympy.Symbol("chunk", integer=True, nonnegative=True)
+
+def blas_available() -> bool:
+    """Numba's np.dot needs SciPy's BLAS; without it products stay loops (as they do with
+    ``SYMGRAD_BLAS=0``)."""
+    if os.environ.get("SYMGRAD_BLAS", "1") == "0":
+        return False
+    try:
+        import scipy.linalg.cython_blas  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 @dataclass
@@ -70,19 +78,16 @@ class FallbackStep:
     args: list
 
 
-def acc_dtype(n) -> str:
-    """Dtype of a chunk accumulator: float sums accumulate in float64."""
-    if n.op is Op.SUM and n.dtype.is_floating_point:
-        return "float64"
-    return n.dtype.name
-
-
 class Schedule:
     """Kernels and driver steps for one program."""
 
-    def __init__(self, program):
+    def __init__(self, program, blas=None, parallel=None):
+        self.blas = blas_available() if blas is None else blas
+        # "threads": serial nogil pass kernels, chunks on a thread pool (the default);
+        # "prange": one parallel=True kernel per pass (slower to compile; for comparison)
+        self.parallel = parallel or os.environ.get("SYMGRAD_PARALLEL", "threads")
         self.source_program = program
-        self.program = program = lower(program)
+        self.program = program = defer_scalars(lower(program), Analysis)
         self.an = an = Analysis(program)
         self.names, self.sizes = program_names(program)
         self.size_names = {str(s) for s in self.sizes.values()}
@@ -162,7 +167,7 @@ class Schedule:
         return self._array_name(o)
 
     # --- kernels ----------------------------------------------------------------------------------
-    def _scope(self, params, prelude, views=None):
+    def scope(self, params, prelude, views=None):
         """A scope whose external arrays become parameters; in a pass (``views`` given) a
         whole batch array also gets a per-chunk view."""
         ext = {}
@@ -175,14 +180,14 @@ class Schedule:
                     st = Storage(name + "_", "reg")
                     prelude.append(Assign(name + "_", Load(sympy.Symbol(name))))
                 else:
-                    st = self._array_storage(n, name, views)
+                    st = self.array_storage(n, name, views)
                 params.append(name)
                 ext[id(n)] = st
             return st
 
         return Scope(self.an, external, self.sizes)
 
-    def _array_storage(self, n, name, views):
+    def array_storage(self, n, name, views):
         axes = tuple(range(len(n.shape)))
         b = self.an.batch[id(n)]
         if views is None or b is None:
@@ -194,23 +199,23 @@ class Schedule:
 
     def _glue(self, k, nodes):
         params, prelude, body, returns = [], [], [], []
-        scope = self._scope(params, prelude)
+        scope = self.scope(params, prelude)
         for n in nodes:
             name, exported = self.names[id(n)], id(n) in self.exported
             if numel(n.shape) == 1:
                 st = Storage(name + "_" if exported else name, "reg")
             else:
                 st = Storage(name, "arr", tuple(range(len(n.shape))))
-                body.append(Alloc(name, self._shape(n), n.dtype.name))
+                body.append(Alloc(name, self.shape_of(n), n.dtype.name))
             scope.local[id(n)] = st
             if self.an.batch_reduction(n):
                 params.append(name + "_parts")
                 body += self._combine(scope, n, st)
             else:
-                body += self._statement(scope, n, st, {}, {})
+                body += self.statement(scope, n, st, {}, {})
             if exported:
                 if st.kind == "reg":
-                    body.append(Alloc(name, self._shape(n), n.dtype.name))
+                    body.append(Alloc(name, self.shape_of(n), n.dtype.name))
                     body.append(Store(name, (0,) * len(n.shape), sympy.Symbol(st.name)))
                 returns.append(name)
         kernel = Kernel(f"glue{k}", "glue", params, prelude + body, returns,
@@ -231,7 +236,7 @@ class Schedule:
         update = Update(st.name, nest.idx, op, Load(parts, CHUNK, *nest.idx))
         return out + [Loop(CHUNK, 0, nch, nest.build([update]))]
 
-    def _statement(self, scope, n, st, bound, in_bound) -> list:
+    def statement(self, scope, n, st, bound, in_bound) -> list:
         if n.op in REDUCE_NAME:
             return reduce_into(scope, n, st, in_bound, fresh=True)
         if n.op is Op.SCATTER_ADD:
@@ -241,70 +246,10 @@ class Schedule:
         return compute(scope, n, st, bound)
 
     def _pass(self, k, rows, reds):
-        an, names = self.an, self.names
-        params, prelude, body, views = [], [], [], []
-        scope = self._scope(params, prelude, views)
-        chunk_pre, chunk_post, row_body, buffers, acc_buffers = [], [], [], [], []
-        parts, spills, work = [], [], sympy.Integer(0)
-        for n in [m for m in an.nodes if any(m is r for r in rows + reds)]:
-            name = names[id(n)]
-            if any(n is r for r in reds):
-                x = n.inputs[0]
-                st = self._accumulator(scope, n, chunk_pre, chunk_post, acc_buffers)
-                parts.append((name + "_parts", self._shape(n), acc_dtype(n)))
-                row_body += reduce_into(scope, n, st, {an.batch[id(x)]: ROW}, fresh=False)
-                work += numel(x.shape)
-                continue
-            b = an.batch[id(n)]
-            if id(n) in self.exported:
-                st = self._array_storage(n, name, views)
-                spills.append((name, self._shape(n), n.dtype.name))
-            elif all(d == 1 for a, d in enumerate(n.shape) if a != b):
-                st = Storage(name, "reg")
-            else:
-                axes = tuple(a for a in range(len(n.shape)) if a != b)
-                st = Storage(name, "arr", axes)
-                buffers.append(Alloc(name, tuple(self._shape(n)[a] for a in axes),
-                                     n.dtype.name))
-            scope.local[id(n)] = st
-            x = n.inputs[0] if n.inputs else n
-            in_bound = {an.batch[id(x)]: ROW} if an.is_batch(x) else {}
-            row_body += self._statement(scope, n, st, {b: ROW}, in_bound)
-            work += numel(x.shape if n.op in REDUCE_NAME or n.op is Op.SCATTER_ADD else n.shape)
-        batch = scope.size(an.batch_size)
-        chunk = [Assign("r0", FloorDiv(CHUNK * batch, sympy.Symbol("nch"))),
-                 Assign("r1", FloorDiv((CHUNK + 1) * batch, sympy.Symbol("nch")))]
-        rows = Loop(LOCAL, 0, R1 - R0, row_body)
-        # no row buffers: every per-row value is a register, rows can be interleaved
-        rows = [rows] if buffers else unroll_rows(rows, R1 - R0)
-        chunk += chunk_pre + views + rows + chunk_post
-        body = prelude + buffers + acc_buffers + [Comment(f"rows r0..r1 of each chunk (batch size {batch})"),
-                                    Loop(CHUNK, sympy.Symbol("c0"), sympy.Symbol("c1"), chunk)]
-        params += [p[0] for p in parts] + [s[0] for s in spills]
-        kernel = Kernel(f"pass{k}", "pass", ["c0", "c1", "nch"] + params, body, [],
-                        doc=f"Pass {k} over the rows of the batch, chunks c0..c1 of nch.")
-        step = PassStep(kernel.name, None, scope.size(work), parts, spills)
-        self._finish(kernel, step, skip=3)
+        kernel, work, parts, spills = PassBuilder(self, k, rows, reds).build()
+        self._finish(kernel, PassStep(kernel.name, None, work, parts, spills), skip=3)
 
-    def _accumulator(self, scope, n, pre, post, buffers):
-        name = self.names[id(n)]
-        op = REDUCE_NAME[n.op]
-        zeros = (sympy.Integer(0),) * len(n.shape)
-        if numel(n.shape) == 1:
-            acc = Storage(name + "_acc", "reg")
-            pre.append(Assign(acc.name, init_value(op, n.dtype)))
-            post.append(Store(name + "_parts", (CHUNK,) + zeros, sympy.Symbol(acc.name)))
-            return acc
-        # a local array (not a view of the parts): the row loop updates memory nothing aliases
-        acc = Storage(name + "_acc", "arr", tuple(range(len(n.shape))))
-        buffers.append(Alloc(acc.name, self._shape(n), acc_dtype(n)))
-        pre.extend(fill(scope, acc, n.shape, {}, init_value(op, n.dtype)))
-        nest = Nest(scope, n.shape, {})
-        copy = Store(name + "_parts", (CHUNK,) + nest.idx, acc.load(nest.idx))
-        post.extend(nest.build([copy]))
-        return acc
-
-    def _shape(self, n) -> tuple:
+    def shape_of(self, n) -> tuple:
         return tuple(sympy.sympify(d).xreplace(self.sizes) for d in n.shape)
 
     def _finish(self, kernel, step, skip=0):

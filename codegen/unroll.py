@@ -28,6 +28,18 @@ def row_registers(body) -> set:
     return out
 
 
+def accumulates(body, regs=None) -> bool:
+    """Whether the row body adds into something that outlives the row (a chunk accumulator):
+    only then does jamming rows save work."""
+    regs = row_registers(body) if regs is None else regs
+    for s in body:
+        if isinstance(s, Update) and s.target not in regs:
+            return True
+        if isinstance(s, Loop) and accumulates(s.body, regs):
+            return True
+    return False
+
+
 def _copy(body, subs) -> list:
     out = []
     for s in body:
@@ -65,9 +77,9 @@ def _jam(copies) -> list:
     return out
 
 
-def unroll_rows(loop: Loop, count, unroll: int = UNROLL) -> list:
-    """``loop`` over ``count`` rows as an unrolled-and-jammed loop plus a remainder loop."""
-    row = loop.var
+def unroll_rows(loop: Loop, unroll: int = UNROLL) -> list:
+    """``loop`` over rows as an unrolled-and-jammed loop plus a remainder loop."""
+    row, start, count = loop.var, loop.start, loop.stop - loop.start
     regs = row_registers(loop.body)
     block = sympy.Symbol(f"{row.name}q", integer=True, nonnegative=True)
     copies = []
@@ -76,6 +88,6 @@ def unroll_rows(loop: Loop, count, unroll: int = UNROLL) -> list:
         subs[row] = row + u
         copies.append(_copy(loop.body, subs))
     main = Loop(block, sympy.Integer(0), FloorDiv(count, unroll),
-                [Assign(row.name, unroll * block)] + _jam(copies))
-    rest = Loop(row, unroll * FloorDiv(count, unroll), count, loop.body)
+                [Assign(row.name, start + unroll * block)] + _jam(copies))
+    rest = Loop(row, start + unroll * FloorDiv(count, unroll), loop.stop, loop.body)
     return [Comment(f"{unroll} rows at a time, then the rest"), main, rest]

@@ -97,7 +97,11 @@ class _Builder:
         it = iter(idx)
         in_idx, dummies = [], []
         for a, d in enumerate(x.shape):
-            if a in axes:
+            if a in axes and d == 1:
+                in_idx.append(0)  # a sum over one element is that element
+                if keep:
+                    next(it)
+            elif a in axes:
                 j = self.indices.fresh(d)
                 dummies.append((j, d))
                 in_idx.append(j)
@@ -223,10 +227,10 @@ def _pull_constants(e):
     """Σ_j (c · f(j)) -> c · Σ_j f(j), recursively; then factor common terms."""
     def pull(s):
         body, limits = s.function, s.limits
-        j = limits[0][0]
+        bound = [lim[0] for lim in limits]  # a factor is constant only if it reads none
         if isinstance(body, sympy.Mul):
-            const = [a for a in body.args if not a.has(j)]
-            var = [a for a in body.args if a.has(j)]
+            const = [a for a in body.args if not a.has(*bound)]
+            var = [a for a in body.args if a.has(*bound)]
             if const:
                 return sympy.Mul(*const) * sympy.Sum(sympy.Mul(*var), *limits)
         return s

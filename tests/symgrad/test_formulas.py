@@ -7,7 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy
+from hypothesis import assume, given, settings
 from sympy import Indexed, IndexedBase, KroneckerDelta, Sum, Symbol
+from test_compile_random import graphs, make_fn
 
 import symgrad as sg
 import symgrad.nn as nn
@@ -199,7 +201,7 @@ def test_text_and_latex():
 
 def _evaluate(expr, sizes, arrays):
     """A formula's value for concrete sizes and arrays (sums expanded)."""
-    e = expr.xreplace({size(k): v for k, v in sizes.items()})
+    e = expr.xreplace({size(k): sympy.Integer(v) for k, v in sizes.items()})
     e = e.xreplace({s: sympy.sympify(float(arrays[s.name])) for s in e.free_symbols
                     if s.name in arrays and np.ndim(arrays[s.name]) == 0}).doit()
     for _ in range(4):  # nested indices (x[n, y[n]]) resolve from the inside out
@@ -208,10 +210,23 @@ def _evaluate(expr, sizes, arrays):
             break
         e = e.xreplace({a: sympy.sympify(arrays[str(a.base)][tuple(int(i) for i in a.indices)])
                         for a in atoms})
-    e = e.doit().replace(lambda a: isinstance(a, softplus),
-                         lambda a: sympy.log(1 + sympy.exp(a.args[0])))
-    e = e.replace(lambda a: isinstance(a, sigmoid), lambda a: 1 / (1 + sympy.exp(-a.args[0])))
+    e = e.doit()
+    for name, rule in NUMERIC.items():
+        e = e.replace(lambda a, name=name: getattr(a, "func", None).__name__ == name
+                      if isinstance(a, sympy.Function) else False,
+                      lambda a, rule=rule: rule(*a.args))
     return float(e.evalf())
+
+
+# symgrad's own functions, written with SymPy's, for evaluating formulas numerically
+NUMERIC = {
+    "softplus": lambda u: sympy.log(1 + sympy.exp(u)),
+    "sigmoid": lambda u: 1 / (1 + sympy.exp(-u)),
+    "relu": lambda u: sympy.Max(u, 0),
+    "step": lambda u: sympy.Piecewise((1, u > 0), (0, True)),
+    "log1p": lambda u: sympy.log(1 + u),
+    "expm1": lambda u: sympy.exp(u) - 1,
+}
 
 
 @pytest.mark.parametrize("name", ["mse", "cross_entropy", "bce_logits", "tanh_mlp"])
@@ -239,3 +254,25 @@ def test_formulas_evaluate_to_the_compiled_gradients(name):
     for pos in np.ndindex(grad.shape):
         expr = f.grad[wname].xreplace(dict(zip(free, pos)))
         assert _evaluate(expr, sizes, arrays) == pytest.approx(grad[pos], rel=1e-9, abs=1e-12)
+
+
+@settings(max_examples=20, deadline=None)
+@given(graph=graphs())
+def test_formulas_of_random_graphs_evaluate_to_the_compiled_numbers(graph):
+    """Sums, broadcasting, reshapes, slices, gathers, where: the printed math is the math."""
+    n_inputs, shapes, ops, seed = graph
+    assume(not any(op[0] == "axis" and op[1][0] == "amax" for op in ops))  # max_k: symbolic
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal(s) for s in shapes]
+    cf = sg.compile(make_fn(sg, ops, n_inputs), wrt=[0], backend="numpy")
+    f = cf.formulas(*arrays)
+    str(f), f.latex()
+    program = cf.graph(*arrays, stage="traced")
+    values = dict(zip(program.input_names(), arrays)) | f.constants
+    sizes = {str(s): int(np.shape(arrays[pos])[axis]) for s, (pos, axis) in program.sizes.items()}
+    assert _evaluate(f.value, sizes, values) == pytest.approx(cf(*arrays), rel=1e-9, abs=1e-12)
+    (grad,) = cf.grad(*arrays)
+    (name,) = f.grad
+    for pos in list(np.ndindex(grad.shape))[:3]:
+        expr = f.grad[name].xreplace(dict(zip(f.free[name], pos)))
+        assert _evaluate(expr, sizes, values) == pytest.approx(grad[pos], rel=1e-8, abs=1e-11)

@@ -1,0 +1,141 @@
+"""Contractions: ``sum_k a[.., k, ..] * b[.., k, ..]`` recognised as matrix products for BLAS.
+
+A matrix product reaches the IR as SUM over one axis of ELEMENTWISE[x0*x1] of two operands that
+are reshapes / permutes / broadcasts of matrices. Inside a pass two shapes matter:
+
+* *rows*: ``out[n, j] = sum_k a[n, k] b[k, j]`` with the batch axis n only in ``a`` (a layer's
+  forward or backward product): one ``np.dot`` per block of rows;
+* *gram*: ``acc[i, j] += sum_n a[n, i] b[n, j]`` reducing the batch axis (a weight gradient):
+  ``acc += np.dot(a_block.T, b_block)``.
+
+Small products stay loops (fused with everything else, e.g. the dot product of a linear model):
+BLAS is used when the product has at least `MIN_COLUMNS` columns and `MIN_WORK` multiply-adds
+per row. These cut-overs were measured with ``python -m bench.codegen_cutover``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from symgrad.ops import Op
+from symgrad.pointwise import placeholder
+
+from .layout import reshape_groups
+
+MIN_COLUMNS = 2  # a matrix-vector product (one column) is best as a fused loop
+MIN_WORK = 16  # multiply-adds per row below which a loop beats a BLAS call
+
+
+@dataclass
+class Operand:
+    """A matrix read by a product: ``base`` (a materialized node or an array leaf) and, for each
+    of its two axes, the axis of the product's domain it runs along."""
+
+    base: object
+    axes: tuple  # base axis -> domain axis
+
+
+@dataclass
+class Gemm:
+    """A recognised product ``node`` (a SUM): kind "rows" or "gram", its two operands and the
+    domain axes: batch ``n``, contracted ``k`` (rows) and the free axes ``i`` (in a) and
+    ``j`` (in b)."""
+
+    node: object
+    kind: str
+    a: Operand
+    b: Operand
+    n: int
+    k: int
+    i: int
+    j: int
+
+
+def _operand(node, mat, leaf_ok=True):
+    """Walk movement ops from a product input to a matrix; the map of its axes to the input's
+    axes, or None."""
+    axes = list(range(len(node.shape)))  # node axis -> input-of-product axis
+    while id(node) not in mat and node.op in (Op.RESHAPE, Op.PERMUTE, Op.BROADCAST,
+                                              Op.STOP_GRADIENT):
+        x = node.inputs[0]
+        new = [None] * len(x.shape)
+        if node.op is Op.PERMUTE:
+            for k, p in enumerate(node.attr("perm")):
+                new[p] = axes[k]
+        elif node.op is Op.RESHAPE:
+            for ins, outs in reshape_groups(x.shape, node.shape) or [((), (0, 1))]:
+                if len(ins) != 1 or len(outs) != 1:
+                    return None
+                new[ins[0]] = axes[outs[0]]
+        elif node.op is Op.BROADCAST:
+            off = len(node.shape) - len(x.shape)
+            for j, d in enumerate(x.shape):
+                new[j] = None if d == 1 else axes[j + off]
+        else:
+            new = axes
+        node, axes = x, new
+    if id(node) not in mat and not (leaf_ok and node.op in (Op.INPUT, Op.CONST)):
+        return None
+    if len(node.shape) != 2 or any(d == 1 for d in node.shape) or None in axes:
+        return None
+    return node, tuple(axes)
+
+
+def match(r, an, mat):
+    """A `Gemm` for the SUM node ``r`` inside a pass, or None."""
+    if r.op is not Op.SUM or len(r.attr("axes")) != 1:
+        return None
+    p = r.inputs[0]
+    if p.op is not Op.ELEMENTWISE or id(p) in mat or len(p.inputs) != 2:
+        return None
+    if p.attr("body") != placeholder(0) * placeholder(1) or not p.dtype.is_floating_point:
+        return None
+    if any(x.dtype != p.dtype for x in p.inputs) or p.attr("cdtype") != p.dtype:
+        return None
+    ops = []
+    for x in p.inputs:
+        off = len(p.shape) - len(x.shape)
+        found = _operand(x, mat)
+        if found is None:
+            return None
+        base, axes = found
+        ops.append(Operand(base, tuple(a + off for a in axes)))
+    n = an.batch[id(p)]
+    if n is None:
+        return None
+    (red,) = r.attr("axes")
+    big = [a for a, d in enumerate(p.shape) if d != 1]
+    a, b = ops
+    if red != n:  # rows: n in a only, k in both, j in b only
+        if n in b.axes:
+            a, b = b, a
+        if n not in a.axes or n in b.axes or red not in a.axes or red not in b.axes:
+            return None
+        (j,) = [x for x in b.axes if x != red]
+        if sorted(big) != sorted({n, red, j}):
+            return None
+        g = Gemm(r, "rows", a, b, n, red, n, j)
+    else:  # gram: n in both, i in a, j in b
+        if n not in a.axes or n not in b.axes:
+            return None
+        (i,) = [x for x in a.axes if x != n]
+        (j,) = [x for x in b.axes if x != n]
+        if i == j or sorted(big) != sorted({n, i, j}):
+            return None
+        g = Gemm(r, "gram", a, b, n, n, i, j)
+    return g if _worth(g, p.shape) else None
+
+
+def _worth(g, shape) -> bool:
+    """The cut-over: BLAS for products with enough columns and work per row."""
+    cols = shape[g.j] if g.kind == "rows" else shape[g.j]
+    inner = shape[g.k] if g.kind == "rows" else shape[g.i]
+    cols, inner = sympy.sympify(cols), sympy.sympify(inner)
+    if cols.is_number and cols < MIN_COLUMNS:
+        return False
+    if g.kind == "gram" and inner.is_number and inner < MIN_COLUMNS:
+        return False
+    work = cols * inner
+    return not (work.is_number and work < MIN_WORK)

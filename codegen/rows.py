@@ -1,0 +1,301 @@
+"""Pass kernels: one loop over the rows of the batch, in chunks, for every batch node of a level.
+
+*Row mode.* Per row, each materialized node is a register (one value per row) or a row buffer
+(its feature axes); reductions over the batch go into chunk accumulators. With no row buffers
+the row loop is unrolled and jammed (`codegen.unroll`).
+
+*Block mode* (when a product is worth BLAS, `codegen.contract`). The rows of a chunk go in
+blocks of `BLOCK_ROWS`; the statements between two products form a *segment*, a loop over the
+block's rows; values that cross segments live in block buffers ``[rows of block, features]``;
+products are ``np.dot`` calls on whole blocks. Everything stays in cache: still one pass over
+the data.
+"""
+
+from __future__ import annotations
+
+import sympy
+
+from symgrad.ops import Op
+from symgrad.shapes import numel
+
+from .contract import match
+from .expand import Storage
+from .loops import Alloc, Assign, Comment, Dot, FloorDiv, IntMin, Kernel, Loop, Store
+from .nests import REDUCE_NAME, Nest, fill, init_value, reduce_into
+from .unroll import accumulates, unroll_rows
+
+R0 = sympy.Symbol("r0", integer=True, nonnegative=True)
+R1 = sympy.Symbol("r1", integer=True, nonnegative=True)
+LOCAL = sympy.Symbol("i0", integer=True, nonnegative=True)  # row within the chunk
+ROW = R0 + LOCAL  # row of the batch
+CHUNK = sympy.Symbol("chunk", integer=True, nonnegative=True)
+S = sympy.Symbol("s0", integer=True, nonnegative=True)  # first row of the block
+M = sympy.Symbol("m0", integer=True, nonnegative=True)  # rows in the block
+BLOCK_ROWS = 256
+
+
+def acc_dtype(n) -> str:
+    """Dtype of a chunk accumulator: float sums accumulate in float64."""
+    if n.op is Op.SUM and n.dtype.is_floating_point:
+        return "float64"
+    return n.dtype.name
+
+
+class PassBuilder:
+    """Builds the kernel of pass ``k`` for ``rows`` (batch nodes) and ``reds`` (reductions over
+    the batch accumulated here)."""
+
+    def __init__(self, schedule, k, rows, reds):
+        self.s, self.an, self.k = schedule, schedule.an, k
+        self.params, self.prelude, self.views = [], [], []
+        self.scope = schedule.scope(self.params, self.prelude, self.views)
+        self.chunk_pre, self.chunk_post, self.buffers = [], [], []
+        self.parts, self.spills, self.work = [], [], sympy.Integer(0)
+        self.is_red = {id(r) for r in reds}
+        self.order = [n for n in self.an.nodes if id(n) in {id(x) for x in rows + reds}]
+        self.gemms = {}
+        for n in self.order:
+            g = match(n, self.an, self.an.mat) if schedule.blas else None
+            if g is not None and self._gemm_ok(g):
+                self.gemms[id(n)] = g
+
+    # --- planning -----------------------------------------------------------------------------
+    def _gemm_ok(self, g) -> bool:
+        """Batch operands must have rows first; a spilled output must be a matrix."""
+        for op in (g.a, g.b):
+            b = self.an.batch[id(op.base)]
+            if b not in (None, 0):
+                return False
+        r = g.node
+        if g.kind == "rows" and self._out_axis(g, g.n) > self._out_axis(g, g.j):
+            return False
+        return not (id(r) in self.s.exported and len(r.shape) != 2)
+
+    def _has_loops(self, n) -> bool:
+        """Whether n's statement loops over feature axes (else it is scalar per row)."""
+        b = self.an.batch[id(n)]
+        dom = n.inputs[0] if n.op in REDUCE_NAME or n.op is Op.SCATTER_ADD else n
+        bd = self.an.batch[id(dom)]
+        return any(d != 1 for a, d in enumerate(dom.shape) if a != bd) or any(
+            d != 1 for a, d in enumerate(n.shape) if a != b)
+
+    def _transcendental(self, n) -> bool:
+        """Whether n's statement (with what is inlined into it) calls exp, log, tanh, ..."""
+        seen, stack = set(), [n]
+        while stack:
+            x = stack.pop()
+            if id(x) in seen:
+                continue
+            seen.add(id(x))
+            if x.op is Op.ELEMENTWISE and any(type(f).__name__ in _VECTOR_MATH for f in
+                                              x.attr("body").atoms(sympy.Function)):
+                return True
+            if x is n or id(x) not in self.an.mat:
+                stack.extend(x.inputs)
+        return False
+
+    def _segments(self) -> dict:
+        """Statement node id -> segment number. Products are segments of their own; with
+        `vector_split`, scalar statements (one value per row) are split from statements with
+        loops so that their row loop vectorises."""
+        kinds = {}
+        for n in self.order:
+            kinds[id(n)] = "gemm" if id(n) in self.gemms else (
+                "loop" if self._has_loops(n) else "scalar")
+        split = not self.gemms and any(
+            kinds[id(n)] == "scalar" and self._transcendental(n) for n in self.order) and any(
+            k == "loop" for k in kinds.values())
+        seg, out, prev = 0, {}, None
+        for n in self.order:
+            k = kinds[id(n)]
+            if prev is not None and (k == "gemm" or prev == "gemm" or (split and k != prev)):
+                seg += 1
+            out[id(n)] = seg
+            prev = k
+        self.blocked = bool(self.gemms) or split
+        return out
+
+    def _block_nodes(self, segs) -> set:
+        """Materialized nodes read in another segment than their own (or by a product)."""
+        out = set()
+        for n in self.order:
+            g = self.gemms.get(id(n))
+            if g is not None:
+                out |= {id(g.a.base), id(g.b.base)} & set(segs)
+                if g.kind == "rows":
+                    out.add(id(n))
+                continue
+            for p in self.s.reads(n):
+                if id(p) in segs and segs[id(p)] != segs[id(n)]:
+                    out.add(id(p))
+        return out
+
+    # --- storage ------------------------------------------------------------------------------
+    def _storage(self, n, block):
+        name, b = self.s.names[id(n)], self.an.batch[id(n)]
+        if id(n) in self.s.exported:
+            self.spills.append((name, self.s.shape_of(n), n.dtype.name))
+            return self.s.array_storage(n, name, self.views)
+        if block:
+            axes = self._matrix_axes(n) or tuple(range(len(n.shape)))
+            shape = tuple(BLOCK_ROWS if a == b else self.s.shape_of(n)[a] for a in axes)
+            self.buffers.append(Alloc(name, shape, n.dtype.name))
+            return Storage(name, "arr", axes, chunk=(name, b, ROW, LOCAL - S))
+        if all(d == 1 for a, d in enumerate(n.shape) if a != b):
+            return Storage(name, "reg")
+        axes = tuple(a for a in range(len(n.shape)) if a != b)
+        self.buffers.append(Alloc(name, tuple(self.s.shape_of(n)[a] for a in axes),
+                                  n.dtype.name))
+        return Storage(name, "arr", axes)
+
+    def _matrix_axes(self, n):
+        """For a product's output: its two non-trivial axes (a 2-D block buffer)."""
+        if id(n) not in self.gemms:
+            return None
+        big = tuple(a for a, d in enumerate(n.shape) if d != 1)
+        return big if len(big) == 2 else None
+
+    def _accumulator(self, n):
+        name, op = self.s.names[id(n)], REDUCE_NAME[n.op]
+        scope = self.scope
+        self.parts.append((name + "_parts", self.s.shape_of(n), acc_dtype(n)))
+        if numel(n.shape) == 1:
+            acc = Storage(name + "_acc", "reg")
+            self.chunk_pre.append(Assign(acc.name, init_value(op, n.dtype)))
+            zeros = (sympy.Integer(0),) * len(n.shape)
+            self.chunk_post.append(Store(name + "_parts", (CHUNK,) + zeros,
+                                         sympy.Symbol(acc.name)))
+            return acc
+        # a local array (not a view of the parts): nothing else aliases it in the row loop
+        axes = self._matrix_axes(n) or tuple(range(len(n.shape)))
+        acc = Storage(name + "_acc", "arr", axes)
+        self.buffers.append(Alloc(acc.name, tuple(self.s.shape_of(n)[a] for a in axes),
+                                  acc_dtype(n)))
+        self.chunk_pre.extend(fill(scope, acc, n.shape, {}, init_value(op, n.dtype)))
+        nest = Nest(scope, n.shape, {})
+        copy = Store(name + "_parts", (CHUNK,) + nest.idx, acc.load(nest.idx))
+        self.chunk_post.extend(nest.build([copy]))
+        return acc
+
+    # --- statements ---------------------------------------------------------------------------
+    def _statement(self, n, st) -> list:
+        an = self.an
+        x = n.inputs[0] if n.inputs else n
+        in_bound = {an.batch[id(x)]: ROW} if an.is_batch(x) else {}
+        if id(n) in self.is_red:
+            self.work += numel(x.shape)
+            return reduce_into(self.scope, n, st, in_bound, fresh=False)
+        self.work += numel(x.shape if n.op in REDUCE_NAME or n.op is Op.SCATTER_ADD else n.shape)
+        return self.s.statement(self.scope, n, st, {an.batch[id(n)]: ROW}, in_bound)
+
+    def _matrix(self, op, n_axis, block):
+        """(array, row range, transposed) reading operand ``op`` of a product as a matrix whose
+        first axis is the one along domain axis ``n_axis``."""
+        base = op.base
+        st = self.scope.local.get(id(base)) or self.scope.external(base)
+        trans = op.axes[0] != n_axis
+        if self.an.batch[id(base)] is None:  # a whole array (any layout: made contiguous)
+            return (st.name, None, trans, True)
+        if st.chunk is not None and st.chunk[0] == st.name and block:  # a block buffer
+            return (st.name, (sympy.Integer(0), M), trans, False)
+        view = st.chunk[0] if st.chunk is not None else st.name
+        return (view, (S, S + M), trans, True)
+
+    def _product(self, g, st) -> list:
+        p = g.node.inputs[0]
+        self.work += numel(p.shape)
+        if g.kind == "rows":
+            a = self._matrix(g.a, g.n, True)
+            b = self._matrix(g.b, g.k, True)
+            if st.chunk[0] == st.name:  # a block buffer
+                out = (st.name, (sympy.Integer(0), M), False, False)
+            else:  # spilled: rows of the chunk's view
+                out = (st.chunk[0], (S, S + M), False, False)
+            return [Dot(out, a, b, accumulate=False)]
+        a = self._matrix(g.a, g.n, True)
+        b = self._matrix(g.b, g.n, True)
+        # acc[i, j] += a[n, i] b[n, j]: a transposed; swap if the output is [j, i]
+        i_first = self._out_axis(g, g.i) < self._out_axis(g, g.j)
+        a = _flip(a)
+        if not i_first:
+            a, b = _flip(b), _flip(a)
+        return [Dot((st.name, None, False, False), a, b, accumulate=True)]
+
+    def _out_axis(self, g, dom_axis) -> int:
+        r = g.node
+        axes, keep = r.attr("axes"), r.attr("keepdim")
+        pos = 0
+        for a in range(len(r.inputs[0].shape)):
+            if a == dom_axis:
+                return pos
+            if a in axes and not keep:
+                continue
+            pos += 1
+        raise ValueError(dom_axis)
+
+    # --- assembly -----------------------------------------------------------------------------
+    def build(self):
+        """(kernel, step fields) of the pass."""
+        self.row_buffer_segs = set()
+        segs = self._segments()
+        block = self._block_nodes(segs) if self.blocked else set()
+        bodies = {}
+        for n in self.order:
+            if id(n) in self.is_red:
+                st = self._accumulator(n)
+            else:
+                st = self._storage(n, id(n) in block)
+                if st.kind == "arr" and st.chunk is None and id(n) not in self.s.exported:
+                    self.row_buffer_segs.add(segs[id(n)])
+            self.scope.local[id(n)] = st
+            g = self.gemms.get(id(n))
+            stmts = self._product(g, st) if g is not None else self._statement(n, st)
+            bodies.setdefault(segs[id(n)], []).extend(stmts)
+        rows = self._rows(bodies)
+        batch = self.scope.size(self.an.batch_size)
+        nch = sympy.Symbol("nch")
+        chunk = [Assign("r0", FloorDiv(CHUNK * batch, nch)),
+                 Assign("r1", FloorDiv((CHUNK + 1) * batch, nch))]
+        chunk += self.chunk_pre + self.views + rows + self.chunk_post
+        prange = self.s.parallel == "prange"
+        if prange:  # chunks run concurrently in one call: each needs its own buffers
+            chunk = self.buffers + chunk
+        body = self.prelude + ([] if prange else self.buffers) + [
+            Comment(f"rows r0..r1 of each chunk (batch size {batch})"),
+            Loop(CHUNK, sympy.Symbol("c0"), sympy.Symbol("c1"), chunk, parallel=prange)]
+        params = self.params + [p[0] for p in self.parts] + [s[0] for s in self.spills]
+        kernel = Kernel(f"pass{self.k}", "pass", ["c0", "c1", "nch"] + params, body, [],
+                        doc=f"Pass {self.k} over the rows of the batch, chunks c0..c1 of nch.")
+        kernel.parallel = prange
+        return kernel, self.scope.size(self.work), self.parts, self.spills
+
+    def _rows(self, bodies) -> list:
+        count = R1 - R0
+        if not self.blocked:
+            loop = Loop(LOCAL, 0, count, bodies.get(0, []))
+            jam = 0 not in self.row_buffer_segs and accumulates(loop.body)
+            return unroll_rows(loop) if jam else [loop]
+        block = [Assign("m0", IntMin(BLOCK_ROWS, count - S))]
+        for seg in sorted(bodies):
+            stmts = bodies[seg]
+            if any(isinstance(x, Dot) for x in stmts):
+                block += stmts
+            elif stmts:
+                loop = Loop(LOCAL, S, S + M, stmts)
+                inner = any(isinstance(x, Loop) for x in stmts)
+                # rows with inner loops that accumulate interleave; scalar rows are left for
+                # the vectoriser
+                jam = inner and seg not in self.row_buffer_segs and accumulates(stmts)
+                block += unroll_rows(loop) if jam else [loop]
+        what = "products on whole blocks (BLAS)" if self.gemms else \
+            "scalar work per row in its own (vectorisable) loop"
+        return [Comment(f"blocks of {BLOCK_ROWS} rows; {what}"),
+                Loop(S, 0, count, block, step=BLOCK_ROWS)]
+
+
+def _flip(ref):
+    """The same matrix operand, transposed."""
+    return (ref[0], ref[1], not ref[2], ref[3])
+
+
+_VECTOR_MATH = {"exp", "log", "log1p", "tanh", "sigmoid", "softplus", "expm1", "sin", "cos"}
