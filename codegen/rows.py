@@ -138,7 +138,8 @@ class PassBuilder:
             return self.s.array_storage(n, name, self.views)
         if block:
             axes = self._matrix_axes(n) or tuple(range(len(n.shape)))
-            shape = tuple(BLOCK_ROWS if a == b else self.s.shape_of(n)[a] for a in axes)
+            rows = IntMin(BLOCK_ROWS, self.scope.size(self.an.batch_size))
+            shape = tuple(rows if a == b else self.s.shape_of(n)[a] for a in axes)
             self.buffers.append(Alloc(name, shape, n.dtype.name))
             return Storage(name, "arr", axes, chunk=(name, b, ROW, LOCAL - S))
         if all(d == 1 for a, d in enumerate(n.shape) if a != b):

@@ -149,7 +149,6 @@ def _wrap_exports():
 
 _wrap_exports()
 
+from . import nn, optim  # noqa: E402
 from .compile import CompiledFunction, compile  # noqa: E402,F401
 from .trace import TraceError  # noqa: E402,F401
-
-from . import nn, optim  # noqa: E402
