@@ -114,7 +114,8 @@ def run_case(key: str, n: int, min_time: float, rtol: float = 1e-8,
                 timing.wait_for_quiet(wait_quiet)
             t2 = timing.time_fn(run, min_time=min_time)
             t = t2 if t2["foreign_load"] < t["foreign_load"] else t
-        row.update({k: t[k] for k in ("median", "min", "number", "repeats", "foreign_load")})
+        row.update({k: t[k] for k in ("median", "min", "number", "repeats", "foreign_load",
+                                    "times", "warmup")})
         rows.append(row)
         print(f"  {name:<22} ok  median {fmt_time(t['median']):>10}  "
               f"(first call {fmt_time(row['first_call'])}, other load "

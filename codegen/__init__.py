@@ -1,11 +1,20 @@
 """The Numba back end of symgrad: IR program -> fused loop kernels -> Python+Numba source.
 
-Four steps, each with a printable artefact: `codegen.schedule` (program -> kernels in loop IR;
-``str(Schedule(program))``), `codegen.render` (loop IR -> module source), `codegen.cache` (key ->
-file, atomic, repaired when corrupt) and `codegen.jit` (file -> module, compiled by Numba with
-its on-disk cache, or run as plain Python with ``jit=False``).
+Four steps, each with a printable artefact:
+
+* `codegen.schedule` (program -> kernels in loop IR, ``str(Schedule(program))``), helped by
+  `lower` and `linear` (rewrites), `analysis` (batch axis, levels, storage), `expand` and
+  `nests` (values and loop nests), `rows` (pass kernels), `contract` (BLAS products) and
+  `unroll` (row interleaving);
+* `codegen.render` (loop IR -> module source, with `pyexpr` and the `prelude` helpers);
+* `codegen.cache` (key -> file in ``SYMGRAD_CACHE_DIR``, atomic, repaired when corrupt);
+* `codegen.jit` (file -> module, compiled by Numba with its on-disk cache, or run as plain
+  Python with ``jit=False``); `codegen.runtime` is what the generated drivers call.
 
 Public API, as `symgrad.compile` uses it: `available`, `compile_program`, `program_source`.
+Environment: ``SYMGRAD_CACHE_DIR``, ``SYMGRAD_THREADS`` (threads for passes), ``SYMGRAD_BLAS=0``
+(products as loops), ``SYMGRAD_PARALLEL=prange`` (``parallel=True`` kernels instead of the
+thread pool; slower to compile), ``SYMGRAD_DEBUG=4`` (print the source).
 """
 
 from __future__ import annotations

@@ -258,10 +258,12 @@ class Analysis:
         body = n.attr("body")
         if not body.free_symbols & {placeholder(k) for k in range(len(n.inputs))}:
             return False  # a constant (of sizes): recomputed where used
+        if _cheap(n):  # one operation: recomputing it is as cheap as loading it, and inlined
+            return False  # SymPy can simplify it with its users (abs(-g) = abs(g))
         if len(self.users[id(n)]) > 1:
             return True
         ratio = sympy.cancel(sympy.sympify(evals) / sympy.sympify(numel(n.shape)))
-        return ratio != 1 and not _cheap(n)
+        return ratio != 1
 
 
 def _nest_size(c, k):

@@ -18,11 +18,20 @@ import numpy as np
 
 
 def cache_dir() -> str:
-    """The kernel cache folder (created on demand)."""
+    """The kernel cache folder (created on demand; a temporary one if it cannot be written)."""
     folder = os.environ.get("SYMGRAD_CACHE_DIR")
     if not folder:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         folder = os.path.join(base, "symgrad")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        if os.access(folder, os.W_OK):
+            return folder
+    except OSError:
+        pass
+    import tempfile
+
+    folder = os.path.join(tempfile.gettempdir(), f"symgrad-{os.getuid()}")
     os.makedirs(folder, exist_ok=True)
     return folder
 

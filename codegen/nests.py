@@ -8,6 +8,8 @@ moves out of inner loops) and repeated subexpressions become temporaries (``symp
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import sympy
 
@@ -15,7 +17,7 @@ from symgrad.ops import Op
 
 from .expand import _RULES, gather_index
 from .layout import gather_layout
-from .loops import Assign, Cast, Load, Loop, Store, Update, loop_var
+from .loops import Assign, Cast, CheckedIndex, Load, Loop, Store, Update, loop_var
 
 REDUCE_NAME = {Op.SUM: "sum", Op.MAX: "max", Op.MIN: "min"}
 
@@ -171,6 +173,90 @@ def _with_expr(s, e):
 
 def _map_expr(s, fn):
     return _with_expr(s, fn(s.expr))
+
+
+def cse_statements(body, scope) -> list:
+    """``body`` with common subexpressions shared across each run of straight-line statements
+    (each nest had its own; two nests may repeat e.g. an exp). Runs that update a register
+    they also read are left alone."""
+    elsewhere = set()
+    for s in body:
+        if not isinstance(s, Assign | Store | Update):
+            elsewhere |= _symbols(s)
+    out, run = [], []
+    for s in body + [None]:
+        if isinstance(s, Assign | Store | Update):
+            run.append(s)
+            continue
+        out += _cse_run(run, scope, elsewhere) if len(run) > 1 else run
+        run = []
+        if s is not None:
+            out.append(s)
+    return out
+
+
+def _symbols(s) -> set:
+    """Every symbol a statement (and what it contains) mentions."""
+    if isinstance(s, Loop):
+        out = sympy.sympify(s.start).free_symbols | sympy.sympify(s.stop).free_symbols
+        for x in s.body:
+            out |= _symbols(x)
+        return out
+    out = set()
+    for e in [getattr(s, "expr", None)] + list(getattr(s, "index", None) or ()):
+        if isinstance(e, sympy.Basic):
+            out |= e.free_symbols
+    return out
+
+
+_TEMP = re.compile(r"^t\d+$")
+
+
+def _forward(run, elsewhere) -> list:
+    """The run with each nest's temporaries substituted back (so that one CSE sees all),
+    except those used outside the run or as indices, or that check an index."""
+    in_index = set(elsewhere)
+    for s in run:
+        for i in getattr(s, "index", None) or ():
+            in_index |= sympy.sympify(i).free_symbols
+    subs, out = {}, []
+    for s in run:
+        e = s.expr.xreplace(subs)
+        if isinstance(s, Assign) and _TEMP.match(s.target) and \
+                sympy.Symbol(s.target) not in in_index and not e.has(CheckedIndex):
+            subs[sympy.Symbol(s.target)] = e
+            continue
+        out.append(_with_expr(s, e))
+    return out
+
+
+def _cse_run(run, scope, elsewhere) -> list:
+    updated = {sympy.Symbol(s.target) for s in run if isinstance(s, Update)}
+    if any(updated & s.expr.free_symbols for s in run):
+        return run
+    run = _forward(run, elsewhere)
+    repl, reduced = sympy.cse([s.expr for s in run], symbols=_fresh_iter(scope),
+                              optimizations=None, order="none")
+    if not repl:
+        return run
+    first = {}
+    for i, e in enumerate(reduced):
+        for t in e.free_symbols:
+            first.setdefault(t, i)
+    for t, e in reversed(repl):  # a temporary is needed where its first user is
+        at = first.get(t)
+        if at is None:
+            continue
+        for u in e.free_symbols:
+            first[u] = min(first.get(u, at), at)
+    out, done = [], set()
+    for i, (s, e) in enumerate(zip(run, reduced)):
+        for t, te in repl:
+            if first.get(t) == i and t not in done:
+                out.append(Assign(str(t), te))
+                done.add(t)
+        out.append(_with_expr(s, e))
+    return out
 
 
 # --- statements for materialized nodes ---------------------------------------------------------

@@ -21,7 +21,7 @@ from symgrad.shapes import numel
 from .contract import match
 from .expand import Storage
 from .loops import Alloc, Assign, Comment, Dot, FloorDiv, IntMin, Kernel, Loop, Store
-from .nests import REDUCE_NAME, Nest, fill, init_value, reduce_into
+from .nests import REDUCE_NAME, Nest, cse_statements, fill, init_value, reduce_into
 from .unroll import accumulates, unroll_rows
 
 R0 = sympy.Symbol("r0", integer=True, nonnegative=True)
@@ -272,6 +272,7 @@ class PassBuilder:
 
     def _rows(self, bodies) -> list:
         count = R1 - R0
+        bodies = {k: cse_statements(v, self.scope) for k, v in bodies.items()}
         if not self.blocked:
             loop = Loop(LOCAL, 0, count, bodies.get(0, []))
             jam = 0 not in self.row_buffer_segs and accumulates(loop.body)

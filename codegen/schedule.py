@@ -1,11 +1,13 @@
 """The scheduler: a program becomes kernels (loop IR) and the driver steps that call them.
 
-Stage k of a program runs: the fallback nodes of level k (NumPy, between kernels), then the glue
-kernel k (whole-array loop nests: parameter-sized work, and the combination of pass k-1's chunk
-accumulators), then pass k: one loop over the rows of the batch, in chunks, computing every batch
-node of level k per row (registers and row buffers) and accumulating every reduction over the
-batch into per-chunk accumulators. For a loss summed over samples that is a single pass over the
-data. ``str(schedule)`` prints the kernels as pseudo-code and the driver steps.
+The program is first lowered (`codegen.lower`, `codegen.linear`) and analysed
+(`codegen.analysis`: batch axis, levels, what is materialized). Stage k then runs: the fallback
+nodes of level k (NumPy, between kernels); glue kernel k (whole-array loop nests: work of
+parameter size, and the combination of pass k-1's chunk accumulators); pass k (`codegen.rows`):
+one loop over the rows of the batch, in chunks, computing every batch node of level k per row
+and accumulating every sum over the batch into per-chunk accumulators. A loss summed over
+samples is one pass over the data; a batch-coupled program (batch norm) takes one pass per
+coupling. ``str(schedule)`` prints the kernels as pseudo-code: the artefact of this step.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from symgrad.shapes import numel
 
 from .analysis import Analysis
 from .expand import Scope, Storage
-from .loops import Alloc, Assign, Kernel, Load, Loop, Store, Update, View
 from .linear import defer_scalars
+from .loops import Alloc, Assign, Kernel, Load, Loop, Store, Update, View
 from .lower import lower
 from .names import program_names
 from .nests import (

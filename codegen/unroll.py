@@ -28,14 +28,15 @@ def row_registers(body) -> set:
     return out
 
 
-def accumulates(body, regs=None) -> bool:
-    """Whether the row body adds into something that outlives the row (a chunk accumulator):
-    only then does jamming rows save work."""
+def accumulates(body, regs=None, inner=False) -> bool:
+    """Whether the row body accumulates: into something that outlives the row (a chunk
+    accumulator: jammed rows share one update) or over an inner loop (jammed rows give
+    independent chains that share their loads). Only then does jamming pay."""
     regs = row_registers(body) if regs is None else regs
     for s in body:
-        if isinstance(s, Update) and s.target not in regs:
+        if isinstance(s, Update) and (inner or s.target not in regs):
             return True
-        if isinstance(s, Loop) and accumulates(s.body, regs):
+        if isinstance(s, Loop) and accumulates(s.body, regs, True):
             return True
     return False
 

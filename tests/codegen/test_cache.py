@@ -121,3 +121,11 @@ def test_atomic_write_leaves_no_temporaries(tmp_path):
     assert cache.ensure(str(p), "a\n") == "hit"
     assert cache.ensure(str(p), "b\n") == "repaired"
     assert p.read_text() == "b\n" and [q.name for q in tmp_path.iterdir()] == ["f.py"]
+
+
+def test_unwritable_cache_folder_falls_back_to_a_temporary_one(tmp_path, monkeypatch):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(blocked / "cache"))
+    folder = cache.cache_dir()
+    assert os.path.isdir(folder) and os.access(folder, os.W_OK)

@@ -1,0 +1,94 @@
+"""Compile latency of ``symgrad.compile``: cold (empty kernel cache) and warm (cache filled).
+
+Each measurement runs in a fresh interpreter with ``SYMGRAD_CACHE_DIR`` pointing at a new
+temporary folder (cold: import + trace + code generation + Numba compilation + first call),
+then again in a second fresh interpreter with the same folder (warm: the generated module and
+Numba's machine code are loaded from the cache).  The workload data are made before the clock
+for the compile starts; the interpreter's own start-up is reported separately (``process_s``).
+
+    python -m bench.compile_latency --workload W1,W3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+_SCRIPT = """
+import json, time
+t0 = time.perf_counter()
+import symgrad as sg
+t1 = time.perf_counter()
+from bench.symgrad_impls import SPECS, _as_arg
+from bench.workloads import WORKLOADS
+fn, names, params = SPECS[{key!r}]
+data = WORKLOADS[{key!r}].make_data({n})
+args = [_as_arg(data[k]) for k in names]
+t2 = time.perf_counter()
+cf = sg.compile(fn, wrt=list(params), backend="numba")
+cf.value_and_grad(*args)
+t3 = time.perf_counter()
+cf.value_and_grad(*args)
+t4 = time.perf_counter()
+print("RESULT", json.dumps({{"import_s": t1 - t0, "compile_first_call_s": t3 - t2,
+                            "second_call_s": t4 - t3, "backend": cf.backend}}))
+"""
+
+# Small batch sizes: latency does not depend on N (kernels are specialised on rank/dtype).
+DEFAULT_N = {"W1": 1000, "W2": 1000, "W3": 1000, "W4": 256, "W5": 1}
+
+
+def run_once(key: str, cache_dir: str, n: int | None = None, timeout: float = 600) -> dict:
+    """One fresh interpreter computing ``key``'s value and gradients once; its timings."""
+    env = dict(os.environ, SYMGRAD_CACHE_DIR=cache_dir)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    code = _SCRIPT.format(key=key, n=n or DEFAULT_N.get(key, 1000))
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0 or "RESULT" not in proc.stdout:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise RuntimeError(f"{key} compile subprocess failed: {' | '.join(tail)}")
+    res = json.loads(proc.stdout.rsplit("RESULT", 1)[1])
+    res["process_s"] = wall
+    # what a user waits for in a new process: import + trace + compile + first call
+    res["total_s"] = res["import_s"] + res["compile_first_call_s"]
+    return res
+
+
+def measure(key: str, n: int | None = None) -> dict:
+    """Cold then warm latency of ``key`` with a fresh, private kernel cache."""
+    with tempfile.TemporaryDirectory(prefix="symgrad_cold_") as cache:
+        cold = run_once(key, cache, n)
+        warm = run_once(key, cache, n)
+    return {"workload": key, "n": n or DEFAULT_N.get(key, 1000), "cold": cold, "warm": warm}
+
+
+def main(argv=None) -> int:
+    """CLI: print cold and warm latencies (optionally write JSON)."""
+    p = argparse.ArgumentParser(prog="python -m bench.compile_latency", description=__doc__)
+    p.add_argument("--workload", default="W1,W3")
+    p.add_argument("--json", default=None)
+    args = p.parse_args(argv)
+    rows = []
+    for key in [k.strip() for k in args.workload.split(",") if k.strip()]:
+        r = measure(key)
+        rows.append(r)
+        print(f"{key}: cold {r['cold']['total_s']:.2f} s "
+              f"(import {r['cold']['import_s']:.2f} s), warm {r['warm']['total_s']:.2f} s")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
