@@ -183,8 +183,8 @@ def install():
     from .trace import lifting
     for name, fn in METHODS.items():
         setattr(Tensor, name, fn if name == "__setitem__" else lifting(fn))
-    Tensor.T = property(_getattr_T)
-    Tensor.mT = property(_getattr_mT)
+    Tensor.T = property(lifting(_getattr_T))
+    Tensor.mT = property(lifting(_getattr_mT))
     Tensor.__hash__ = lambda self: id(self)
 
 

@@ -385,3 +385,20 @@ def test_backends_agree_on_an_mlp_with_cross_entropy():
         assert v == pytest.approx(v_ref, rel=1e-12)
         for a, e in zip(g, g_ref):
             np.testing.assert_allclose(a, e, **RTOL)
+
+
+def test_transpose_property_of_captured_tensor_is_an_input_not_a_constant():
+    """``W.T`` on a captured parameter must read the parameter (and differentiate it)."""
+    import numpy as np
+
+    import symgrad as sg
+
+    W = sg.tensor(np.arange(6.0).reshape(3, 2), dtype=sg.float64, requires_grad=True)
+    cf = sg.compile(lambda X: (X @ W.T).sum(), backend="numpy")
+    X = np.ones((4, 2))
+    text = str(cf.graph(X, stage="traced"))
+    assert "const" not in text
+    (gW,) = cf.grad(X)
+    loss = (sg.from_numpy(X) @ W.T).sum()
+    loss.backward()
+    np.testing.assert_allclose(gW, W.grad.numpy(), rtol=1e-12)
