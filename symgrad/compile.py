@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from . import debug, dtypes
+from . import debug
 from .compile_args import ArgumentError, prepare_args, signature_of
 from .compile_trace import CompiledTrace, name_hints
 from .tensor import Tensor
@@ -140,7 +140,7 @@ class CompiledFunction:
         """(value, grads) with grads a tuple of NumPy arrays in ``wrt`` order."""
         entry, inputs = self._entry(args)
         outs = entry.run("grad", inputs)
-        return _value(outs[0]), tuple(_grad(o, w) for o, w in zip(outs[1:], entry.wrt_meta))
+        return _value(outs[0]), tuple(_grad(o, w) for o, w in zip(outs[1:], entry.wrt_dtypes))
 
     def grad(self, *args):
         """The gradients only (a tuple in ``wrt`` order)."""
@@ -153,7 +153,7 @@ class CompiledFunction:
         entry, inputs = self._entry(args)
         tensors = entry.wrt_tensors(args)
         outs = entry.run("grad", inputs)
-        grads = [_grad(o, w) for o, w in zip(outs[1:], entry.wrt_meta)]
+        grads = [_grad(o, w) for o, w in zip(outs[1:], entry.wrt_dtypes)]
         for t, g in zip(tensors, grads):
             if t is None:
                 continue
@@ -199,15 +199,10 @@ def _value(a):
                                                                  else a)
 
 
-def _grad(a, meta):
-    shape, dtype = meta
+def _grad(a, dtype):
     a = np.asarray(a)
-    if a.dtype != dtype.np:
-        a = a.astype(dtype.np)
-    return a if shape is None or a.shape == tuple(shape) else a.reshape(shape)
+    return a if a.dtype == dtype.np else a.astype(dtype.np)
 
-
-_ = dtypes
 
 
 _SCALAR_KEYS = {float: "f", int: "i", bool: "b"}

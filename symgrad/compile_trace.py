@@ -171,10 +171,6 @@ class CompiledTrace:
                 out.append(v)
         return out
 
-    @property
-    def wrt_meta(self):
-        return [(None, d) for d in self.wrt_dtypes]
-
     # --- binding call arguments ---------------------------------------------------------------
     def bind(self, prepared):
         """Arrays for the program inputs, or None if this trace does not fit the call."""

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import builtins
-
 import numpy as np
 
 from . import dtypes
-from .tensor import Tensor, VersionCounter
+from .tensor import Tensor
 
 _rng = [np.random.default_rng()]
 
@@ -211,5 +209,3 @@ def randint_like(input, low, high=None, dtype=None, device=None) -> Tensor:
         low, high = 0, low
     return randint(low, high, tuple(input.shape), dtype=dtype or input.dtype)
 
-
-_ = builtins, VersionCounter

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from . import grad_mode
+from .engine import Node
 from .impl import IMPLS
 from .ops import Op
 from .shapes import SHAPE_RULES
+from .tensor import Tensor
 
 VIEW_OPS = frozenset({Op.RESHAPE, Op.PERMUTE, Op.SLICE, Op.BROADCAST})
 
@@ -31,7 +33,6 @@ _tracer = [None]  # set by symgrad.trace: handles inputs that are traced tensors
 
 def apply(op, inputs, attrs, name=None):
     """Run primitive ``op`` on ``inputs`` (Tensors): eagerly on NumPy, or into the IR."""
-    from .tensor import Tensor
 
     if any(t._node is not None for t in inputs) or (not inputs and _tracer[0] is not None
                                                     and _tracer[0].active()):
@@ -54,7 +55,6 @@ def apply(op, inputs, attrs, name=None):
 
 def record(out, op, inputs, attrs, name):
     """Attach a grad_fn for primitive ``op`` to ``out``."""
-    from .engine import Node
     from .grad.rules import SAVES, VJP_RULES
 
     saved, save_out = SAVES[op](attrs, tuple(t.requires_grad for t in inputs))
@@ -65,7 +65,6 @@ def record(out, op, inputs, attrs, name):
 
 def record_custom(out, rule, inputs, attrs, name, saved=(), save_out=False):
     """Attach a grad_fn with a rule of its own (eager fast paths such as matmul)."""
-    from .engine import Node
 
     if (grad_mode.is_grad_enabled() and out.dtype.is_floating_point
             and any(t.requires_grad for t in inputs)):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import dtypes, prims
-from .shapes import slice_shape
+from .shapes import slice_length, slice_shape
 from .tensor import Tensor
 
 
@@ -88,7 +88,7 @@ def parse(x, key):
         if isinstance(k, slice):
             s = _normalize_slice(k, size)
             index.append(s)
-            shape.append(prims_slice_len(s))
+            shape.append(slice_length(s))
         elif isinstance(k, int | np.integer):
             i = int(k)
             if isinstance(size, int) and not -size <= i < size:
@@ -105,12 +105,6 @@ def parse(x, key):
         index.append((0, d, 1))
         shape.append(d)
     return "basic", tuple(index), tuple(shape)
-
-
-def prims_slice_len(s):
-    start, stop, step = s
-    n = (stop - start + step - 1) // step
-    return max(n, 0) if isinstance(n, int) else n
 
 
 def _parse_advanced(x, key):

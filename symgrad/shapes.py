@@ -57,15 +57,16 @@ def reduce_shape(shape, axes, keepdim) -> tuple:
     return tuple(d for i, d in enumerate(shape) if i not in axes)
 
 
+def slice_length(s):
+    """Number of elements of ``start:stop:step`` (a normalized, possibly symbolic slice)."""
+    start, stop, step = s
+    n = (stop - start + step - 1) // step if step > 0 else 0
+    return max(n, 0) if isinstance(n, int) else n
+
+
 def slice_shape(shape, index) -> tuple:
     """The shape of ``x[start:stop:step, ...]`` for a normalized per-axis index."""
-    out = []
-    for (start, stop, step), _d in zip(index, shape):
-        n = (stop - start + step - 1) // step if step > 0 else 0
-        if isinstance(n, int):
-            n = max(n, 0)
-        out.append(n)
-    return tuple(out)
+    return tuple(slice_length(s) for s, _d in zip(index, shape))
 
 
 def gather_shape(x_shape, key, index_shapes) -> tuple:

@@ -95,10 +95,6 @@ class Tensor:
     def is_leaf(self) -> bool:
         return self.grad_fn is None
 
-    @property
-    def is_floating_point_(self) -> bool:
-        return self.dtype.is_floating_point
-
     def is_floating_point(self) -> bool:
         """True for float16/32/64 tensors."""
         return self.dtype.is_floating_point

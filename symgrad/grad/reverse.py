@@ -94,10 +94,9 @@ def grad_program(program, wrt_positions, stage="grad"):
 
 def hvp_program(program, wrt_positions):
     """Outputs d/dw <grad f(w), v> for tangent inputs v appended after the program's inputs."""
-    from ..trace import TraceState as _TS
     value = program.outputs[0]
     wrt = [program.inputs[k] for k in wrt_positions]
-    state = _TS(symbolic=False)
+    state = TraceState(symbolic=False)
     with tracing(state):
         grads = vjp_nodes(value, wrt)
         tangents = [_like(w, f"v_{w.attr('name')}") for w in wrt]
