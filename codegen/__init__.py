@@ -57,7 +57,8 @@ def program_source(program) -> str:
 
 def compile_program(program, jit: bool = True):
     """A function ``run(list of input arrays) -> list of output arrays`` computing ``program``
-    like `symgrad.ir.interpret.Interpreter(program).run`.
+    like `symgrad.ir.interpret.Interpreter(program).run`. Rank-0 values may be given as
+    scalars (Python or NumPy) or 0-d arrays, and come back as scalars.
 
     ``jit=False`` runs the same kernels as plain Python (for tests and debugging). The source
     is written to the cache folder and imported from there; Numba compiles each kernel on its
@@ -81,7 +82,7 @@ def compile_program(program, jit: bool = True):
             status = cache.ensure(path, source)
             stats["files_written"] += status == "written"
             stats["files_repaired"] += status == "repaired"
-            bindings = dict(schedule.consts)
+            bindings = {k: v[()] if v.ndim == 0 else v for k, v in schedule.consts.items()}
             bindings.update({f"fallback_{k}": Fallback(n) for k, n in schedule.fallbacks.items()})
             module = load_module(path, name, jit=jit, bindings=bindings)
             stats["loads"] += 1

@@ -18,6 +18,8 @@ FASTMATH = '{"nsz", "arcp", "contract", "reassoc"}'
 JIT_FLAGS = f'nogil=True, cache=True, error_model="numpy", fastmath={FASTMATH}'
 KEY_LINE = "Cache key: "
 _NP_DTYPE = {"bool": "np.bool_"}
+# dtypes whose scalars Numba returns as Python objects of the same NumPy dtype
+_BOXED_EXACTLY = ("float64", "int64", "bool")
 
 
 def np_dtype(name: str) -> str:
@@ -120,6 +122,9 @@ class Renderer:
             lines.append(f"    ({names[0]},) = inputs")
         elif names:
             lines.append(f"    {', '.join(names)} = inputs")
+        for name, n in zip(names, s.program.inputs):
+            if n.shape == ():  # kernels take rank-0 values as scalars
+                lines.append(f"    {name} = {name}[()] if type({name}) is np.ndarray else {name}")
         for sym, (pos, axis) in s.program.sizes.items():
             lines.append(f"    {s.sizes[sym]} = {names[pos]}.shape[{axis}]")
         if s.fallbacks:
@@ -127,7 +132,11 @@ class Renderer:
             lines.append(f"    sizes = {{{pairs}}}")
         for step in s.steps:
             lines += ["    " + line for line in self.step(step)]
-        lines.append(f"    return [{', '.join(s.outputs)}]")
+        outs = list(s.outputs)
+        for k, n in enumerate(s.program.outputs):
+            if n.shape == () and n.dtype.name not in _BOXED_EXACTLY:
+                outs[k] = f"{np_dtype(n.dtype.name)}({outs[k]})"  # Numba boxes it as a float
+        lines.append(f"    return [{', '.join(outs)}]")
         return lines
 
     def step(self, st) -> list:

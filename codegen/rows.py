@@ -47,8 +47,8 @@ class PassBuilder:
 
     def __init__(self, schedule, k, rows, reds):
         self.s, self.an, self.k = schedule, schedule.an, k
-        self.params, self.prelude, self.views = [], [], []
-        self.scope = schedule.scope(self.params, self.prelude, self.views)
+        self.params, self.views = [], []
+        self.scope = schedule.scope(self.params, self.views)
         self.chunk_pre, self.chunk_post, self.buffers = [], [], []
         self.parts, self.spills, self.work = [], [], sympy.Integer(0)
         self.is_red = {id(r) for r in reds}
@@ -261,7 +261,7 @@ class PassBuilder:
         prange = self.s.parallel == "prange"
         if prange:  # chunks run concurrently in one call: each needs its own buffers
             chunk = self.buffers + chunk
-        body = self.prelude + ([] if prange else self.buffers) + [
+        body = ([] if prange else self.buffers) + [
             Comment(f"rows r0..r1 of each chunk (batch size {batch})"),
             Loop(CHUNK, sympy.Symbol("c0"), sympy.Symbol("c1"), chunk, parallel=prange)]
         params = self.params + [p[0] for p in self.parts] + [s[0] for s in self.spills]

@@ -137,7 +137,8 @@ class Fallback:
         if self.node.op is Op.ELEMENTWISE:
             attrs["shape"] = concrete(self.node.shape, env)
         with np.errstate(all="ignore"):
-            return np.asarray(IMPLS[self.node.op](list(arrays), attrs))
+            out = np.asarray(IMPLS[self.node.op]([np.asarray(a) for a in arrays], attrs))
+        return out[()] if out.ndim == 0 else out  # rank-0 values travel as scalars
 
 
 def _symbols(node) -> set:

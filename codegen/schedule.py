@@ -169,7 +169,7 @@ class Schedule:
         return self._array_name(o)
 
     # --- kernels ----------------------------------------------------------------------------------
-    def scope(self, params, prelude, views=None):
+    def scope(self, params, views=None):
         """A scope whose external arrays become parameters; in a pass (``views`` given) a
         whole batch array also gets a per-chunk view."""
         ext = {}
@@ -178,9 +178,8 @@ class Schedule:
             st = ext.get(id(n))
             if st is None:
                 name = self._array_name(n)
-                if n.shape == ():
-                    st = Storage(name + "_", "reg")
-                    prelude.append(Assign(name + "_", Load(sympy.Symbol(name))))
+                if n.shape == ():  # rank-0 values travel between kernels as scalars
+                    st = Storage(name, "reg")
                 else:
                     st = self.array_storage(n, name, views)
                 params.append(name)
@@ -200,11 +199,13 @@ class Schedule:
         return Storage(name, "arr", axes, chunk=(view, b, ROW, LOCAL))
 
     def _glue(self, k, nodes):
-        params, prelude, body, returns = [], [], [], []
-        scope = self.scope(params, prelude)
+        params, body, returns = [], [], []
+        scope = self.scope(params)
         for n in nodes:
             name, exported = self.names[id(n)], id(n) in self.exported
-            if numel(n.shape) == 1:
+            if n.shape == ():  # returned as a scalar
+                st = Storage(name, "reg")
+            elif numel(n.shape) == 1:
                 st = Storage(name + "_" if exported else name, "reg")
             else:
                 st = Storage(name, "arr", tuple(range(len(n.shape))))
@@ -216,11 +217,11 @@ class Schedule:
             else:
                 body += self.statement(scope, n, st, {}, {})
             if exported:
-                if st.kind == "reg":
+                if st.kind == "reg" and n.shape != ():
                     body.append(Alloc(name, self.shape_of(n), n.dtype.name))
                     body.append(Store(name, (0,) * len(n.shape), sympy.Symbol(st.name)))
                 returns.append(name)
-        kernel = Kernel(f"glue{k}", "glue", params, prelude + body, returns,
+        kernel = Kernel(f"glue{k}", "glue", params, body, returns,
                         doc=f"Stage {k}: whole-array work before pass {k}.")
         self._finish(kernel, CallStep(kernel.name, None, returns))
 

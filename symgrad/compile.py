@@ -71,7 +71,7 @@ class CompiledFunction:
         if key is not None:
             if len(self._fast) > 256:
                 self._fast.clear()
-            self._fast[key] = _FastBinding(entry, inputs, len(args))
+            self._fast[key] = _FastBinding(entry, inputs, args)
         return entry, inputs
 
     def _slow_entry(self, args) -> tuple:
@@ -138,8 +138,21 @@ class CompiledFunction:
 
     def value_and_grad(self, *args):
         """(value, grads) with grads a tuple of NumPy arrays in ``wrt`` order."""
+        hit = self._fast.get(_fast_key(args))
+        if hit is not None and hit.run_grad is not None:  # the hot path: a repeated call
+            inputs = hit.inputs(args)
+            if inputs is not None:
+                self._stats["hits"] += 1
+                outs = hit.run_grad(inputs)
+                for k, d in hit.grad_fixes:  # rank-0 gradients come back as scalars
+                    outs[k] = np.asarray(outs[k], d)
+                value = outs[0]
+                return value if type(value) is float else _value(value), tuple(outs[1:])
         entry, inputs = self._entry(args)
         outs = entry.run("grad", inputs)
+        hit = self._fast.get(_fast_key(args))
+        if hit is not None and hit.entry is entry:
+            hit.set_grad_runner(entry._runners.get("grad"), outs)
         return _value(outs[0]), tuple(_grad(o, w) for o, w in zip(outs[1:], entry.wrt_dtypes))
 
     def grad(self, *args):
@@ -194,18 +207,23 @@ def _shapes(prepared) -> str:
 
 
 def _value(a):
+    """A rank-0 result as a Python number, anything else as a NumPy array."""
+    if type(a) is float:
+        return a
     a = np.asarray(a)
     return float(a) if a.ndim == 0 and a.dtype.kind == "f" else (a.item() if a.ndim == 0
                                                                  else a)
 
 
 def _grad(a, dtype):
-    a = np.asarray(a)
-    return a if a.dtype == dtype.np else a.astype(dtype.np)
+    """A gradient as an array of the parameter's dtype (a 0-d array for a scalar)."""
+    if type(a) is np.ndarray and a.dtype == dtype.np:
+        return a
+    return np.asarray(a, dtype.np)
 
 
 
-_SCALAR_KEYS = {float: "f", int: "i", bool: "b"}
+_SCALAR_DTYPES = {float: np.float64, int: np.int64, bool: np.bool_}
 
 
 def _fast_key(args):
@@ -214,11 +232,10 @@ def _fast_key(args):
     key = []
     for a in args:
         t = type(a)
-        k = _SCALAR_KEYS.get(t)
-        if k is not None:
-            key.append(k)
-        elif t is np.ndarray:
+        if t is np.ndarray:
             key.append((a.dtype.num, a.shape))
+        elif t in _SCALAR_DTYPES:
+            key.append(t)
         elif isinstance(a, Tensor) and a._node is None:
             key.append(("T", a._data.dtype.num, a._data.shape))
         else:
@@ -226,26 +243,54 @@ def _fast_key(args):
     return tuple(key)
 
 
-_CONVERT = {float: lambda a: np.asarray(a, np.float64), int: lambda a: np.asarray(a, np.int64),
-            bool: lambda a: np.asarray(a, np.bool_)}
+def _to_array(dtype):
+    return lambda a: np.asarray(a, dtype)
+
+
+def _tensor_data(a):
+    return a._data
 
 
 class _FastBinding:
     """A call pattern seen before: converts arguments without re-checking the signature, and
-    re-reads captured tensors (their storage may have been replaced by an optimizer step)."""
+    re-reads captured tensors (their storage may have been replaced by an optimizer step).
 
-    def __init__(self, entry, inputs, n_args):
+    The Numba back end takes rank-0 inputs as scalars, so a Python number whose type matches
+    the traced dtype is passed through untouched; the reference interpreter gets arrays."""
+
+    def __init__(self, entry, inputs, args):
         self.entry = entry
-        self.n_args = n_args
-        self.captured = [r[1] for r in entry._refs[n_args:]]
-        self.captured_meta = [(a.shape, a.dtype) for a in inputs[n_args:]]
+        self.n_args = len(args)
+        scalars_ok = entry.cf.backend == "numba"
+        self.convert = []
+        for a, node in zip(args, entry._inputs):
+            t = type(a)
+            if t in _SCALAR_DTYPES:
+                same = np.dtype(_SCALAR_DTYPES[t]) == node.dtype.np
+                self.convert.append(None if scalars_ok and same else _to_array(node.dtype.np))
+            elif t is np.ndarray:
+                self.convert.append(None)
+            else:
+                self.convert.append(_tensor_data)
+        self.plain = all(c is None for c in self.convert)
+        self.run_grad = None  # set by value_and_grad after the first run
+        self.grad_fixes = []
+        self.captured = [r[1] for r in entry._refs[self.n_args:]]
+        self.captured_meta = [(a.shape, a.dtype) for a in inputs[self.n_args:]]
+
+    def set_grad_runner(self, run, outs):
+        """Remember the value-and-gradient runner, and which of its outputs (seen in
+        ``outs``) are not yet arrays of their parameter's dtype."""
+        dtypes = [d.np for d in self.entry.wrt_dtypes]
+        self.grad_fixes = [(k, d) for k, (o, d) in enumerate(zip(outs[1:], dtypes), 1)
+                           if not (type(o) is np.ndarray and o.dtype == d)]
+        self.run_grad = run
 
     def inputs(self, args):
-        out = []
-        for a in args:
-            t = type(a)
-            conv = _CONVERT.get(t)
-            out.append(conv(a) if conv is not None else (a if t is np.ndarray else a._data))
+        if self.plain:
+            out = list(args)
+        else:
+            out = [a if c is None else c(a) for a, c in zip(args, self.convert)]
         for t, (shape, dtype) in zip(self.captured, self.captured_meta):
             d = t._data
             if d.shape != shape or d.dtype != dtype:

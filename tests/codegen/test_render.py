@@ -37,7 +37,7 @@ def test_source_is_plain_python_one_statement_per_line():
 def test_ir_names_are_carried_into_kernels():
     text = codegen.program_source(corpus_case("mse").program)
     assert "def pass0(c0, c1, nch, X, y, w, b, " in text
-    assert "e += w[i1]*X_c[i0, i1]" in text and "g = b_ + e - y_c[i0]" in text
+    assert "e += w[i1]*X_c[i0, i1]" in text and "g = b + e - y_c[i0]" in text
 
 
 def test_stable_functions_in_stable_forms():

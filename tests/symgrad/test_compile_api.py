@@ -288,6 +288,28 @@ def test_a_python_float_becomes_a_float64_scalar_that_does_not_promote():
     assert sg.compile(lambda a: a * 2, backend="numpy")(0.1) == 0.2
 
 
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_scalar_arguments_in_every_form_give_the_same_values_and_0d_gradients(backend):
+    def model(x, w, b):
+        return (w * x + b - 0.25) ** 2
+
+    cf = sg.compile(model, wrt=["w", "b"], backend=backend)
+    want = (1.5 * 0.3 + 0.1 - 0.25) ** 2, 2 * (1.5 * 0.3 + 0.1 - 0.25) * 1.5
+    forms = [(1.5, 0.3, 0.1), (np.float64(1.5), np.array(0.3), 0.1),
+             (np.array(1.5), sg.tensor(0.3, dtype=sg.float64), np.float64(0.1))]
+    for args in forms + forms:  # twice: the second round takes the repeated-call path
+        value, (gw, gb) = cf.value_and_grad(*args)
+        assert type(value) is float and value == pytest.approx(want[0], rel=1e-12)
+        for g in (gw, gb):
+            assert isinstance(g, np.ndarray) and g.shape == () and g.dtype == np.float64
+        assert float(gw) == pytest.approx(want[1], rel=1e-12)
+    w32, b32 = np.array(0.3, np.float32), np.array(0.1, np.float32)
+    for _ in range(2):
+        value, (gw, gb) = cf.value_and_grad(np.float32(1.5), w32, b32)
+        assert gw.dtype == np.float32 and gb.dtype == np.float32 and gw.shape == ()
+        assert float(gw) == pytest.approx(want[1], rel=1e-5)
+
+
 def test_captured_parameters_are_read_at_call_time():
     w = leaf([1.0, 2.0])
     cf = sg.compile(lambda x: (w * x).sum(), backend="numpy")
