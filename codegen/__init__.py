@@ -11,7 +11,8 @@ Four steps, each with a printable artefact:
 * `codegen.jit` (file -> module, compiled by Numba with its on-disk cache, or run as plain
   Python with ``jit=False``); `codegen.runtime` is what the generated drivers call.
 
-Public API, as `symgrad.compile` uses it: `available`, `compile_program`, `program_source`.
+Public API, as `symgrad.compile` uses it: `available`, `compile_program`, `load_program`,
+`program_source`.
 Environment: ``SYMGRAD_CACHE_DIR``, ``SYMGRAD_THREADS`` (threads for passes), ``SYMGRAD_BLAS=0``
 (products as loops), ``SYMGRAD_PARALLEL=prange`` (``parallel=True`` kernels instead of the
 thread pool; slower to compile), ``SYMGRAD_DEBUG=4`` (print the source).
@@ -34,7 +35,8 @@ def available() -> bool:
 
 _modules = {}
 _lock = threading.Lock()
-stats = {"schedules": 0, "loads": 0, "files_written": 0, "files_repaired": 0}
+stats = {"schedules": 0, "loads": 0, "files_written": 0, "files_repaired": 0,
+         "aliases_loaded": 0}
 
 
 def build(program):
@@ -55,40 +57,86 @@ def program_source(program) -> str:
     return build(program)[1]
 
 
-def compile_program(program, jit: bool = True):
+def compile_program(program, jit: bool = True, alias: str | None = None):
     """A function ``run(list of input arrays) -> list of output arrays`` computing ``program``
     like `symgrad.ir.interpret.Interpreter(program).run`. Rank-0 values may be given as
     scalars (Python or NumPy) or 0-d arrays, and come back as scalars.
 
     ``jit=False`` runs the same kernels as plain Python (for tests and debugging). The source
     is written to the cache folder and imported from there; Numba compiles each kernel on its
-    first call (or loads it from its disk cache) and never again for new sizes.
+    first call (or loads it from its disk cache) and never again for new sizes. ``alias`` (a
+    hash naming where ``program`` came from, see `load_program`) is recorded beside it.
     """
     from symgrad import debug
 
     from . import cache
-    from .jit import load_module
     from .runtime import Fallback
 
     t0 = time.perf_counter()
     schedule, source, key = build(program)
     debug.log(4, f"kernel source ({key}):\n{source}")
     debug.dump(f"kernel_{key}.py", source)
+    path = cache.path_for(key)
+    with _lock:
+        status = cache.ensure(path, source)
+        stats["files_written"] += status == "written"
+        stats["files_repaired"] += status == "repaired"
+    bindings = {f"fallback_{k}": Fallback(n) for k, n in schedule.fallbacks.items()}
+    if alias is not None and not schedule.fallbacks and all(
+            v.size <= _ALIAS_CONST_LIMIT for v in schedule.consts.values()):
+        cache.write_alias(alias, {"key": key, "consts": {
+            k: [v.dtype.str, list(v.shape), v.ravel().tolist()]
+            for k, v in schedule.consts.items()}})
+    run = _load(key, path, dict(schedule.consts), bindings, jit)
+    debug.log(1, f"codegen: {len(schedule.kernels)} kernel(s), cache file {status}: "
+                 f"{path} ({1e3 * (time.perf_counter() - t0):.0f} ms)")
+    return run
+
+
+# Constants up to this many elements are stored in an alias record (JSON); a program with
+# larger ones is always rebuilt.
+_ALIAS_CONST_LIMIT = 4096
+
+
+def load_program(alias: str, jit: bool = True):
+    """The runner recorded for ``alias`` by an earlier `compile_program` (in any process), or
+    None when there is none or its kernel file is missing or damaged."""
+    import numpy as np
+
+    from . import cache
+
+    record = cache.read_alias(alias)
+    text = None if record is None else cache.read_module(record["key"])
+    if text is None:
+        return None
+
+    try:
+        consts = {k: np.array(v, dtype=np.dtype(d)).reshape(shape)
+                  for k, (d, shape, v) in record.get("consts", {}).items()}
+    except (TypeError, ValueError):
+        return None
+    stats["aliases_loaded"] += 1
+    return _load(record["key"], cache.path_for(record["key"]), consts, {}, jit)
+
+
+def _load(key, path, consts, bindings, jit):
+    """Import (once per process) the kernel module at ``path``; its ``run``."""
+    from .jit import load_module
+    from .runtime import load_cython_blas
+
+    # Numba imports SciPy's BLAS module when its CPU target starts (for np.dot), through
+    # scipy.linalg's slow package import; loading the module directly saves ~0.16 s.
+    load_cython_blas()
+
     name = f"symgrad_kernels.k_{key}" + ("" if jit else "_py")
     with _lock:
         module = _modules.get(name)
         if module is None:
-            path = cache.path_for(key)
-            status = cache.ensure(path, source)
-            stats["files_written"] += status == "written"
-            stats["files_repaired"] += status == "repaired"
-            bindings = {k: v[()] if v.ndim == 0 else v for k, v in schedule.consts.items()}
-            bindings.update({f"fallback_{k}": Fallback(n) for k, n in schedule.fallbacks.items()})
-            module = load_module(path, name, jit=jit, bindings=bindings)
+            globals_ = {k: v[()] if v.ndim == 0 else v for k, v in consts.items()}
+            globals_.update(bindings)
+            module = load_module(path, name, jit=jit, bindings=globals_)
             stats["loads"] += 1
             _modules[name] = module
-            debug.log(1, f"codegen: {len(schedule.kernels)} kernel(s), cache file {status}: "
-                         f"{path} ({1e3 * (time.perf_counter() - t0):.0f} ms)")
     run = module.run
     if not jit:  # plain Python on NumPy scalars: overflow gives inf as compiled, quietly
         import numpy as np
@@ -103,4 +151,4 @@ def compile_program(program, jit: bool = True):
     return run
 
 
-__all__ = ["available", "compile_program", "program_source", "build", "stats"]
+__all__ = ["available", "compile_program", "load_program", "program_source", "build", "stats"]

@@ -4,11 +4,18 @@ The key hashes the final source text with the versions that could change what it
 NumPy, Numba, symgrad). The file ``k_<key>.py`` lives in ``SYMGRAD_CACHE_DIR`` (default
 ``$XDG_CACHE_HOME/symgrad`` or ``~/.cache/symgrad``); Numba's own cache (``cache=True``) keeps the
 machine code next to it in ``__pycache__``, so a second process skips LLVM.
+
+A second file, ``t_<alias>.json``, records which kernel module a *traced* program (and the kind
+of runner asked for) compiled to, so that a second process can load the kernels right after
+tracing, skipping differentiation, simplification, scheduling and printing. Its alias hashes
+the traced program with a fingerprint of symgrad's and codegen's own source files, so editing
+either makes old records unreachable.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import platform
 import sys
@@ -83,3 +90,63 @@ def ensure(path: str, text: str) -> str:
         return "hit"
     write_atomic(path, text)
     return "repaired"
+
+
+_CODE_FINGERPRINT: list = []
+
+
+def code_fingerprint() -> str:
+    """A hash of the source files of the ``symgrad`` and ``codegen`` packages (once per
+    process): what turns a traced program into kernels."""
+    if not _CODE_FINGERPRINT:
+        h = hashlib.sha256()
+        here = os.path.dirname(os.path.abspath(__file__))
+        for root in (here, os.path.join(os.path.dirname(here), "symgrad")):
+            for folder, dirs, files in sorted(os.walk(root)):
+                dirs.sort()
+                for name in sorted(files):
+                    if name.endswith(".py"):
+                        with open(os.path.join(folder, name), "rb") as f:
+                            h.update(name.encode() + b"\0" + f.read())
+        _CODE_FINGERPRINT.append(h.hexdigest()[:16])
+    return _CODE_FINGERPRINT[0]
+
+
+def alias_path(alias: str) -> str:
+    """The record naming the kernel module of a traced program."""
+    return os.path.join(cache_dir(), f"t_{alias}.json")
+
+
+def read_alias(alias: str) -> dict | None:
+    """The record for ``alias``, or None when missing or unreadable (never raises)."""
+    try:
+        with open(alias_path(alias), encoding="utf-8") as f:
+            record = json.load(f)
+        return record if isinstance(record, dict) and isinstance(record.get("key"), str) \
+            else None
+    except (OSError, ValueError):
+        return None
+
+
+def write_alias(alias: str, record: dict) -> None:
+    """Store the record for ``alias`` (atomically; a failure to write is not an error)."""
+    try:
+        write_atomic(alias_path(alias), json.dumps(record))
+    except OSError:
+        pass
+
+
+def read_module(key: str) -> str | None:
+    """The source of kernel module ``key`` if its file is intact (its text hashes to its key),
+    else None."""
+    from .render import KEY_LINE
+
+    try:
+        with open(path_for(key), encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+    line = f"\n{KEY_LINE}{key}"
+    if line not in text or source_key(text.replace(line, "", 1)) != key:
+        return None
+    return text

@@ -9,6 +9,7 @@ on the thread count, fixed by ``SYMGRAD_THREADS`` or the machine's cores).
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -67,6 +68,40 @@ def run_chunks(kernel, nch: int, *args) -> None:
     finally:
         for f in futures:
             f.result()
+
+
+def load_cython_blas() -> bool:
+    """Make ``scipy.linalg.cython_blas`` (the BLAS behind Numba's ``np.dot``) importable;
+    False without SciPy.
+
+    Importing it the usual way runs ``scipy.linalg/__init__`` first (~0.16 s measured here,
+    most of a warm start's budget); its extension module needs nothing from that package, so it
+    is loaded from its file straight into ``sys.modules`` (~0.01 s). A later
+    ``import scipy.linalg`` finds and uses this same module object."""
+    name = "scipy.linalg.cython_blas"
+    if name in sys.modules:
+        return True
+    try:
+        import importlib.machinery
+        import importlib.util
+
+        import scipy
+    except ImportError:
+        return False
+    folder = os.path.join(os.path.dirname(scipy.__file__), "linalg")
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = os.path.join(folder, "cython_blas" + suffix)
+        if os.path.exists(path):
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            sys.modules[name] = module
+            return True
+    try:  # an unusual layout: the ordinary import
+        import scipy.linalg.cython_blas  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def int_as_float(bits):

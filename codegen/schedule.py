@@ -44,11 +44,9 @@ def blas_available() -> bool:
     ``SYMGRAD_BLAS=0``)."""
     if os.environ.get("SYMGRAD_BLAS", "1") == "0":
         return False
-    try:
-        import scipy.linalg.cython_blas  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    from .runtime import load_cython_blas
+
+    return load_cython_blas()
 
 
 @dataclass

@@ -268,13 +268,39 @@ class CompiledTrace:
             if kind == "grad" and self.program.outputs[0].shape != ():
                 raise ValueError(f"gradients need a scalar output; {self.cf.__name__} returned "
                                  f"shape {tuple(self.program.outputs[0].shape)}")
-            prog = self.program_at(stage)
             t0 = time.perf_counter()
-            r = _make_runner(prog, self.cf.backend)
+            if self.cf.backend == "numba":
+                from codegen import compile_program, load_program
+                alias = self._alias(kind)
+                r = load_program(alias)
+                if r is not None:
+                    debug.log(1, f"{self.cf.__name__}: {kind} kernels loaded from the cache "
+                                 f"({1e3 * (time.perf_counter() - t0):.0f} ms)")
+                else:
+                    prog = self.program_at(stage)
+                    t0 = time.perf_counter()
+                    r = compile_program(prog, alias=alias)
+            else:
+                from .ir.interpret import Interpreter
+                r = Interpreter(self.program_at(stage)).run
             self.timings[f"compile_{kind}"] = time.perf_counter() - t0
             self.cf._stats["compiles"] += 1
             self._runners[kind] = r
         return r
+
+    def _alias(self, kind) -> str:
+        """Names the kernels of runner ``kind`` across processes: the traced program, what is
+        differentiated, and what else decides the kernels (symgrad's code, its settings)."""
+        import hashlib
+        import importlib.util
+        import os
+
+        from codegen.cache import code_fingerprint
+        settings = [os.environ.get(k, "") for k in ("SYMGRAD_BLAS", "SYMGRAD_PARALLEL")]
+        scipy = importlib.util.find_spec("scipy") is not None  # BLAS products or loops
+        text = "|".join([kind, self.program.fingerprint(), repr(self.wrt_positions),
+                         code_fingerprint(), repr(settings), repr(scipy)])
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def run(self, kind, inputs) -> list:
         """Outputs of the ``kind`` program ("forward", "grad", "hvp") on ``inputs``."""
@@ -312,14 +338,6 @@ class CompiledTrace:
             raise RuntimeError("source() needs the Numba back end (backend='numba')")
         from codegen import program_source
         return program_source(self.program_at("optimized"))
-
-
-def _make_runner(program, backend):
-    if backend == "numba":
-        from codegen import compile_program
-        return compile_program(program)
-    from .ir.interpret import Interpreter
-    return Interpreter(program).run
 
 
 def _requires_grad(ref, prepared) -> bool:

@@ -55,6 +55,35 @@ class Program:
         """Number of computing nodes (INPUTs excluded), optionally of one op."""
         return sum(1 for n in self.nodes if n.op is not Op.INPUT and (op is None or n.op is op))
 
+    def fingerprint(self) -> str:
+        """A hash of everything the program computes: ops, exact constants (``srepr`` of the
+        pointwise bodies, the bytes of constant arrays), shapes, dtypes, input names and sizes.
+        Equal fingerprints mean the same program; it is stable across processes."""
+        import hashlib
+
+        import numpy as np
+        import sympy
+
+        h = hashlib.sha256()
+        index = {id(n): k for k, n in enumerate(self.inputs)}
+        for n in self.nodes:
+            if id(n) not in index:
+                index[id(n)] = len(index)
+            parts = [n.op.value, n.dtype.name, str(tuple(n.shape)),
+                     str([index[id(i)] for i in n.inputs])]
+            for k, v in n.attrs:
+                if isinstance(v, np.ndarray):
+                    parts.append(f"{k}={v.dtype.str}{v.shape}")
+                    h.update(np.ascontiguousarray(v).tobytes())
+                elif isinstance(v, sympy.Basic):
+                    parts.append(f"{k}={sympy.srepr(v)}")
+                else:
+                    parts.append(f"{k}={v!r}")
+            h.update("|".join(parts).encode() + b"\n")
+        h.update(repr([index[id(o)] for o in self.outputs]).encode())
+        h.update(repr(sorted((str(s), p) for s, p in self.sizes.items())).encode())
+        return h.hexdigest()[:32]
+
     def input_names(self) -> list:
         return [n.attr("name") for n in self.inputs]
 

@@ -129,3 +129,97 @@ def test_unwritable_cache_folder_falls_back_to_a_temporary_one(tmp_path, monkeyp
     monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(blocked / "cache"))
     folder = cache.cache_dir()
     assert os.path.isdir(folder) and os.access(folder, os.W_OK)
+
+
+# --- aliases: traced program -> kernel module, so a second process skips the pipeline --------
+
+def test_alias_record_loads_the_same_kernels_and_is_never_trusted_blindly(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(codegen, "_modules", {})
+    case = corpus_case("logistic")
+    assert codegen.load_program("a1", jit=False) is None  # nothing recorded yet
+    codegen.compile_program(case.program, jit=False, alias="a1")
+    record = json.loads((tmp_path / "t_a1.json").read_text())
+    assert (tmp_path / f"k_{record['key']}.py").exists()
+    monkeypatch.setattr(codegen, "_modules", {})
+    schedules = codegen.stats["schedules"]
+    run = codegen.load_program("a1", jit=False)
+    assert run is not None and codegen.stats["schedules"] == schedules  # nothing rebuilt
+    case.check(run(case.arrays))
+    # an edited kernel file no longer hashes to its key: not loaded
+    src = tmp_path / f"k_{record['key']}.py"
+    src.write_text(src.read_text().replace("def run(", "def run_(", 1))
+    assert codegen.load_program("a1", jit=False) is None
+    src.unlink()
+    assert codegen.load_program("a1", jit=False) is None
+    for garbage in ("{not json", "[]", '{"key": 3}', ""):
+        (tmp_path / "t_a1.json").write_text(garbage)
+        assert codegen.load_program("a1", jit=False) is None
+
+
+def test_alias_record_carries_constant_arrays(tmp_path, monkeypatch):
+    from codegen_corpus import program_of
+
+    import symgrad as sg
+
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(codegen, "_modules", {})
+    c = np.array([1.0, 2.0, -3.0])
+    x, w = np.arange(12.0).reshape(4, 3), sg.tensor(np.ones(3), requires_grad=True)
+    program = program_of(lambda x, w: (x * w * sg.from_numpy(c)).sum(), x, w)
+    want = codegen.compile_program(program, jit=False, alias="c1")([x, np.ones(3)])
+    record = json.loads((tmp_path / "t_c1.json").read_text())
+    assert [v[2] for v in record["consts"].values()] == [[1.0, 2.0, -3.0]]
+    monkeypatch.setattr(codegen, "_modules", {})
+    got = codegen.load_program("c1", jit=False)([x, np.ones(3)])
+    for g, e in zip(got, want):
+        np.testing.assert_array_equal(g, e)
+
+
+def test_program_fingerprint_sees_exact_constants_and_is_stable_across_processes():
+    import symgrad as sg
+
+    def fingerprint(const):
+        cf = sg.compile(lambda x: ((x * 2.0).sum() - const) ** 2, backend="numpy")
+        return cf.graph(np.ones(3), stage="traced").fingerprint()
+
+    assert fingerprint(0.1) == fingerprint(0.1)
+    assert fingerprint(0.1) != fingerprint(np.nextafter(0.1, 1.0))  # prints the same
+    code = ("import numpy as np, symgrad as sg\n"
+            "cf = sg.compile(lambda x: ((x * 2.0).sum() - 0.1) ** 2, backend='numpy')\n"
+            "print(cf.graph(np.ones(3), stage='traced').fingerprint())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=str(ROOT))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == fingerprint(0.1)
+
+
+_COMPILE_CHILD = r"""
+import json, sys
+sys.path.insert(0, {root!r})
+import numpy as np
+import symgrad as sg
+import codegen
+rng = np.random.default_rng(0)
+X, y = rng.standard_normal((50, 3)), rng.standard_normal(50)
+w = sg.tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True)
+cf = sg.compile(lambda X, y: ((X @ w - y) ** 2).mean(), wrt=[w])
+v, (g,) = cf.value_and_grad(X, y)
+print(json.dumps(dict(v=v, g=g.tolist(), stats=codegen.stats)))
+"""
+
+
+@pytest.mark.slow
+def test_second_process_skips_differentiation_and_scheduling(tmp_path):
+    env = dict(os.environ, SYMGRAD_CACHE_DIR=str(tmp_path))
+    code = _COMPILE_CHILD.format(root=str(ROOT))
+    runs = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True)
+        assert out.returncode == 0, out.stderr[-3000:]
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    cold, warm = runs
+    assert cold["stats"]["schedules"] == 1 and cold["stats"]["aliases_loaded"] == 0
+    assert warm["stats"]["schedules"] == 0 and warm["stats"]["aliases_loaded"] == 1
+    assert warm["v"] == cold["v"] and warm["g"] == cold["g"]
