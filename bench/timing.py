@@ -119,29 +119,19 @@ def limit_blas_threads(n: int = 1) -> list[str]:
 
     The kernels call BLAS from inside their own parallel parts; a multi-threaded BLAS there
     oversubscribes the cores (measured ~10x slower on W4).  NumPy's own BLAS is untouched.
-    Returns the libraries changed (empty if none found: e.g. not Linux or no OpenBLAS).
+    (`codegen.runtime.run_chunks` also limits it during threaded passes; this pins it for
+    everything else a benchmark runs, e.g. single-threaded passes and the ceilings.)
+    Returns the entry points called (empty if none found: e.g. no SciPy or no OpenBLAS).
     """
     if _BLAS_LIMITED:
         return _BLAS_LIMITED
-    import ctypes
+    from codegen.runtime import scipy_blas_threads
 
-    import scipy.linalg.cython_blas  # noqa: F401  (loads the library Numba's np.dot uses)
-
-    try:
-        with open("/proc/self/maps") as fh:
-            libs = {ln.split()[-1] for ln in fh if "openblas" in ln.lower() and ".so" in ln}
-    except OSError:
+    api = scipy_blas_threads()
+    if api is None:
         return []
-    for path in sorted(libs):
-        if "numpy" in path:
-            continue
-        lib = ctypes.CDLL(path)
-        for sym in ("scipy_openblas_set_num_threads", "openblas_set_num_threads",
-                    "scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_"):
-            if hasattr(lib, sym):
-                getattr(lib, sym)(ctypes.c_int(n))
-                _BLAS_LIMITED.append(f"{path.rsplit('/', 1)[-1]}:{sym}({n})")
-                break
+    api.set(n)
+    _BLAS_LIMITED.append(f"{api.name}({n})")
     return _BLAS_LIMITED
 
 

@@ -13,7 +13,8 @@ Four steps, each with a printable artefact:
 
 Public API, as `symgrad.compile` uses it: `available`, `compile_program`, `load_program`,
 `program_source`.
-Environment: ``SYMGRAD_CACHE_DIR``, ``SYMGRAD_THREADS`` (threads for passes), ``SYMGRAD_BLAS=0``
+Environment: ``SYMGRAD_CACHE_DIR``, ``SYMGRAD_CACHE_MAX_MB`` (cache size limit, default 512;
+0 for none), ``SYMGRAD_THREADS`` (threads for passes), ``SYMGRAD_BLAS=0``
 (products as loops), ``SYMGRAD_PARALLEL=prange`` (``parallel=True`` kernels instead of the
 thread pool; slower to compile), ``SYMGRAD_DEBUG=4`` (print the source).
 """
@@ -87,10 +88,26 @@ def compile_program(program, jit: bool = True, alias: str | None = None):
         cache.write_alias(alias, {"key": key, "consts": {
             k: [v.dtype.str, list(v.shape), v.ravel().tolist()]
             for k, v in schedule.consts.items()}})
+    if status == "written":  # only a new file can push the folder over its limit
+        _prune(key)
     run = _load(key, path, dict(schedule.consts), bindings, jit)
     debug.log(1, f"codegen: {len(schedule.kernels)} kernel(s), cache file {status}: "
                  f"{path} ({1e3 * (time.perf_counter() - t0):.0f} ms)")
     return run
+
+
+def _prune(key: str) -> None:
+    """Apply the cache size limit, keeping ``key`` and every module loaded in this process."""
+    from symgrad import debug
+
+    from . import cache
+
+    with _lock:  # a snapshot: another thread may be adding a module
+        keep = {name.rsplit(".k_", 1)[-1].removesuffix("_py") for name in _modules}
+    keep.add(key)  # written but not loaded yet
+    removed = cache.prune(keep=keep)
+    if removed:
+        debug.log(1, f"codegen: cache over its size limit, {removed} old kernel(s) removed")
 
 
 # Constants up to this many elements are stored in an alias record (JSON); a program with

@@ -10,6 +10,9 @@ of runner asked for) compiled to, so that a second process can load the kernels 
 tracing, skipping differentiation, simplification, scheduling and printing. Its alias hashes
 the traced program with a fingerprint of symgrad's and codegen's own source files, so editing
 either makes old records unreachable.
+
+The folder is kept under ``SYMGRAD_CACHE_MAX_MB`` (default 512) by `prune`, which removes whole
+entries (a kernel module with its Numba files) least recently used first.
 """
 
 from __future__ import annotations
@@ -150,3 +153,126 @@ def read_module(key: str) -> str | None:
     if line not in text or source_key(text.replace(line, "", 1)) != key:
         return None
     return text
+
+
+# --- size limit: least recently used entries go first ------------------------------------------
+
+DEFAULT_MAX_MB = 512
+
+# Prune to this share of the limit, so that the next few new kernels do not each trigger a
+# round of deletions.
+PRUNE_TO = 0.8
+
+
+def max_cache_bytes() -> int:
+    """The cache size limit in bytes from ``SYMGRAD_CACHE_MAX_MB`` (MiB, default 512); 0 means
+    no limit (the variable set to 0 or less)."""
+    env = os.environ.get("SYMGRAD_CACHE_MAX_MB", "").strip()
+    try:
+        mb = float(env) if env else DEFAULT_MAX_MB
+    except ValueError:  # a typo must not break compiling
+        mb = DEFAULT_MAX_MB
+    return int(mb * 2**20) if mb > 0 else 0
+
+
+class _Entry:
+    """The files of one kernel module (``k_<key>.py`` and its Numba cache files)."""
+
+    def __init__(self):
+        self.paths, self.size, self.used = [], 0, 0.0
+
+    def add(self, path: str, st: os.stat_result) -> None:
+        self.paths.append(path)
+        self.size += st.st_size
+        self.used = max(self.used, st.st_atime, st.st_mtime)
+
+
+def _files(folder: str):
+    """(name, path, stat) of the regular files in ``folder``; files that vanish are skipped."""
+    try:
+        with os.scandir(folder) as it:
+            found = list(it)
+    except OSError:
+        return
+    for f in found:
+        try:
+            if f.is_file(follow_symlinks=False):
+                yield f.name, f.path, f.stat(follow_symlinks=False)
+        except OSError:
+            continue
+
+
+def _entry_key(name: str, top: bool) -> str | None:
+    """The kernel key a cache file belongs to, or None (alias records, temporaries, others)."""
+    if not name.startswith("k_") or ".tmp" in name:  # never delete another writer's temporary
+        return None
+    if top:
+        return name[2:-3] if name.endswith(".py") and "." not in name[2:-3] else None
+    return name[2:].split(".", 1)[0]  # Numba's files: k_<key>.<function>-<line>.py311.nbi
+
+
+def _scan(folder: str) -> tuple[dict, list, int]:
+    """(entries by key, alias record paths, total bytes) of the cache folder."""
+    entries, aliases, total = {}, [], 0
+    for sub, top in ((folder, True), (os.path.join(folder, "__pycache__"), False)):
+        for name, path, st in _files(sub):
+            total += st.st_size
+            key = _entry_key(name, top)
+            if key:
+                entries.setdefault(key, _Entry()).add(path, st)
+            elif top and name.startswith("t_") and name.endswith(".json"):
+                aliases.append(path)
+    return entries, aliases, total
+
+
+def _remove(path: str) -> None:
+    """Delete ``path``; gone already (a concurrent prune) or not deletable is not an error."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _remove_aliases(paths: list, keys: set) -> None:
+    """Delete the alias records among ``paths`` that name one of ``keys``."""
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as f:
+                record = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and record.get("key") in keys:
+            _remove(path)
+
+
+def prune(max_bytes: int | None = None, keep=()) -> int:
+    """Keep the cache folder under ``max_bytes`` (default `max_cache_bytes`; 0 or less: no limit).
+
+    When the folder is larger, whole entries are deleted, least recently used first (newest
+    atime or mtime of their files), until it is under 80% of the limit; entries whose key is in
+    ``keep`` (modules loaded in this process) stay, as do the alias records of other entries.
+    Never raises on OSError. Returns the number of entries removed."""
+    limit = max_cache_bytes() if max_bytes is None else max_bytes
+    if limit <= 0:
+        return 0
+    try:
+        folder = cache_dir()
+    except OSError:
+        return 0
+    entries, aliases, total = _scan(folder)
+    if total <= limit:
+        return 0
+    keep = set(keep)
+    removed = set()
+    for key, entry in sorted(entries.items(), key=lambda kv: kv[1].used):
+        if total <= limit * PRUNE_TO:
+            break
+        if key in keep:
+            continue
+        for path in sorted(entry.paths, key=lambda p: not p.endswith(".py")):
+            _remove(path)  # the module first: a reader then misses rather than half-loads
+        total -= entry.size
+        removed.add(key)
+    if removed:
+        _remove_aliases(aliases, removed)
+    return len(removed)

@@ -130,13 +130,51 @@ class Renderer:
         if s.fallbacks:
             pairs = ", ".join(f'"{sym}": {s.sizes[sym]}' for sym in s.program.sizes)
             lines.append(f"    sizes = {{{pairs}}}")
-        for step in s.steps:
-            lines += ["    " + line for line in self.step(step)]
+        body = [line for step in s.steps for line in self.step(step)]
+        if self.has_serial():
+            works = [self.expr(st.work) for st in s.steps if isinstance(st, PassStep)]
+            work = works[0] if len(works) == 1 else f"max({', '.join(works)})"
+            results = ", ".join(s.outputs) + ("," if len(s.outputs) == 1 else "")
+            body = [f"if chunks({work}) == 1:  # one thread: a single call into compiled code",
+                    f"    {results} = serial({', '.join(names)})", "else:",
+                    *["    " + line for line in body]]
+        lines += ["    " + line for line in body]
         outs = list(s.outputs)
         for k, n in enumerate(s.program.outputs):
             if n.shape == () and n.dtype.name not in _BOXED_EXACTLY:
                 outs[k] = f"{np_dtype(n.dtype.name)}({outs[k]})"  # Numba boxes it as a float
         lines.append(f"    return [{', '.join(outs)}]")
+        return lines
+
+    def has_serial(self) -> bool:
+        """Whether the module has a compiled ``serial`` driver: it runs every kernel in one
+        call (saving the per-kernel call overhead at small batch sizes) when all passes fit
+        one chunk; there must be a pass, and no NumPy fallback or prange kernel."""
+        s = self.s
+        return (any(isinstance(st, PassStep) for st in s.steps) and not s.fallbacks
+                and s.parallel != "prange")
+
+    def serial_driver(self) -> list:
+        """The compiled single-chunk driver (see `has_serial`)."""
+        s = self.s
+        names = [s.names[id(n)] for n in s.program.inputs]
+        lines = ["@numba.njit(**JIT)", f"def serial({', '.join(names)}):",
+                 '    """Every kernel in order on one thread, each pass as a single chunk."""']
+        for sym, (pos, axis) in s.program.sizes.items():
+            lines.append(f"    {s.sizes[sym]} = {names[pos]}.shape[{axis}]")
+        for st in s.steps:
+            if isinstance(st, PassStep):
+                for name, shape, dtype in st.parts:
+                    lines.append(f"    {name} = np.empty({self.shape((1,) + tuple(shape))}, "
+                                 f"{np_dtype(dtype)})")
+                for name, shape, dtype in st.spills:
+                    lines.append(f"    {name} = np.empty({self.shape(shape)}, "
+                                 f"{np_dtype(dtype)})")
+                lines.append(f"    {st.kernel}(0, 1, 1, {', '.join(st.args)})")
+            else:
+                lines += ["    " + line for line in self.step(st)]
+        outs = list(s.outputs)
+        lines.append(f"    return {', '.join(outs)}" + ("," if len(outs) == 1 else ""))
         return lines
 
     def step(self, st) -> list:
@@ -187,6 +225,8 @@ class Renderer:
         for k in self.s.kernels:
             kernels += [""] + self.kernel(k) + [""]
         driver = self.driver()
+        if self.has_serial():
+            kernels += [""] + self.serial_driver() + [""]
         used = set(self.printer.used)
         for name in list(used):
             used.update(REQUIRES.get(name, ()))

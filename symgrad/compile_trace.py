@@ -272,7 +272,8 @@ class CompiledTrace:
             if self.cf.backend == "numba":
                 from codegen import compile_program, load_program
                 alias = self._alias(kind)
-                r = load_program(alias)
+                # SYMGRAD_DEBUG >= 2 and SYMGRAD_DUMP show every pass: run them all
+                r = None if debug.level() >= 2 or debug.dumping() else load_program(alias)
                 if r is not None:
                     debug.log(1, f"{self.cf.__name__}: {kind} kernels loaded from the cache "
                                  f"({1e3 * (time.perf_counter() - t0):.0f} ms)")

@@ -30,6 +30,11 @@ def log(at_level: int, message: str) -> None:
         print(f"[symgrad] {message}", file=sys.stderr, flush=True)
 
 
+def dumping() -> bool:
+    """True when SYMGRAD_DUMP names a folder for the stages."""
+    return bool(os.environ.get("SYMGRAD_DUMP"))
+
+
 def dump(name: str, text: str) -> None:
     """Write ``text`` to $SYMGRAD_DUMP/name when SYMGRAD_DUMP is set."""
     folder = os.environ.get("SYMGRAD_DUMP")

@@ -99,6 +99,7 @@ def test_source_is_imported_from_its_file(tmp_path, monkeypatch):
 
 def test_kernel_errors_point_at_kernel_lines(tmp_path, monkeypatch):
     monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(codegen, "_modules", {})  # not a module loaded from another folder
     case = corpus_case("softmax_ce")
     run = codegen.compile_program(case.program, jit=False)
     arrays = list(case.arrays)

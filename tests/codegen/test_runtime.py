@@ -103,3 +103,91 @@ def test_a_repeated_call_allocates_only_its_outputs(name):
 def test_chunk_policy():
     assert runtime.chunks(10) == 1
     assert runtime.chunks(10**9) == runtime.threads()
+
+
+# --- SciPy's BLAS runs on one thread inside threaded passes -----------------------------------
+
+@pytest.fixture
+def blas(monkeypatch):
+    """SciPy's OpenBLAS thread functions, set to 2 threads (skips when not found)."""
+    api = runtime.scipy_blas_threads()
+    if api is None or api.get is None:
+        pytest.skip("SciPy's OpenBLAS thread functions not found")
+    monkeypatch.setenv("SYMGRAD_THREADS", "2")
+    before = api.get()
+    api.set(2)
+    yield api
+    api.set(before)
+
+
+def test_blas_is_single_threaded_during_a_threaded_pass_and_restored(blas):
+    seen = []
+
+    def kernel(c0, c1, nch):
+        seen.append((c0, c1, blas.get()))
+
+    runtime.run_chunks(kernel, 4)
+    assert sorted(seen) == [(0, 2, 1), (2, 4, 1)]
+    assert blas.get() == 2
+
+
+def test_blas_count_is_restored_when_a_kernel_raises(blas):
+    def kernel(c0, c1, nch):
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError):
+        runtime.run_chunks(kernel, 2)
+    assert blas.get() == 2
+
+
+def test_a_single_threaded_pass_leaves_blas_alone(blas):
+    seen = []
+    runtime.run_chunks(lambda c0, c1, nch: seen.append(blas.get()), 1)
+    assert seen == [2]
+
+
+def test_concurrent_passes_restore_when_the_last_one_ends(blas):
+    """Pass A starts, pass B starts, A ends (BLAS must stay at 1 for B), B ends (restored)."""
+    a_inside, a_may_end, b_inside = threading.Event(), threading.Event(), threading.Event()
+    b_may_end, a_ended = threading.Event(), threading.Event()
+    seen = {}
+
+    def kernel_a(c0, c1, nch):
+        if c0 == 0:  # the calling thread's range waits for B; the worker's returns
+            a_inside.set()
+            assert a_may_end.wait(10)
+
+    def kernel_b(c0, c1, nch):
+        if c0 == 0:
+            b_inside.set()
+            assert b_may_end.wait(10)
+            seen["b_after_a_ended"] = blas.get()
+
+    def pass_a():
+        runtime.run_chunks(kernel_a, 2)
+        a_ended.set()
+
+    threads = [threading.Thread(target=pass_a)]
+    threads[0].start()
+    assert a_inside.wait(10)
+    threads.append(threading.Thread(target=runtime.run_chunks, args=(kernel_b, 2)))
+    threads[1].start()
+    assert b_inside.wait(10)
+    a_may_end.set()
+    assert a_ended.wait(10)
+    seen["between"] = blas.get()
+    b_may_end.set()
+    for t in threads:
+        t.join(10)
+    assert seen == {"between": 1, "b_after_a_ended": 1}
+    assert blas.get() == 2
+
+
+def test_bench_limit_pins_the_same_blas(blas, monkeypatch):
+    from bench import timing
+
+    monkeypatch.setattr(timing, "_BLAS_LIMITED", [])
+    assert timing.limit_blas_threads(1) == [f"{blas.name}(1)"]
+    assert blas.get() == 1
+    runtime.run_chunks(lambda c0, c1, nch: None, 2)
+    assert blas.get() == 1  # a pass restores the pinned count
