@@ -15,7 +15,8 @@ Public API, as `symgrad.compile` uses it: `available`, `compile_program`, `load_
 `program_source`.
 Environment: ``SYMGRAD_CACHE_DIR``, ``SYMGRAD_CACHE_MAX_MB`` (cache size limit, default 512;
 0 for none), ``SYMGRAD_THREADS`` (threads for passes), ``SYMGRAD_BLAS=0``
-(products as loops), ``SYMGRAD_PARALLEL=prange`` (``parallel=True`` kernels instead of the
+(products as loops), ``SYMGRAD_BLAS_THREADS`` (SciPy's BLAS threads, default 1; 0 leaves it),
+``SYMGRAD_PARALLEL=prange`` (``parallel=True`` kernels instead of the
 thread pool; slower to compile), ``SYMGRAD_DEBUG=4`` (print the source).
 """
 
@@ -139,11 +140,12 @@ def load_program(alias: str, jit: bool = True):
 def _load(key, path, consts, bindings, jit):
     """Import (once per process) the kernel module at ``path``; its ``run``."""
     from .jit import load_module
-    from .runtime import load_cython_blas
+    from .runtime import load_cython_blas, pin_blas_threads
 
     # Numba imports SciPy's BLAS module when its CPU target starts (for np.dot), through
     # scipy.linalg's slow package import; loading the module directly saves ~0.16 s.
     load_cython_blas()
+    pin_blas_threads()
 
     name = f"symgrad_kernels.k_{key}" + ("" if jit else "_py")
     with _lock:

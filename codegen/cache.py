@@ -51,8 +51,9 @@ def versions() -> str:
     import numba
 
     symgrad = getattr(sys.modules.get("symgrad"), "__version__", "?")
+    # the code fingerprint: a cached kernel embeds the codegen.blas helpers it called
     return (f"python {platform.python_version()}; numpy {np.__version__}; "
-            f"numba {numba.__version__}; symgrad {symgrad}")
+            f"numba {numba.__version__}; symgrad {symgrad} ({code_fingerprint()})")
 
 
 def source_key(source: str) -> str:

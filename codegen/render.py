@@ -22,6 +22,12 @@ _NP_DTYPE = {"bool": "np.bool_"}
 _BOXED_EXACTLY = ("float64", "int64", "bool")
 
 
+def matmul_name(trans_a: bool, trans_b: bool, accumulate: bool) -> str:
+    """The `codegen.blas` helper computing ``out (+)= op(a) @ op(b)``."""
+    ops = ("t" if trans_a else "n") + ("t" if trans_b else "n")
+    return f"matmul_acc_{ops}" if accumulate else f"matmul_{ops}"
+
+
 def np_dtype(name: str) -> str:
     return _NP_DTYPE.get(name, f"np.{name}")
 
@@ -32,6 +38,7 @@ class Renderer:
     def __init__(self, schedule):
         self.s = schedule
         self.printer = KernelPrinter()
+        self.matmuls = set()  # codegen.blas helpers used
 
     def expr(self, e) -> str:
         return self.printer.doprint(sympy.sympify(e))
@@ -46,11 +53,12 @@ class Renderer:
         return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
 
     def matrix(self, ref) -> str:
-        name, rows, trans, contig = ref
+        """A product operand as a C-contiguous array (its transposition is in the helper)."""
+        name, rows, _, contig = ref
         text = name if rows is None else f"{name}[{self.expr(rows[0])}:{self.expr(rows[1])}]"
         if contig:  # a no-op for C-contiguous arrays; BLAS needs contiguous operands
             text = f"np.ascontiguousarray({text})"
-        return text + (".T" if trans else "")
+        return text
 
     # --- statements ---------------------------------------------------------------------------
     def stmts(self, body, depth) -> list:
@@ -93,10 +101,10 @@ class Renderer:
                 items.pop()
             return [f"{s.name} = {s.array}[{', '.join(items)}]"]
         if isinstance(s, Dot):
-            a, b, out = self.matrix(s.a), self.matrix(s.b), self.matrix(s.out)
-            if s.accumulate:
-                return [f"{out} += np.dot({a}, {b})"]
-            return [f"np.dot({a}, {b}, {out})"]
+            assert not s.out[2], "a product's output is never transposed"
+            fn = matmul_name(s.a[2], s.b[2], s.accumulate)
+            self.matmuls.add(fn)
+            return [f"{fn}({self.matrix(s.a)}, {self.matrix(s.b)}, {self.matrix(s.out)})"]
         if isinstance(s, Comment):
             return [f"# {s.text}"]
         raise TypeError(f"cannot render {s!r}")
@@ -130,51 +138,13 @@ class Renderer:
         if s.fallbacks:
             pairs = ", ".join(f'"{sym}": {s.sizes[sym]}' for sym in s.program.sizes)
             lines.append(f"    sizes = {{{pairs}}}")
-        body = [line for step in s.steps for line in self.step(step)]
-        if self.has_serial():
-            works = [self.expr(st.work) for st in s.steps if isinstance(st, PassStep)]
-            work = works[0] if len(works) == 1 else f"max({', '.join(works)})"
-            results = ", ".join(s.outputs) + ("," if len(s.outputs) == 1 else "")
-            body = [f"if chunks({work}) == 1:  # one thread: a single call into compiled code",
-                    f"    {results} = serial({', '.join(names)})", "else:",
-                    *["    " + line for line in body]]
-        lines += ["    " + line for line in body]
+        for step in s.steps:
+            lines += ["    " + line for line in self.step(step)]
         outs = list(s.outputs)
         for k, n in enumerate(s.program.outputs):
             if n.shape == () and n.dtype.name not in _BOXED_EXACTLY:
                 outs[k] = f"{np_dtype(n.dtype.name)}({outs[k]})"  # Numba boxes it as a float
         lines.append(f"    return [{', '.join(outs)}]")
-        return lines
-
-    def has_serial(self) -> bool:
-        """Whether the module has a compiled ``serial`` driver: it runs every kernel in one
-        call (saving the per-kernel call overhead at small batch sizes) when all passes fit
-        one chunk; there must be a pass, and no NumPy fallback or prange kernel."""
-        s = self.s
-        return (any(isinstance(st, PassStep) for st in s.steps) and not s.fallbacks
-                and s.parallel != "prange")
-
-    def serial_driver(self) -> list:
-        """The compiled single-chunk driver (see `has_serial`)."""
-        s = self.s
-        names = [s.names[id(n)] for n in s.program.inputs]
-        lines = ["@numba.njit(**JIT)", f"def serial({', '.join(names)}):",
-                 '    """Every kernel in order on one thread, each pass as a single chunk."""']
-        for sym, (pos, axis) in s.program.sizes.items():
-            lines.append(f"    {s.sizes[sym]} = {names[pos]}.shape[{axis}]")
-        for st in s.steps:
-            if isinstance(st, PassStep):
-                for name, shape, dtype in st.parts:
-                    lines.append(f"    {name} = np.empty({self.shape((1,) + tuple(shape))}, "
-                                 f"{np_dtype(dtype)})")
-                for name, shape, dtype in st.spills:
-                    lines.append(f"    {name} = np.empty({self.shape(shape)}, "
-                                 f"{np_dtype(dtype)})")
-                lines.append(f"    {st.kernel}(0, 1, 1, {', '.join(st.args)})")
-            else:
-                lines += ["    " + line for line in self.step(st)]
-        outs = list(s.outputs)
-        lines.append(f"    return {', '.join(outs)}" + ("," if len(outs) == 1 else ""))
         return lines
 
     def step(self, st) -> list:
@@ -225,8 +195,6 @@ class Renderer:
         for k in self.s.kernels:
             kernels += [""] + self.kernel(k) + [""]
         driver = self.driver()
-        if self.has_serial():
-            kernels += [""] + self.serial_driver() + [""]
         used = set(self.printer.used)
         for name in list(used):
             used.update(REQUIRES.get(name, ()))
@@ -239,8 +207,12 @@ class Renderer:
         rt = ["chunks", "run_chunks"] if any(isinstance(t, PassStep) for t in self.s.steps) else []
         rt += [f for f, users in (("float_as_int", {"vlog", "vexp"}),
                                   ("int_as_float", {"pow2", "vlog", "vexp"})) if used & users]
+        if self.matmuls:
+            imports += [f"from codegen.blas import {', '.join(sorted(self.matmuls))}"]
         if rt:
-            imports += [f"from codegen.runtime import {', '.join(rt)}", ""]
+            imports += [f"from codegen.runtime import {', '.join(rt)}"]
+        if self.matmuls or rt:
+            imports.append("")
         flags = [f"JIT = dict({JIT_FLAGS})", ""]
         body = self.header() + ['"""', ""] + imports + flags + helpers + kernels + [""] + driver
         return "\n".join(body) + "\n"

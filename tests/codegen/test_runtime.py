@@ -191,3 +191,19 @@ def test_bench_limit_pins_the_same_blas(blas, monkeypatch):
     assert blas.get() == 1
     runtime.run_chunks(lambda c0, c1, nch: None, 2)
     assert blas.get() == 1  # a pass restores the pinned count
+
+
+@pytest.mark.parametrize("env, want", [(None, 1), ("3", 3), ("0", 2)])
+def test_loading_kernels_pins_scipy_blas_threads(blas, monkeypatch, env, want):
+    """Kernels are the parallel layer: SciPy's BLAS gets SYMGRAD_BLAS_THREADS (default 1)
+    threads when kernels are loaded; 0 leaves it as it was (2, from the fixture)."""
+    if env is None:
+        monkeypatch.delenv("SYMGRAD_BLAS_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("SYMGRAD_BLAS_THREADS", env)
+    monkeypatch.setattr(runtime, "_PINNED", [])
+    runtime.pin_blas_threads()
+    assert blas.get() == want
+    blas.set(5)
+    runtime.pin_blas_threads()  # once per process
+    assert blas.get() == 5
