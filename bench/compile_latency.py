@@ -1,10 +1,13 @@
-"""Compile latency of ``symgrad.compile``: cold (empty kernel cache) and warm (cache filled).
+"""Compile latency of ``symgrad.compile``: first use, cold (empty kernel cache) and warm.
 
-Each measurement runs in a fresh interpreter with ``SYMGRAD_CACHE_DIR`` pointing at a new
-temporary folder (cold: import + trace + code generation + Numba compilation + first call),
-then again in a second fresh interpreter with the same folder (warm: the generated module and
-Numba's machine code are loaded from the cache).  The workload data are made before the clock
-for the compile starts; the interpreter's own start-up is reported separately (``process_s``).
+Each measurement runs in a fresh interpreter. ``first_use``: ``SYMGRAD_CACHE_DIR`` and
+``NUMBA_CACHE_DIR`` both new temporary folders, so the matrix-product helpers of
+`codegen.blas` (compiled once per installation) are compiled too. ``cold``: a new kernel cache
+with those helpers already compiled (a new program on a machine that has used symgrad): import
++ trace + code generation + Numba compilation + first call. ``warm``: a second interpreter on
+the same folders (the trace's kernels and Numba's machine code are loaded from the cache). The
+workload data are made before the clock for the compile starts; the interpreter's own start-up
+is reported separately (``process_s``).
 
     python -m bench.compile_latency --workload W1,W3
 """
@@ -45,9 +48,12 @@ print("RESULT", json.dumps({{"import_s": t1 - t0, "compile_first_call_s": t3 - t
 DEFAULT_N = {"W1": 1000, "W2": 1000, "W3": 1000, "W4": 256, "W5": 1}
 
 
-def run_once(key: str, cache_dir: str, n: int | None = None, timeout: float = 600) -> dict:
+def run_once(key: str, cache_dir: str, n: int | None = None, timeout: float = 600,
+             numba_cache: str | None = None) -> dict:
     """One fresh interpreter computing ``key``'s value and gradients once; its timings."""
     env = dict(os.environ, SYMGRAD_CACHE_DIR=cache_dir)
+    if numba_cache is not None:
+        env["NUMBA_CACHE_DIR"] = numba_cache
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     code = _SCRIPT.format(key=key, n=n or DEFAULT_N.get(key, 1000))
     t0 = time.perf_counter()
@@ -65,11 +71,15 @@ def run_once(key: str, cache_dir: str, n: int | None = None, timeout: float = 60
 
 
 def measure(key: str, n: int | None = None) -> dict:
-    """Cold then warm latency of ``key`` with a fresh, private kernel cache."""
-    with tempfile.TemporaryDirectory(prefix="symgrad_cold_") as cache:
-        cold = run_once(key, cache, n)
-        warm = run_once(key, cache, n)
-    return {"workload": key, "n": n or DEFAULT_N.get(key, 1000), "cold": cold, "warm": warm}
+    """First-use, cold and warm latency of ``key`` with fresh, private caches."""
+    with tempfile.TemporaryDirectory(prefix="symgrad_numba_") as numba_cache, \
+            tempfile.TemporaryDirectory(prefix="symgrad_first_") as first, \
+            tempfile.TemporaryDirectory(prefix="symgrad_cold_") as cache:
+        first_use = run_once(key, first, n, numba_cache=numba_cache)
+        cold = run_once(key, cache, n, numba_cache=numba_cache)
+        warm = run_once(key, cache, n, numba_cache=numba_cache)
+    return {"workload": key, "n": n or DEFAULT_N.get(key, 1000), "first_use": first_use,
+            "cold": cold, "warm": warm}
 
 
 def main(argv=None) -> int:
@@ -82,7 +92,8 @@ def main(argv=None) -> int:
     for key in [k.strip() for k in args.workload.split(",") if k.strip()]:
         r = measure(key)
         rows.append(r)
-        print(f"{key}: cold {r['cold']['total_s']:.2f} s "
+        print(f"{key}: first use {r['first_use']['total_s']:.2f} s, "
+              f"cold {r['cold']['total_s']:.2f} s "
               f"(import {r['cold']['import_s']:.2f} s), warm {r['warm']['total_s']:.2f} s")
     if args.json:
         with open(args.json, "w") as fh:

@@ -9,7 +9,8 @@ are not installed (or fail to compile) are reported as skipped.
 
 Also measured: the machine's read bandwidth, giving a limit time for the bandwidth-bound W1
 and W2 (bytes of X / bandwidth) and each implementation's fraction of it; symgrad's compile
-latency, cold (fresh ``SYMGRAD_CACHE_DIR``) and warm (same cache, new process); and W1's
+latency, first use (fresh ``SYMGRAD_CACHE_DIR`` and ``NUMBA_CACHE_DIR``), cold (fresh
+``SYMGRAD_CACHE_DIR``) and warm (same caches, new process); and W1's
 time against N from 1e2 to 1e6.
 
 Output: a table in the terminal, and in ``--out`` (default ``bench/results/``)
@@ -281,15 +282,17 @@ def latency_table(lat):
 
     t = Table(title="symgrad.compile latency, new process (import + trace + compile + "
               "first call)")
-    for col in ("workload", "cold total", "cold compile+call", "warm total",
+    for col in ("workload", "first use", "cold total", "cold compile+call", "warm total",
                 "warm compile+call", "import"):
         t.add_column(col, justify="left" if col == "workload" else "right")
     for r in lat:
         if "error" in r:
-            t.add_row(r["workload"], f"[red]{r['error'][:70]}[/red]", "", "", "", "")
+            t.add_row(r["workload"], f"[red]{r['error'][:70]}[/red]", "", "", "", "", "")
             continue
         c, w = r["cold"], r["warm"]
-        t.add_row(r["workload"], fmt_time(c["total_s"]), fmt_time(c["compile_first_call_s"]),
+        first = r.get("first_use")
+        t.add_row(r["workload"], fmt_time(first["total_s"]) if first else "-",
+                  fmt_time(c["total_s"]), fmt_time(c["compile_first_call_s"]),
                   fmt_time(w["total_s"]), fmt_time(w["compile_first_call_s"]),
                   fmt_time(c["import_s"]))
     return t

@@ -86,6 +86,7 @@ def test_bench_quick(tmp_path):
     assert w1["bw_limit_s"] > 0 and w1["bw_fraction"] > 0
     lat = {r["workload"]: r for r in res["compile_latency"]}
     assert lat["W1"]["cold"]["total_s"] > 0 and lat["W1"]["warm"]["total_s"] > 0
+    assert lat["W1"]["first_use"]["total_s"] > 0
     for png in ("speedup.png", "w1_scaling.png"):
         data = (out_dir / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
