@@ -230,14 +230,18 @@ def _fast_key(args):
     """Exact types, dtypes and shapes of the arguments, or None when only the slow path can
     judge them (lists, traced tensors, NumPy scalars ...)."""
     key = []
+    append = key.append  # flat: an array adds its dtype and shape, a number its type
     for a in args:
         t = type(a)
         if t is np.ndarray:
-            key.append((a.dtype.num, a.shape))
+            append(a.dtype)
+            append(a.shape)
         elif t in _SCALAR_DTYPES:
-            key.append(t)
+            append(t)
         elif isinstance(a, Tensor) and a._node is None:
-            key.append(("T", a._data.dtype.num, a._data.shape))
+            append("T")
+            append(a._data.dtype)
+            append(a._data.shape)
         else:
             return None
     return tuple(key)

@@ -113,3 +113,12 @@ def test_error_while_tracing_names_the_signature():
     with pytest.raises(RuntimeError, match=r"while tracing <lambda>\(a: float64\[2, 3\], "
                                            r"b: float64\[2, 3\]\)"):
         cf(np.ones((2, 3)), np.ones((2, 3)))
+
+
+def test_repeated_call_path_still_refuses_a_byte_swapped_array():
+    cf = sg.compile(lambda x, w: ((x * w).sum()) ** 2, wrt=[1], backend="numpy")
+    x, w = np.arange(3.0), np.array([1.0, 2.0, 3.0])
+    for _ in range(2):
+        assert cf.value_and_grad(x, w)[0] == 64.0
+    with pytest.raises(ArgumentError, match="argument 'x' has unsupported dtype >f8"):
+        cf.value_and_grad(x.astype(">f8"), w)
