@@ -263,7 +263,12 @@ class Analysis:
         if len(self.users[id(n)]) > 1:
             return True
         ratio = sympy.cancel(sympy.sympify(evals) / sympy.sympify(numel(n.shape)))
-        return ratio != 1
+        if ratio == 0:
+            return False
+        # inlined when read at most once per element: 1/ratio is a positive integer (a gather
+        # of one element per row reads 1/K of a [N, K] node: computed there, not stored)
+        inv = sympy.cancel(1 / ratio)
+        return not (inv.is_integer and inv.is_positive)
 
 
 def _nest_size(c, k):
