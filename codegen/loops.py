@@ -104,6 +104,17 @@ class View:
 
 
 @dataclass
+class FlatView:
+    """``name = array[0:rows]`` as one flat vector of ``size`` elements (a C-contiguous block
+    buffer seen as a single loop's worth of elements)."""
+
+    name: str
+    array: str
+    rows: object
+    size: object
+
+
+@dataclass
 class Dot:
     """A BLAS matrix product ``out (+)= a @ b``. Each operand is (array, rows, transposed,
     contiguous): ``rows`` = (start, stop) takes those rows (before transposing), None all of
@@ -162,6 +173,8 @@ def _pseudo(body, depth) -> list:
                        (f" fill {s.fill}" if s.fill is not None else ""))
         elif isinstance(s, View):
             out.append(f"{pad}{s.name} = view {s.array}{list(s.index)}")
+        elif isinstance(s, FlatView):
+            out.append(f"{pad}{s.name} = flat {s.array}[0:{s.rows}] ({s.size})")
         elif isinstance(s, Dot):
             op = "+=" if s.accumulate else "="
             out.append(f"{pad}{_mat(s.out)} {op} {_mat(s.a)} @ {_mat(s.b)}")

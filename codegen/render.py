@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sympy
 
-from .loops import Alloc, Assign, Comment, Dot, Loop, Store, Update, View
+from .loops import Alloc, Assign, Comment, Dot, FlatView, Loop, Store, Update, View
 from .prelude import HELPER_SOURCE, ORDER, REQUIRES
 from .pyexpr import KernelPrinter
 from .schedule import CallStep, FallbackStep, PassStep
@@ -100,6 +100,8 @@ class Renderer:
             while len(items) > 1 and items[-1] == ":":
                 items.pop()
             return [f"{s.name} = {s.array}[{', '.join(items)}]"]
+        if isinstance(s, FlatView):
+            return [f"{s.name} = {s.array}[0:{self.expr(s.rows)}].reshape({self.expr(s.size)})"]
         if isinstance(s, Dot):
             assert not s.out[2], "a product's output is never transposed"
             fn = matmul_name(s.a[2], s.b[2], s.accumulate)

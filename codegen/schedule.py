@@ -23,7 +23,7 @@ from symgrad.shapes import numel
 from .analysis import Analysis
 from .expand import Scope, Storage
 from .linear import defer_scalars
-from .loops import Alloc, Assign, Kernel, Load, Loop, Store, Update, View
+from .loops import Alloc, Assign, FlatView, Kernel, Load, Loop, Store, Update, View
 from .lower import lower
 from .names import program_names
 from .nests import (
@@ -304,6 +304,8 @@ def _size_names(body) -> set:
         elif isinstance(s, Alloc):
             for d in s.shape:
                 add(d)
+        elif isinstance(s, FlatView):
+            add(s.size)
         elif isinstance(s, Assign | Store | Update):
             add(s.expr)
             for i in (getattr(s, "index", None) or ()):

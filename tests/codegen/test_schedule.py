@@ -8,8 +8,10 @@ import pytest
 import sympy
 from conftest import corpus_case
 
+import codegen
 from codegen.layout import gather_layout, identity_axis, reshape_groups
 from codegen.schedule import PassStep, Schedule
+from symgrad.ir.interpret import evaluate
 from symgrad.shapes import gather_shape
 
 N, D, C = sympy.symbols("N D C", integer=True, positive=True)
@@ -108,3 +110,25 @@ def test_scalar_transcendental_work_gets_its_own_vectorisable_loop():
     text = str(Schedule(corpus_case("logistic").program))
     assert "step 256" in text and "vexp" not in text  # pseudo-code prints exp(...)
     assert "@" not in text
+
+
+@pytest.mark.parametrize("name", ["softmax_ce", "mlp_tanh"])
+def test_vector_math_between_products_is_one_flat_loop_per_block(name):
+    """exp over [rows, classes] between products: its own segment, one loop over the block's
+    rows x classes (vectorises), not a 10-element loop per row; exact over several blocks."""
+    case = corpus_case(name)
+    text = str(Schedule(case.program, blas=True))
+    assert "= flat " in text and "exp(" in text
+    rng = np.random.default_rng(1)
+    n = 700  # blocks of 256, 256 and 188 rows
+    arrays = []
+    for x, a in zip(case.program.inputs, case.arrays):
+        a = np.asarray(a)
+        if a.ndim and x.shape[0] == case.program.inputs[0].shape[0]:
+            shape = (n,) + a.shape[1:]
+            a = (rng.integers(0, 3, shape) if a.dtype.kind == "i"
+                 else rng.standard_normal(shape).astype(a.dtype))
+        arrays.append(a)
+    expected = evaluate(case.program, arrays)
+    for jit in (True, False):
+        case.check(codegen.compile_program(case.program, jit=jit)(arrays), expected=expected)
