@@ -140,7 +140,7 @@ class CompiledFunction:
         """(value, grads) with grads a tuple of NumPy arrays in ``wrt`` order."""
         hit = self._fast.get(_fast_key(args))
         if hit is not None and hit.run_grad is not None:  # the hot path: a repeated call
-            inputs = hit.inputs(args)
+            inputs = args if hit.direct else hit.inputs(args)
             if inputs is not None:
                 self._stats["hits"] += 1
                 outs = hit.run_grad(inputs)
@@ -281,6 +281,8 @@ class _FastBinding:
         self.grad_fixes = []
         self.captured = [r[1] for r in entry._refs[self.n_args:]]
         self.captured_meta = [(a.shape, a.dtype) for a in inputs[self.n_args:]]
+        # the arguments themselves are the program's inputs (the runners accept a tuple)
+        self.direct = self.plain and not self.captured
 
     def set_grad_runner(self, run, outs):
         """Remember the value-and-gradient runner, and which of its outputs (seen in
