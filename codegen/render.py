@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sympy
 
+from symgrad.ops import Op
+
 from .loops import Alloc, Assign, Comment, Dot, FlatView, Loop, Store, Update, View
 from .prelude import HELPER_SOURCE, ORDER, REQUIRES
 from .pyexpr import KernelPrinter
@@ -146,6 +148,8 @@ class Renderer:
         for k, n in enumerate(s.program.outputs):
             if n.shape == () and n.dtype.name not in _BOXED_EXACTLY:
                 outs[k] = f"{np_dtype(n.dtype.name)}({outs[k]})"  # Numba boxes it as a float
+            elif n.shape != () and (n.op in (Op.INPUT, Op.CONST) or outs[k] in s.fallbacks):
+                outs[k] = f"np.array({outs[k]})"  # a copy: never an input or a constant
         lines.append(f"    return [{', '.join(outs)}]")
         return lines
 

@@ -58,7 +58,14 @@ class Interpreter:
                 continue
             args = [values[id(i)] for i in node.inputs]
             values[id(node)] = IMPLS[node.op](args, self._node_attrs(node, env_key, env))
-        return [values[id(o)] for o in self.program.outputs]
+        outs = []
+        for o in self.program.outputs:
+            v = values[id(o)]
+            if isinstance(v, np.ndarray) and (v.base is not None or
+                                              o.op in (Op.INPUT, Op.CONST)):
+                v = v.copy()  # never hand out an input, a constant, or a view of one
+            outs.append(v)
+        return outs
 
 
 def evaluate(program, arrays) -> list:

@@ -424,3 +424,20 @@ def test_transpose_property_of_captured_tensor_is_an_input_not_a_constant():
     loss = (sg.from_numpy(X) @ W.T).sum()
     loss.backward()
     np.testing.assert_allclose(gW, W.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_returned_arrays_never_alias_inputs_or_constants(backend):
+    """d/dw sum(w * x) is x itself and d/dw sum(w * c) the constant c: the caller gets copies,
+    so scaling a gradient in place changes neither the data nor the next call's result."""
+    x = np.arange(3.0)
+    cf = sg.compile(lambda x, w: (w * x).sum(), wrt=[1], backend=backend)
+    _, (g,) = cf.value_and_grad(x, np.ones(3))
+    assert not np.shares_memory(g, x)
+    c = np.array([1.0, 2.0, 3.0])
+    cf = sg.compile(lambda w: (w * sg.from_numpy(c)).sum(), wrt=[0], backend=backend)
+    for _ in range(3):  # slow path, then the repeated-call path
+        _, (g,) = cf.value_and_grad(np.ones(3))
+        np.testing.assert_array_equal(g, [1.0, 2.0, 3.0])
+        g *= 0
+    np.testing.assert_array_equal(c, [1.0, 2.0, 3.0])
