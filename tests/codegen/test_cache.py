@@ -41,6 +41,7 @@ print(json.dumps(dict(first=first, hits=hits, misses=misses, stats=codegen.stats
 
 def _child(cache_dir):
     env = dict(os.environ, SYMGRAD_CACHE_DIR=str(cache_dir))
+    env.pop("NUMBA_CACHE_DIR", None)  # Numba's machine code next to the module, as by default
     code = _CHILD.format(root=str(ROOT), here=str(pathlib.Path(__file__).parent))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]
