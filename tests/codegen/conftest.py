@@ -43,6 +43,20 @@ class Case:
                 np.testing.assert_array_equal(got, want, err_msg=self.name)
 
 
+def big_arrays(case, n, seed=0):
+    """The case's inputs with ``n`` rows of fresh random data (small ints for index inputs)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for x, a in zip(case.program.inputs, case.arrays):
+        a = np.asarray(a)
+        if a.ndim and x.shape[0] == case.program.inputs[0].shape[0]:
+            shape = (n,) + a.shape[1:]
+            a = (rng.integers(0, 4, shape) if a.dtype.kind == "i"
+                 else rng.standard_normal(shape).astype(a.dtype))
+        out.append(a)
+    return out
+
+
 _CACHE = {}
 
 

@@ -7,24 +7,11 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from conftest import corpus_case
+from conftest import big_arrays, corpus_case
 
 import codegen
 from codegen import runtime
 from symgrad.ir.interpret import evaluate
-
-
-def _big_arrays(case, n, seed=0):
-    rng = np.random.default_rng(seed)
-    out = []
-    for x, a in zip(case.program.inputs, case.arrays):
-        a = np.asarray(a)
-        if a.ndim and x.shape[0] == case.program.inputs[0].shape[0]:
-            shape = (n,) + a.shape[1:]
-            a = (rng.integers(0, 4, shape) if a.dtype.kind == "i"
-                 else rng.standard_normal(shape).astype(a.dtype))
-        out.append(a)
-    return out
 
 
 @pytest.fixture
@@ -37,7 +24,7 @@ def parallel(monkeypatch):
 @pytest.mark.parametrize("name", ["mse", "mlp_tanh", "batchnorm", "softmax_ce"])
 def test_chunked_passes_match_interpreter(name, parallel):
     case = corpus_case(name)
-    arrays = _big_arrays(case, 301)
+    arrays = big_arrays(case, 301)
     expected = evaluate(case.program, arrays)
     for jit in (True, False):
         case.check(codegen.compile_program(case.program, jit=jit)(arrays), expected=expected)
@@ -46,7 +33,7 @@ def test_chunked_passes_match_interpreter(name, parallel):
 def test_results_are_deterministic_run_to_run(parallel):
     case = corpus_case("logistic")
     run = codegen.compile_program(case.program)
-    arrays = _big_arrays(case, 20_000)
+    arrays = big_arrays(case, 20_000)
     first = run(arrays)
     for _ in range(5):
         for a, b in zip(first, run(arrays)):
@@ -56,7 +43,7 @@ def test_results_are_deterministic_run_to_run(parallel):
 def test_two_threads_call_one_function(parallel):
     case = corpus_case("mlp_tanh")
     run = codegen.compile_program(case.program)
-    data = [_big_arrays(case, 2000, seed=s) for s in range(2)]
+    data = [big_arrays(case, 2000, seed=s) for s in range(2)]
     expected = [run(a) for a in data]
     errors = []
 
@@ -93,7 +80,7 @@ def test_a_repeated_call_allocates_only_its_outputs(name):
     run = codegen.compile_program(case.program)
     peaks = []
     for n in (100_000, 200_000):
-        arrays = _big_arrays(case, n)
+        arrays = big_arrays(case, n)
         run(arrays)
         peaks.append(_peak_bytes(run, arrays))
     assert peaks[0] < 8 * 100_000 / 4, peaks  # far below one float64 per sample

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy
-from conftest import corpus_case
+from conftest import big_arrays, corpus_case
 
 import codegen
 from codegen.layout import gather_layout, identity_axis, reshape_groups
@@ -119,16 +119,7 @@ def test_vector_math_between_products_is_one_flat_loop_per_block(name):
     case = corpus_case(name)
     text = str(Schedule(case.program, blas=True))
     assert "= flat " in text and "exp(" in text
-    rng = np.random.default_rng(1)
-    n = 700  # blocks of 256, 256 and 188 rows
-    arrays = []
-    for x, a in zip(case.program.inputs, case.arrays):
-        a = np.asarray(a)
-        if a.ndim and x.shape[0] == case.program.inputs[0].shape[0]:
-            shape = (n,) + a.shape[1:]
-            a = (rng.integers(0, 3, shape) if a.dtype.kind == "i"
-                 else rng.standard_normal(shape).astype(a.dtype))
-        arrays.append(a)
+    arrays = big_arrays(case, 700, seed=1)  # blocks of 256, 256 and 188 rows
     expected = evaluate(case.program, arrays)
     for jit in (True, False):
         case.check(codegen.compile_program(case.program, jit=jit)(arrays), expected=expected)
