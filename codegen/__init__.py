@@ -91,7 +91,12 @@ def compile_program(program, jit: bool = True, alias: str | None = None):
             for k, v in schedule.consts.items()}})
     if status == "written":  # only a new file can push the folder over its limit
         _prune(key)
-    run = _load(key, path, dict(schedule.consts), bindings, jit)
+    try:
+        run = _load(key, path, dict(schedule.consts), bindings, jit)
+    except FileNotFoundError:  # pruned by another process between writing and loading
+        with _lock:
+            cache.ensure(path, source)
+        run = _load(key, path, dict(schedule.consts), bindings, jit)
     debug.log(1, f"codegen: {len(schedule.kernels)} kernel(s), cache file {status}: "
                  f"{path} ({1e3 * (time.perf_counter() - t0):.0f} ms)")
     return run
@@ -134,7 +139,10 @@ def load_program(alias: str, jit: bool = True):
     except (TypeError, ValueError):
         return None
     stats["aliases_loaded"] += 1
-    return _load(record["key"], cache.path_for(record["key"]), consts, {}, jit)
+    try:
+        return _load(record["key"], cache.path_for(record["key"]), consts, {}, jit)
+    except FileNotFoundError:  # pruned by another process since it was read: rebuild
+        return None
 
 
 def _load(key, path, consts, bindings, jit):

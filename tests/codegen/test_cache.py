@@ -225,3 +225,26 @@ def test_second_process_skips_differentiation_and_scheduling(tmp_path):
     assert cold["stats"]["schedules"] == 1 and cold["stats"]["aliases_loaded"] == 0
     assert warm["stats"]["schedules"] == 0 and warm["stats"]["aliases_loaded"] == 1
     assert warm["v"] == cold["v"] and warm["g"] == cold["g"]
+
+
+def test_a_kernel_file_pruned_by_another_process_is_rewritten_or_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(codegen, "_modules", {})
+    case = corpus_case("mse")
+    real_load = codegen._load
+    calls = []
+
+    def load_after_a_prune(key, path, *args):
+        calls.append(path)
+        if len(calls) == 1:
+            os.remove(path)  # another process's size limit removed it just now
+        return real_load(key, path, *args)
+
+    monkeypatch.setattr(codegen, "_load", load_after_a_prune)
+    run = codegen.compile_program(case.program, jit=False, alias="p1")
+    assert len(calls) == 2 and os.path.exists(calls[0])
+    case.check(run(case.arrays))
+    # the record now points at a file that goes away between reading and loading: a rebuild
+    monkeypatch.setattr(codegen, "_modules", {})
+    calls.clear()
+    assert codegen.load_program("p1", jit=False) is None
