@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import corpus_case
+from corpus_cases import corpus_case
 
 import codegen
 from codegen import cache
@@ -25,7 +25,7 @@ sys.path.insert(0, {root!r}); sys.path.insert(0, {here!r})
 import numpy as np
 import codegen
 from codegen.jit import kernels_of
-from conftest import corpus_case
+from corpus_cases import corpus_case
 case = corpus_case("logistic")
 run = codegen.compile_program(case.program)
 t0 = time.perf_counter()

@@ -7,7 +7,7 @@ import json
 import os
 
 import pytest
-from conftest import corpus_case
+from corpus_cases import corpus_case
 
 import codegen
 from codegen import cache

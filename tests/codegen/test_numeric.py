@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import CASE_NAMES, corpus_case
+from corpus_cases import CASE_NAMES, corpus_case
 
 import codegen
 

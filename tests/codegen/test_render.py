@@ -6,7 +6,7 @@ import ast
 
 import pytest
 import sympy
-from conftest import corpus_case
+from corpus_cases import corpus_case
 
 import codegen
 from codegen.pyexpr import body_supported, print_expr

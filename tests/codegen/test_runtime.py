@@ -7,7 +7,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from conftest import big_arrays, corpus_case
+from corpus_cases import big_arrays, corpus_case
 
 import codegen
 from codegen import runtime

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy
-from conftest import big_arrays, corpus_case
+from corpus_cases import big_arrays, corpus_case
 
 import codegen
 from codegen.layout import gather_layout, identity_axis, reshape_groups
