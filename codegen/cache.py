@@ -17,6 +17,7 @@ entries (a kernel module with its Numba files) least recently used first.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -96,24 +97,36 @@ def ensure(path: str, text: str) -> str:
     return "repaired"
 
 
-_CODE_FINGERPRINT: list = []
-
-
+@functools.cache
 def code_fingerprint() -> str:
     """A hash of the source files of the ``symgrad`` and ``codegen`` packages (once per
     process): what turns a traced program into kernels."""
-    if not _CODE_FINGERPRINT:
-        h = hashlib.sha256()
-        here = os.path.dirname(os.path.abspath(__file__))
-        for root in (here, os.path.join(os.path.dirname(here), "symgrad")):
-            for folder, dirs, files in sorted(os.walk(root)):
-                dirs.sort()
-                for name in sorted(files):
-                    if name.endswith(".py"):
-                        with open(os.path.join(folder, name), "rb") as f:
-                            h.update(name.encode() + b"\0" + f.read())
-        _CODE_FINGERPRINT.append(h.hexdigest()[:16])
-    return _CODE_FINGERPRINT[0]
+    h = hashlib.sha256()
+    here = os.path.dirname(os.path.abspath(__file__))
+    for root in (here, os.path.join(os.path.dirname(here), "symgrad")):
+        for folder, dirs, files in sorted(os.walk(root)):
+            dirs.sort()
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    with open(os.path.join(folder, name), "rb") as f:
+                        h.update(name.encode() + b"\0" + f.read())
+    return h.hexdigest()[:16]
+
+
+# The environment the scheduler reads (codegen.schedule): part of every alias.
+SCHEDULE_SETTINGS = ("SYMGRAD_BLAS", "SYMGRAD_PARALLEL")
+
+
+def alias(*parts: str) -> str:
+    """The alias of a traced program compiled some way (``parts`` name both), with all else
+    that decides its kernels: symgrad's and codegen's code, the scheduler's settings, and
+    whether SciPy's BLAS is there (products as BLAS calls or as loops)."""
+    import importlib.util
+
+    settings = [os.environ.get(k, "") for k in SCHEDULE_SETTINGS]
+    scipy = importlib.util.find_spec("scipy") is not None
+    text = "|".join([*parts, code_fingerprint(), repr(settings), repr(scipy)])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def alias_path(alias: str) -> str:

@@ -64,7 +64,8 @@ class PassBuilder:
         self.chunk_pre, self.chunk_post, self.buffers = [], [], []
         self.parts, self.spills, self.work = [], [], sympy.Integer(0)
         self.is_red = {id(r) for r in reds}
-        self.order = [n for n in self.an.nodes if id(n) in {id(x) for x in rows + reds}]
+        self.here = {id(x) for x in rows + reds}
+        self.order = [n for n in self.an.nodes if id(n) in self.here]
         self.gemms = {}
         for n in self.order:
             g = match(n, self.an, self.an.mat) if schedule.blas else None
@@ -142,11 +143,10 @@ class PassBuilder:
         if (n.op is not Op.ELEMENTWISE or len(n.shape) != 2 or an.batch[id(n)] != 0
                 or id(n) in self.s.exported or not self._transcendental(n)):
             return False
-        here = {id(x) for x in self.order}
         for p in self.s.reads(n):
             if an.batch[id(p)] is None and numel(p.shape) == 1:
                 continue
-            if (id(p) not in here or id(p) in self.is_red or id(p) in self.s.exported
+            if (id(p) not in self.here or id(p) in self.is_red or id(p) in self.s.exported
                     or p.shape != n.shape or an.batch[id(p)] != 0):
                 return False
         return True

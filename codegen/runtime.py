@@ -118,6 +118,7 @@ def _blas_threads(lib, setter, get_name: str) -> BlasThreads:
     return BlasThreads(setter, getter, setter.__name__)
 
 
+@functools.cache
 def pin_blas_threads() -> None:
     """Set SciPy's OpenBLAS (the one the kernels' products call; not NumPy's) to
     ``SYMGRAD_BLAS_THREADS`` threads, 1 by default, once per process.
@@ -128,9 +129,6 @@ def pin_blas_threads() -> None:
     when the other cores are busy (W4 at N=256 measured 0.16 ms with one BLAS thread, 0.5 to
     8 ms with two on this 2-core machine while another process ran). ``SYMGRAD_BLAS_THREADS=0``
     leaves the library alone. SciPy's own BLAS calls in this process are affected too."""
-    if _PINNED:
-        return
-    _PINNED.append(True)
     try:
         n = int(os.environ.get("SYMGRAD_BLAS_THREADS", "1") or 0)
     except ValueError:
@@ -140,7 +138,6 @@ def pin_blas_threads() -> None:
         api.set(n)
 
 
-_PINNED: list = []
 _blas_lock = threading.Lock()
 _blas_users = 0  # passes running now with BLAS limited (from any user thread)
 _blas_saved = 1  # the thread count to restore when the last of them ends

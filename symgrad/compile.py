@@ -138,7 +138,8 @@ class CompiledFunction:
 
     def value_and_grad(self, *args):
         """(value, grads) with grads a tuple of NumPy arrays in ``wrt`` order."""
-        hit = self._fast.get(_fast_key(args))
+        key = _fast_key(args)
+        hit = self._fast.get(key)
         if hit is not None and hit.run_grad is not None:  # the hot path: a repeated call
             inputs = args if hit.direct else hit.inputs(args)
             if inputs is not None:
@@ -150,7 +151,7 @@ class CompiledFunction:
                 return value if type(value) is float else _value(value), tuple(outs[1:])
         entry, inputs = self._entry(args)
         outs = entry.run("grad", inputs)
-        hit = self._fast.get(_fast_key(args))
+        hit = self._fast.get(key)
         if hit is not None and hit.entry is entry:
             hit.set_grad_runner(entry._runners.get("grad"), outs)
         return _value(outs[0]), tuple(_grad(o, w) for o, w in zip(outs[1:], entry.wrt_dtypes))

@@ -290,18 +290,10 @@ class CompiledTrace:
         return r
 
     def _alias(self, kind) -> str:
-        """Names the kernels of runner ``kind`` across processes: the traced program, what is
-        differentiated, and what else decides the kernels (symgrad's code, its settings)."""
-        import hashlib
-        import importlib.util
-        import os
-
-        from codegen.cache import code_fingerprint
-        settings = [os.environ.get(k, "") for k in ("SYMGRAD_BLAS", "SYMGRAD_PARALLEL")]
-        scipy = importlib.util.find_spec("scipy") is not None  # BLAS products or loops
-        text = "|".join([kind, self.program.fingerprint(), repr(self.wrt_positions),
-                         code_fingerprint(), repr(settings), repr(scipy)])
-        return hashlib.sha256(text.encode()).hexdigest()[:32]
+        """Names the kernels of runner ``kind`` across processes: the traced program and what
+        is differentiated (`codegen.cache.alias` adds the rest)."""
+        from codegen.cache import alias
+        return alias(kind, self.program.fingerprint(), repr(self.wrt_positions))
 
     def run(self, kind, inputs) -> list:
         """Outputs of the ``kind`` program ("forward", "grad", "hvp") on ``inputs``."""

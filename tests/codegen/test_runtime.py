@@ -188,7 +188,7 @@ def test_loading_kernels_pins_scipy_blas_threads(blas, monkeypatch, env, want):
         monkeypatch.delenv("SYMGRAD_BLAS_THREADS", raising=False)
     else:
         monkeypatch.setenv("SYMGRAD_BLAS_THREADS", env)
-    monkeypatch.setattr(runtime, "_PINNED", [])
+    runtime.pin_blas_threads.cache_clear()  # as in a new process
     runtime.pin_blas_threads()
     assert blas.get() == want
     blas.set(5)
