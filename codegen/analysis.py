@@ -89,7 +89,8 @@ def _index_links(n) -> list:
     g axis, and so does an identity index array (``arange``) with the block axis it spans; the
     index arrays' axes link with g's block axes."""
     gather = n.op is Op.GATHER
-    arrays = n.inputs[1:]
+    base = not gather and bool(n.attr("base"))
+    arrays = n.inputs[1:len(n.inputs) - base]
     x_shape = n.inputs[0].shape if gather else n.shape
     lay = gather_layout(n.attr("key"), x_shape, [a.shape for a in arrays])
     pairs = []  # (x axis, g axis)
@@ -108,8 +109,11 @@ def _index_links(n) -> list:
     if gather:
         return [pairs] + array_links
     g_to_x = {g: x for x, g in pairs}
-    return [[(g, x) for x, g in pairs]] + [[(j, g_to_x[g]) for j, g in links if g in g_to_x]
-                                           for links in array_links]
+    links = [[(g, x) for x, g in pairs]] + [[(j, g_to_x[g]) for j, g in links if g in g_to_x]
+                                            for links in array_links]
+    if base:  # the base is read at the output's own index
+        links.append([(j, j) for j, d in enumerate(n.shape) if d != 1])
+    return links
 
 
 def _cheap(n) -> bool:
@@ -276,6 +280,8 @@ def _nest_size(c, k):
     if c.op in REDUCE_OPS or c.op is Op.PAD:
         return sympy.sympify(numel(c.inputs[0].shape))
     if c.op is Op.SCATTER_ADD:
+        if c.attr("base") and k == len(c.inputs) - 1:
+            return sympy.sympify(numel(c.shape))
         return sympy.sympify(numel(c.inputs[0].shape))
     return sympy.sympify(numel(c.shape))
 

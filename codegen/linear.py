@@ -54,6 +54,9 @@ def _degrees(an, s):
                 return None
         elif n.op is Op.SUM:
             pass
+        elif n.op is Op.SCATTER_ADD and n.attr("base"):
+            if any(ins[1:-1]) or ins[-1] != ins[0]:  # base + scatter(g): both scale, or none
+                return None
         elif n.op in _LINEAR_OPS:
             if any(ins[1:]):  # an index array depends on s
                 return None

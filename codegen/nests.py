@@ -337,9 +337,16 @@ def _out_bound(bound, axes, keep):
 
 
 def scatter_into(scope, n, target, g_bound, out_bound) -> list:
-    """``target = zeros; target[key] += g`` (a scatter-add), duplicates accumulating."""
-    g, arrays = n.inputs[0], n.inputs[1:]
-    head = fill(scope, target, n.shape, out_bound, sympy.Integer(0))
+    """``target = zeros; target[key] += g`` (a scatter-add), duplicates accumulating; with a
+    base, ``target = base`` first (a dense row, then the few updates at the index)."""
+    base = bool(n.attr("base"))
+    g, arrays = n.inputs[0], n.inputs[1:len(n.inputs) - base]
+    if base:
+        b = n.inputs[-1]
+        nest = Nest(scope, n.shape, out_bound)
+        head = nest.build([_write(target, nest.idx, scope.value(b, nest.idx))])
+    else:
+        head = fill(scope, target, n.shape, out_bound, sympy.Integer(0))
     lay = gather_layout(n.attr("key"), n.shape, [a.shape for a in arrays])
     nest = Nest(scope, g.shape, g_bound)
     out_idx = gather_index(scope, lay, n.shape, arrays, nest.idx)

@@ -24,7 +24,7 @@ from .analysis import Analysis
 from .expand import Scope, Storage
 from .linear import defer_scalars
 from .loops import Alloc, Assign, FlatView, Kernel, Load, Loop, Store, Update, View
-from .lower import lower
+from .lower import lower, scatter_bases
 from .names import program_names
 from .nests import (
     REDUCE_NAME,
@@ -87,7 +87,7 @@ class Schedule:
         # "prange": one parallel=True kernel per pass (slower to compile; for comparison)
         self.parallel = parallel or os.environ.get("SYMGRAD_PARALLEL", "threads")
         self.source_program = program
-        self.program = program = defer_scalars(lower(program), Analysis)
+        self.program = program = scatter_bases(defer_scalars(lower(program), Analysis))
         self.an = an = Analysis(program)
         self.names, self.sizes = program_names(program)
         self.size_names = {str(s) for s in self.sizes.values()}

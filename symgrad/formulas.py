@@ -211,7 +211,8 @@ class _Builder:
         return self.expr(x, pos)
 
     def _scatter_add(self, n, idx):
-        g, arrays = n.inputs[0], n.inputs[1:]
+        base = bool(n.attr("base"))
+        g, arrays = n.inputs[0], n.inputs[1:len(n.inputs) - base]
         gidx = tuple(sympy.S.Zero if d == 1 else self.indices.fresh(d) for d in g.shape)
         pos, _ = self._gather_parts(n, gidx, n.attr("key"), n.shape, arrays)
         term = self.expr(g, gidx)
@@ -220,7 +221,7 @@ class _Builder:
         for j, d in zip(reversed(gidx), reversed(g.shape)):
             if d != 1:
                 term = sympy.Sum(term, (j, 0, d - 1))
-        return term
+        return self.expr(n.inputs[-1], idx) + term if base else term
 
 
 def _pull_constants(e):

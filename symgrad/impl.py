@@ -60,9 +60,13 @@ def _gather(arrays, a):
 
 
 def _scatter_add(arrays, a):
-    g = arrays[0]
-    out = np.zeros(a["shape"], g.dtype)
-    np.add.at(out, index_tuple(a["key"], arrays[1:]), g)
+    g, index = arrays[0], arrays[1:]
+    if a.get("base"):
+        index = index[:-1]
+        out = np.array(np.broadcast_to(arrays[-1], a["shape"]), dtype=g.dtype)
+    else:
+        out = np.zeros(a["shape"], g.dtype)
+    np.add.at(out, index_tuple(a["key"], index), g)
     return out
 
 

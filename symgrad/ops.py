@@ -24,7 +24,8 @@ class Op(enum.Enum):
     SLICE = "slice"              # index: tuple of (start, stop, step), one per axis
     PAD = "pad"                  # shape, index: place the input at index of zeros(shape)
     GATHER = "gather"            # key: advanced-index template; inputs: x, *index arrays
-    SCATTER_ADD = "scatter_add"  # shape, key: zeros(shape); add g at key (adjoint of GATHER)
+    SCATTER_ADD = "scatter_add"  # shape, key: zeros(shape); add g at key (adjoint of GATHER);
+    #                              base=True: the last input (of the output shape) instead of zeros
     STOP_GRADIENT = "stop_gradient"  # stabilizer: bool (a shift that cancels in the math)
     IOTA = "iota"                # shape, axis, dtype: index values along axis
     CONST = "const"              # value: a NumPy array

@@ -101,8 +101,10 @@ def _gather(ctx, g):
 
 
 def _scatter_add(ctx, g):
-    arrays = [ctx.input(k) for k in range(1, len(ctx.shapes))]
-    return (prims.gather(g, ctx.attrs["key"], arrays),) + (None,) * len(arrays)
+    base = bool(ctx.attrs.get("base"))
+    arrays = [ctx.input(k) for k in range(1, len(ctx.shapes) - base)]
+    out = (prims.gather(g, ctx.attrs["key"], arrays),) + (None,) * len(arrays)
+    return out + (g,) if base else out  # d(base + scatter(x))/d base = identity
 
 
 def _inverse(perm):
@@ -140,5 +142,6 @@ SAVES = {
     Op.SLICE: _NOTHING,
     Op.PAD: _NOTHING,
     Op.GATHER: _INDEX_ARRAYS,
-    Op.SCATTER_ADD: _INDEX_ARRAYS,
+    Op.SCATTER_ADD: lambda attrs, needs: (tuple(range(1, len(needs) - bool(attrs.get("base")))),
+                                          False),
 }

@@ -97,6 +97,45 @@ def _sum_of_broadcast(n):
                      n.shape, n.dtype)
 
 
+def _sum_of_scatter(n):
+    # sum over axes S of scatter_add(g, idx...) -> g, when the index of every other axis is
+    # iota along that same axis and g has size 1 along S: each output row holds one g value
+    # (the one-hot rows of cross-entropy: sum_c onehot(t)[n, c] * v[n] = v[n]). Also through
+    # a scaling elementwise[c * x0]. Index values are not checked here: the gather that the
+    # scatter is the adjoint of reads (and checks) the same ones.
+    if n.op is not Op.SUM:
+        return n
+    x, scale = n.inputs[0], None
+    if x.op is Op.ELEMENTWISE and len(x.inputs) == 1 and x.attr("cdtype") == x.dtype:
+        c = sympy.simplify(x.attr("body") / placeholder(0))
+        if c.is_Number:
+            scale, x = x, x.inputs[0]
+    if x.op is not Op.SCATTER_ADD or x.attr("base") or x.dtype != n.dtype:
+        return n
+    g, arrays, key = x.inputs[0], x.inputs[1:], x.attr("key")
+    rank, axes = len(x.shape), set(n.attr("axes"))
+    if len(key) != rank or len(g.shape) != rank or any(k[0] != "a" for k in key) or \
+            any(len(a.shape) != rank for a in arrays):
+        return n
+    if tuple(broadcast_shapes(*[a.shape for a in arrays])) != tuple(g.shape):
+        return n
+    for axis, k in enumerate(key):
+        a = arrays[k[1]]
+        if axis in axes:
+            if g.shape[axis] != 1:
+                return n
+        elif a.op is not Op.IOTA or a.attr("axis") != axis or a.shape[axis] != x.shape[axis] \
+                or g.shape[axis] != x.shape[axis]:
+            return n
+    out = _reshaped(g, tuple(n.shape))
+    if scale is None:
+        return out
+    attrs = dict(scale.attr_dict)
+    if "shape" in attrs:
+        attrs["shape"] = tuple(n.shape)
+    return make_node(Op.ELEMENTWISE, [out], attrs, n.shape, n.dtype)
+
+
 def _reshaped(x, shape):
     """``x`` reshaped to ``shape``, reading through reshape chains (no node if nothing moves)."""
     while x.op is Op.RESHAPE:
@@ -181,7 +220,7 @@ def _log_of_exp(n):
 
 
 RULES = [_absorb_broadcast, _identity_elementwise, _dedupe_inputs, _movement_chains,
-         _sum_of_broadcast, _log_of_exp]
+         _sum_of_broadcast, _sum_of_scatter, _log_of_exp]
 
 
 def algebraic(program):

@@ -9,9 +9,12 @@ import sympy
 from corpus_cases import big_arrays, corpus_case
 
 import codegen
+import codegen.schedule as schedule_module
 from codegen.layout import gather_layout, identity_axis, reshape_groups
+from codegen.loops import Loop, Store
 from codegen.schedule import PassStep, Schedule
-from symgrad.ir.interpret import evaluate
+from symgrad.ir.interpret import Interpreter, evaluate
+from symgrad.ops import Op
 from symgrad.shapes import gather_shape
 
 N, D, C = sympy.symbols("N D C", integer=True, positive=True)
@@ -89,7 +92,30 @@ def test_count_normalised_mean_is_still_one_pass(name):
     # the scalar is factored out of the gradient sums (codegen.linear)
     s = Schedule(corpus_case(name).program)
     assert len(_passes(s)) == 1
-    assert s.program.note == "scalar factored out of per-sample sums"
+    assert s.program.note.startswith("scalar factored out of per-sample sums")
+
+
+@pytest.mark.parametrize("name", ["nn_linear_ce", "nn_mlp_ce"])
+def test_softmax_minus_one_hot_is_one_scatter_onto_the_dense_part(name, monkeypatch):
+    # the cross-entropy gradient per row: the dense softmax part is written, then the label's
+    # entry is updated (no zeroed scratch row, no scatter into it, no second read)
+    case = corpus_case(name)
+    s = Schedule(case.program)
+    scatters = [n for n in s.program.nodes if n.op is Op.SCATTER_ADD]
+    assert scatters and all(n.attr("base") for n in scatters)
+    case.check(Interpreter(s.program).run(case.arrays))  # still the same values
+    assert _zero_fills(s) == 0
+    monkeypatch.setattr(schedule_module, "scatter_bases", lambda program: program)
+    assert _zero_fills(Schedule(case.program)) > 0  # what it replaces: a zeroed scratch row
+
+
+def _zero_fills(schedule) -> int:
+    """Stores of the integer 0 (a scatter's zero fill; accumulators start at 0.0)."""
+    def count(body):
+        return sum(count(st.body) if isinstance(st, Loop) else
+                   int(isinstance(st, Store) and st.expr == 0 and st.expr.is_Integer)
+                   for st in body)
+    return sum(count(k.body) for k in schedule.kernels)
 
 
 def test_products_become_blas_calls_on_blocks():

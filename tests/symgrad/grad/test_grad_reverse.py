@@ -180,3 +180,30 @@ def test_gradient_program_can_be_differentiated_again(torch):
     hess = torch.autograd.functional.hessian(lambda x: (torch.sigmoid(x) * torch.sin(x)).sum(),
                                              tx)
     np.testing.assert_allclose(got, hess.numpy() @ c, rtol=1e-10)
+
+
+def test_scatter_add_onto_a_base_differentiates_into_both():
+    # codegen's form of dense + scatter (codegen.lower.scatter_bases): out = base; out[k] += g
+    from symgrad.ir.node import make_node
+    from symgrad.ir.program import Program
+    base = make_node(Op.INPUT, (), {"name": "base"}, (3, 4), F64)
+    g = make_node(Op.INPUT, (), {"name": "g"}, (3, 1), F64)
+    k = make_node(Op.INPUT, (), {"name": "k"}, (3, 1), I64)
+    rows = make_node(Op.IOTA, (), {"shape": (3, 1), "axis": 0, "dtype": I64}, (3, 1), I64)
+    attrs = {"shape": (3, 4), "key": (("a", 0), ("a", 1)), "base": True}
+    out = make_node(Op.SCATTER_ADD, (g, rows, k, base), attrs, (3, 4), F64)
+    w = make_node(Op.INPUT, (), {"name": "w"}, (3, 4), F64)
+    prod = make_node(Op.ELEMENTWISE, (out, w), {"body": X[0] * X[1], "dtype": F64,
+                                                 "cdtype": F64}, (3, 4), F64)
+    total = make_node(Op.SUM, (prod,), {"axes": (0, 1), "keepdim": False}, (), F64)
+    program = Program([base, g, k, w], [total])
+    rng = np.random.default_rng(2)
+    bv, gv, wv = rng.standard_normal((3, 4)), rng.standard_normal((3, 1)), \
+        rng.standard_normal((3, 4))
+    kv = np.array([[1], [3], [1]])
+    value, dbase, dg = evaluate(grad_program(program, [0, 1]), [bv, gv, kv, wv])
+    dense = bv.copy()
+    dense[np.arange(3), kv[:, 0]] += gv[:, 0]
+    np.testing.assert_allclose(value, (dense * wv).sum(), rtol=1e-13)
+    np.testing.assert_allclose(dbase, wv, rtol=1e-13)  # the base passes straight through
+    np.testing.assert_allclose(dg[:, 0], wv[np.arange(3), kv[:, 0]], rtol=1e-13)

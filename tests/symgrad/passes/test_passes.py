@@ -428,3 +428,43 @@ def test_optimized_grad_program_matches_unoptimized_values():
     arrays = [rng.standard_normal((4, 3)), rng.uniform(0, 1, (4, 3))]
     for a, b in zip(evaluate(prog, arrays), evaluate(optimize(prog), arrays)):
         np.testing.assert_allclose(b, a, rtol=1e-12)
+
+
+def _sums_of_scatters(prog) -> int:
+    """Sums that read a scatter-add, directly or through one elementwise node."""
+    count = 0
+    for n in prog.nodes:
+        if n.op is Op.SUM:
+            x = n.inputs[0]
+            if x.op is Op.ELEMENTWISE and len(x.inputs) == 1:
+                x = x.inputs[0]
+            count += x.op is Op.SCATTER_ADD
+    return count
+
+
+def _ce_grad_program(dim):
+    # torch.gather(log_softmax(x), dim, index): the other axis is indexed by iota
+    shape = (5, 1) if dim == 1 else (1, 4)
+    prog = trace(lambda x, t: -(x.log_softmax(1).gather(dim, t)).sum(),
+                 [("x", (5, 4), F64, True), ("t", shape, dtypes.int64, True)],
+                 symbolic=False)[0]
+    return grad_program(prog, [0])
+
+
+def test_sum_over_a_one_hot_scatter_is_the_scattered_value():
+    # d/dx of -log_softmax(x)[n, t[n]]: the row sum of the one-hot part is the value itself
+    prog = _ce_grad_program(1)
+    assert _sums_of_scatters(prog) == 1
+    out = algebraic(prog)
+    assert _sums_of_scatters(out) == 0
+    rng = np.random.default_rng(1)
+    arrays = [rng.standard_normal((5, 4)), np.array([[0], [3], [1], [1], [2]])]
+    for a, b in zip(evaluate(prog, arrays), evaluate(out, arrays)):
+        np.testing.assert_allclose(b, a, rtol=1e-13)
+
+
+def test_sum_over_a_scatter_at_data_chosen_rows_stays():
+    # rows picked by data may repeat: row n of the scatter holds several values (or none)
+    prog = _ce_grad_program(0)
+    assert _sums_of_scatters(prog) == 1
+    assert _sums_of_scatters(algebraic(prog)) == 1
