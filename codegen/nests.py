@@ -260,7 +260,8 @@ def _cse_run(run, scope, elsewhere) -> list:
 
 
 # --- statements for materialized nodes ---------------------------------------------------------
-def _write(target, idx, expr):
+def write(target, idx, expr):
+    """``target[idx] = expr`` (or ``target = expr`` for a register)."""
     if target.kind == "reg":
         return Assign(target.name, expr)
     return Store(*target.ref(tuple(idx)), expr)
@@ -276,7 +277,7 @@ def compute(scope, n, target, bound) -> list:
     """``target = n`` over n's domain: the node's own expansion (elementwise, movement, ...)."""
     nest = Nest(scope, n.shape, bound)
     expr = expand_self(scope, n, nest.idx)
-    return nest.build([_write(target, nest.idx, expr)])
+    return nest.build([write(target, nest.idx, expr)])
 
 
 def expand_self(scope, n, idx):
@@ -289,7 +290,7 @@ def expand_self(scope, n, idx):
 def fill(scope, target, shape, bound, value) -> list:
     """``target[...] = value`` over ``shape`` (zeroing a buffer before it accumulates)."""
     nest = Nest(scope, shape, bound)
-    return nest.build([_write(target, nest.idx, value)])
+    return nest.build([write(target, nest.idx, value)])
 
 
 def reduce_into(scope, n, target, bound, fresh=True) -> list:
@@ -314,7 +315,7 @@ def reduce_into(scope, n, target, bound, fresh=True) -> list:
         k = len(kept)
         acc = str(scope.fresh("acc"))
         nest.pre[k] = [Assign(acc, init)]
-        nest.post[k] = [_write(target, out_idx, sympy.Symbol(acc))]
+        nest.post[k] = [write(target, out_idx, sympy.Symbol(acc))]
         return nest.build([Update(acc, None, op, value)])
     head = []
     if fresh:
@@ -344,7 +345,7 @@ def scatter_into(scope, n, target, g_bound, out_bound) -> list:
     if base:
         b = n.inputs[-1]
         nest = Nest(scope, n.shape, out_bound)
-        head = nest.build([_write(target, nest.idx, scope.value(b, nest.idx))])
+        head = nest.build([write(target, nest.idx, scope.value(b, nest.idx))])
     else:
         head = fill(scope, target, n.shape, out_bound, sympy.Integer(0))
     lay = gather_layout(n.attr("key"), n.shape, [a.shape for a in arrays])
@@ -361,4 +362,4 @@ def pad_into(scope, n, target, x_bound, out_bound) -> list:
     nest = Nest(scope, x.shape, x_bound)
     out_idx = tuple(scope.size(s[0]) + scope.size(s[2]) * i
                     for s, i in zip(n.attr("index"), nest.idx))
-    return head + nest.build([_write(target, out_idx, scope.value(x, nest.idx))])
+    return head + nest.build([write(target, out_idx, scope.value(x, nest.idx))])
