@@ -85,6 +85,15 @@ class Loop:
 
 
 @dataclass
+class If:
+    """``if cond: body`` else ``orelse`` (``cond`` names a boolean parameter)."""
+
+    cond: str
+    body: list
+    orelse: list = field(default_factory=list)
+
+
+@dataclass
 class Alloc:
     """``name = new array(shape, dtype)``, filled with ``fill`` unless it is None."""
 
@@ -161,6 +170,12 @@ def _pseudo(body, depth) -> list:
             step = f" step {s.step}" if s.step != 1 else ""
             out.append(f"{pad}for {s.var} in [{s.start}, {s.stop}){step}:")
             out += _pseudo(s.body, depth + 1)
+        elif isinstance(s, If):
+            out.append(f"{pad}if {s.cond}:")
+            out += _pseudo(s.body, depth + 1)
+            if s.orelse:
+                out.append(f"{pad}else:")
+                out += _pseudo(s.orelse, depth + 1)
         elif isinstance(s, Assign):
             out.append(f"{pad}{s.target} = {s.expr}")
         elif isinstance(s, Store):

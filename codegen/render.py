@@ -11,7 +11,7 @@ import sympy
 
 from symgrad.ops import Op
 
-from .loops import Alloc, Assign, Comment, Dot, FlatView, Loop, Store, Update, View
+from .loops import Alloc, Assign, Comment, Dot, FlatView, If, Loop, Store, Update, View
 from .prelude import HELPER_SOURCE, ORDER, REQUIRES
 from .pyexpr import KernelPrinter
 from .schedule import CallStep, FallbackStep, PassStep
@@ -79,6 +79,11 @@ class Renderer:
             head = f"for {s.var} in {'numba.prange' if s.parallel else 'range'}({rng}):"
             body = self.stmts(s.body, 1) or ["    pass"]
             return [head] + body
+        if isinstance(s, If):
+            out = [f"if {s.cond}:"] + (self.stmts(s.body, 1) or ["    pass"])
+            if s.orelse:
+                out += ["else:"] + self.stmts(s.orelse, 1)
+            return out
         if isinstance(s, Assign):
             return [f"{s.target} = {self.expr(s.expr)}"]
         if isinstance(s, Store):
@@ -173,9 +178,15 @@ class Renderer:
         args = ", ".join(st.args)
         if self.s.parallel == "prange":
             return out + [f"{st.kernel}(0, nch, nch, {args})"]
-        out += ["if nch == 1:", f"    {st.kernel}(0, 1, 1, {args})", "else:",
-                f"    run_chunks({st.kernel}, nch, {args})"]
-        return out
+        if not st.results:
+            return out + ["if nch == 1:", f"    {st.kernel}(0, 1, 1, {args})", "else:",
+                          f"    run_chunks({st.kernel}, nch, {args})"]
+        # the kernel finishes the stage too (the whole-array work after the pass): in the
+        # same call when there is one chunk, else in one more call after all chunks ran
+        res = ", ".join(st.results)  # one name: the kernel returns it bare
+        return out + ["if nch == 1:", f"    {res} = {st.kernel}(0, 1, 1, True, {args})",
+                      "else:", f"    run_chunks({st.kernel}, nch, False, {args})",
+                      f"    {res} = {st.kernel}(nch, nch, nch, True, {args})"]
 
     def header(self) -> list:
         s = self.s

@@ -23,7 +23,7 @@ from symgrad.shapes import numel
 from .analysis import Analysis
 from .expand import Scope, Storage
 from .linear import defer_scalars
-from .loops import Alloc, Assign, FlatView, Kernel, Load, Loop, Store, Update, View
+from .loops import Alloc, Assign, FlatView, If, Kernel, Load, Loop, Store, Update, View, cast
 from .lower import lower, scatter_bases
 from .names import program_names
 from .nests import (
@@ -67,6 +67,7 @@ class PassStep:
     work: object  # rows * per-row work, for the chunking policy
     parts: list  # (name, shape, dtype) with shape after the chunk axis
     spills: list  # (name, shape, dtype)
+    results: list = None  # names returned when the kernel also finishes the next stage
 
 
 @dataclass
@@ -92,6 +93,7 @@ class Schedule:
         self.names, self.sizes = program_names(program)
         self.size_names = {str(s) for s in self.sizes.values()}
         self.kernels, self.steps, self.consts, self.fallbacks = [], [], {}, {}
+        self.finished = set()  # stages whose glue runs at the end of the previous pass
         self.home = {id(n): self._home(n) for n in an.nodes if id(n) in an.mat}
         self._readers()
         for k in range(an.n_levels):
@@ -149,7 +151,7 @@ class Schedule:
             self.fallbacks[name] = n
             self.steps.append(FallbackStep(name, n, args))
         glue = self._nodes_at("glue", k)
-        if glue:
+        if glue and k not in self.finished:
             self._glue(k, glue)
         rows = self._nodes_at("pass", k)
         reds = [n for n in self._nodes_at("glue", k + 1) if self.an.batch_reduction(n)]
@@ -197,8 +199,15 @@ class Schedule:
         return Storage(name, "arr", axes, chunk=(view, b, ROW, LOCAL))
 
     def _glue(self, k, nodes):
-        params, body, returns = [], [], []
-        scope = self.scope(params)
+        params = []
+        body, returns = self._glue_body(self.scope(params), params, nodes)
+        kernel = Kernel(f"glue{k}", "glue", params, body, returns,
+                        doc=f"Stage {k}: whole-array work before pass {k}.")
+        self._finish(kernel, CallStep(kernel.name, None, returns))
+
+    def _glue_body(self, scope, params, nodes) -> tuple:
+        """(statements, returned names) of the whole-array work on ``nodes``."""
+        body, returns = [], []
         for n in nodes:
             name, exported = self.names[id(n)], id(n) in self.exported
             if n.shape == ():  # returned as a scalar
@@ -219,9 +228,7 @@ class Schedule:
                     body.append(Alloc(name, self.shape_of(n), n.dtype.name))
                     body.append(Store(name, (0,) * len(n.shape), sympy.Symbol(st.name)))
                 returns.append(name)
-        kernel = Kernel(f"glue{k}", "glue", params, body, returns,
-                        doc=f"Stage {k}: whole-array work before pass {k}.")
-        self._finish(kernel, CallStep(kernel.name, None, returns))
+        return body, returns
 
     def _combine(self, scope, n, st) -> list:
         """Chunk accumulators combined in chunk order (deterministic for a given chunking)."""
@@ -251,8 +258,34 @@ class Schedule:
         return compute(scope, n, st, bound)
 
     def _pass(self, k, rows, reds):
-        kernel, work, parts, spills = PassBuilder(self, k, rows, reds).build()
-        self._finish(kernel, PassStep(kernel.name, None, work, parts, spills), skip=3)
+        builder = PassBuilder(self, k, rows, reds)
+        kernel, work, parts, spills = builder.build()
+        step = PassStep(kernel.name, None, work, parts, spills)
+        after = self._nodes_at("glue", k + 1)
+        if after and self.parallel == "threads" and not self._nodes_at("fallback", k + 1):
+            self._finish_stage(kernel, step, builder.scope, after)
+            self.finished.add(k + 1)
+        self._finish(kernel, step, skip=4 if step.results else 3)
+
+    def _finish_stage(self, kernel, step, pass_scope, nodes):
+        """The pass kernel also does the next stage's whole-array work, under ``if finish``
+        (one Numba call per stage when the batch is one chunk). Placeholder results of the
+        same types keep the returns defined on the chunk-only calls."""
+        params = []
+        scope = self.scope(params)
+        scope._counter = pass_scope._counter  # temporaries stay distinct from the pass's
+        body, returns = self._glue_body(scope, params, nodes)
+        by_name = {self.names[id(n)]: n for n in nodes}
+        stubs = []
+        for name in returns:
+            n = by_name[name]
+            stubs.append(Assign(name, cast(0, n.dtype.name)) if n.shape == () else
+                         Alloc(name, (0,) * len(n.shape), n.dtype.name))
+        kernel.body.append(If("finish", body, stubs))
+        kernel.params = kernel.params[:3] + ["finish"] + kernel.params[3:] + params
+        kernel.returns = returns
+        kernel.doc += " With finish, then the next stage's whole-array work."
+        step.results = returns
 
     def shape_of(self, n) -> tuple:
         return tuple(sympy.sympify(d).xreplace(self.sizes) for d in n.shape)
@@ -301,7 +334,9 @@ def _size_names(body) -> set:
             out.update(str(s) for s in e.free_symbols)
 
     for s in body:
-        if isinstance(s, Loop):
+        if isinstance(s, If):
+            out |= _size_names(s.body) | _size_names(s.orelse)
+        elif isinstance(s, Loop):
             add(s.start)
             add(s.stop)
             out |= _size_names(s.body)

@@ -36,7 +36,7 @@ def test_source_is_plain_python_one_statement_per_line():
 
 def test_ir_names_are_carried_into_kernels():
     text = codegen.program_source(corpus_case("mse").program)
-    assert "def pass0(c0, c1, nch, X, y, w, b, " in text
+    assert "def pass0(c0, c1, nch, finish, X, y, w, b, " in text
     assert "e += w[i1]*X_c[i0, i1]" in text and "g = b + e - y_c[i0]" in text
 
 

@@ -40,7 +40,9 @@ def test_batch_coupled_program_takes_several_passes():
 
 def test_mse_schedule_text():
     text = str(Schedule(corpus_case("mse").program))
-    assert "kernel pass0(c0, c1, nch, X, y, w, b, " in text
+    assert "kernel pass0(c0, c1, nch, finish, X, y, w, b, " in text
+    # the pass also combines its chunk sums into the results: one kernel, one call per chunk
+    assert text.startswith("schedule of 20 nodes: 1 kernels") and "\n  if finish:\n" in text
     assert "e sum= " in text and "i_acc sum= g**2" in text  # the remainder rows
     assert "i_acc sum= g_0**2 + g_1**2 + g_2**2 + g_3**2" in text  # 4 rows at a time
     assert text.count("for chunk in [c0, c1)") == 1
