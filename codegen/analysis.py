@@ -22,7 +22,7 @@ import numpy as np
 import sympy
 
 from symgrad.ops import REDUCE_OPS, Op
-from symgrad.pointwise import placeholder
+from symgrad.pointwise import placeholder, transcendental
 from symgrad.shapes import broadcast_shapes, numel
 
 from .layout import gather_layout, identity_axis, reshape_groups
@@ -266,6 +266,9 @@ class Analysis:
             return False  # SymPy can simplify it with its users (abs(-g) = abs(g))
         if len(self.users[id(n)]) > 1:
             return True
+        if self.is_batch(n) and transcendental(body) and any(
+                numel(c.shape) != numel(n.shape) for c, _k in self.users[id(n)]):
+            return True  # log(row sum): a value per row, in a loop that vectorises
         ratio = sympy.cancel(sympy.sympify(evals) / sympy.sympify(numel(n.shape)))
         if ratio == 0:
             return False

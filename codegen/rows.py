@@ -115,7 +115,7 @@ class PassBuilder:
         for n in self.order:
             kinds[id(n)] = "gemm" if id(n) in self.gemms else (
                 "loop" if self._has_loops(n) else "scalar")
-            if self.gemms and kinds[id(n)] == "loop" and self._flat_ok(n):
+            if self.gemms and kinds[id(n)] in ("loop", "scalar") and self._flat_ok(n):
                 kinds[id(n)] = "flat"
         split = not self.gemms and any(
             kinds[id(n)] == "scalar" and self._transcendental(n) for n in self.order) and any(

@@ -107,6 +107,19 @@ NUMPY_FUNCTIONS = {
 }
 
 
+TRANSCENDENTAL = frozenset({"exp", "log", "log1p", "expm1", "tanh", "sinh", "cosh", "sin", "cos",
+                            "tan", "asin", "acos", "atan", "erf", "sigmoid", "softplus"})
+
+
+@functools.lru_cache(maxsize=4096)
+def transcendental(body: sympy.Expr) -> bool:
+    """Whether ``body`` calls exp, log, tanh, ... or takes a non-integer power (many times the
+    cost of an add or a multiply: worth computing once per value rather than per use)."""
+    if any(type(f).__name__ in TRANSCENDENTAL for f in body.atoms(sympy.Function)):
+        return True
+    return any(not p.exp.is_Integer for p in body.atoms(sympy.Pow))
+
+
 @functools.cache
 def placeholder(k: int) -> sympy.Symbol:
     """The k-th input placeholder of an elementwise body (``x0``, ``x1``, ...)."""

@@ -2,14 +2,15 @@
 
 An elementwise node whose elementwise input has no other consumer takes that input's body in
 place of its placeholder: ``f(g(a, b), c) -> (f∘g)(a, b, c)``. Values used more than once
-(e.g. a forward residual the backward also reads) stay materialised, so they are computed once.
+(e.g. a forward residual the backward also reads) stay materialised, so they are computed once;
+so do exp/log/... of a value that the consumer broadcasts (``x - log(row sum)``).
 """
 
 from __future__ import annotations
 
 from ..ir.node import make_node
 from ..ops import Op
-from ..pointwise import placeholder
+from ..pointwise import placeholder, transcendental
 from .rewrite import consumers, rebuild
 
 
@@ -21,7 +22,11 @@ def _fusable(producer, consumer, uses) -> bool:
         return False
     constant = not any(producer.attr("body").has(placeholder(k))
                        for k in range(len(producer.inputs)))
-    return uses.get(id(producer), 0) == 1 or constant
+    if constant:
+        return True
+    if tuple(producer.shape) != tuple(consumer.shape) and transcendental(producer.attr("body")):
+        return False  # broadcast: fused, log(row sum) would be taken once per class, not per row
+    return uses.get(id(producer), 0) == 1
 
 
 def compose(consumer, uses):

@@ -3,6 +3,8 @@ is coupled, what is materialized, and the index maps it relies on."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import sympy
@@ -118,6 +120,16 @@ def _zero_fills(schedule) -> int:
                    int(isinstance(st, Store) and st.expr == 0 and st.expr.is_Integer)
                    for st in body)
     return sum(count(k.body) for k in schedule.kernels)
+
+
+@pytest.mark.parametrize("name", ["nn_linear_ce", "softmax_ce", "nn_mlp_ce"])
+def test_log_of_the_row_sum_is_one_vectorisable_loop_per_block(name):
+    # log(sum_c exp(z)) is a value per row: taken once per row, in a loop of its own (not
+    # inside the loop that reads the labels, which raises on a bad one and cannot vectorise)
+    text = codegen.program_source(corpus_case(name).program)
+    assert re.search(r"for i0 in range\(s0, m0 \+ s0\):\n +\w+\[i0 - s0, 0\] = "
+                     r"vlog\(\w+\[i0 - s0, 0\]\)\n", text)
+    assert text.count("vlog(") == 2  # the definition and that loop
 
 
 def test_products_become_blas_calls_on_blocks():

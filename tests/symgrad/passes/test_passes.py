@@ -468,3 +468,15 @@ def test_sum_over_a_scatter_at_data_chosen_rows_stays():
     prog = _ce_grad_program(0)
     assert _sums_of_scatters(prog) == 1
     assert _sums_of_scatters(algebraic(prog)) == 1
+
+
+def test_fuse_keeps_a_broadcast_transcendental_apart():
+    # x - log(row sum): fused, the log would be taken once per element of the row
+    prog = program(lambda x: x - x.exp().sum(1, keepdim=True).log(), (4, 3), symbolic=False)
+    out = fuse(prog)
+    logs = [n for n in out.nodes if n.op is Op.ELEMENTWISE and n.attr("body").has(sympy.log)]
+    assert len(logs) == 1 and logs[0].shape == (4, 1)
+    # the same log read at its own shape is fused as before
+    same = fuse(program(lambda x: (x.exp().sum(1).log() * 2).sum(), (4, 3), symbolic=False))
+    assert [n.attr("body") for n in same.nodes if n.op is Op.ELEMENTWISE][-1].has(sympy.log)
+    assert sum(n.op is Op.ELEMENTWISE for n in same.nodes) == 2  # exp, then 2*log(.)
