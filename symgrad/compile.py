@@ -230,19 +230,15 @@ _SCALAR_DTYPES = {float: np.float64, int: np.int64, bool: np.bool_}
 def _fast_key(args):
     """Exact types, dtypes and shapes of the arguments, or None when only the slow path can
     judge them (lists, traced tensors, NumPy scalars ...)."""
-    key = []
-    append = key.append  # flat: an array adds its dtype and shape, a number its type
+    key = []  # flat: an array adds its dtype and shape, a number its type
     for a in args:
         t = type(a)
         if t is np.ndarray:
-            append(a.dtype)
-            append(a.shape)
+            key += (a.dtype, a.shape)
         elif t in _SCALAR_DTYPES:
-            append(t)
+            key.append(t)
         elif isinstance(a, Tensor) and a._node is None:
-            append("T")
-            append(a._data.dtype)
-            append(a._data.shape)
+            key += ("T", a._data.dtype, a._data.shape)
         else:
             return None
     return tuple(key)
