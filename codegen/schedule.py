@@ -7,7 +7,11 @@ parameter size, and the combination of pass k-1's chunk accumulators); pass k (`
 one loop over the rows of the batch, in chunks, computing every batch node of level k per row
 and accumulating every sum over the batch into per-chunk accumulators. A loss summed over
 samples is one pass over the data; a batch-coupled program (batch norm) takes one pass per
-coupling. ``str(schedule)`` prints the kernels as pseudo-code: the artefact of this step.
+coupling. With chunks on threads (the default), the glue of stage k+1 is the end of pass k's
+kernel, under ``if finish``: the driver calls it once more after all chunks ran, or a single
+time when the batch is one chunk (small batches: one Numba call per evaluation; the kernel
+then makes its own accumulators). ``str(schedule)`` prints the kernels as pseudo-code: the
+artefact of this step.
 """
 
 from __future__ import annotations
