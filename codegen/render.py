@@ -41,7 +41,6 @@ class Renderer:
         self.s = schedule
         self.printer = KernelPrinter()
         self.matmuls = set()  # codegen.blas helpers used
-        self.empties = {}  # placeholder arrays: name -> constructor
 
     def expr(self, e) -> str:
         return self.printer.doprint(sympy.sympify(e))
@@ -171,10 +170,9 @@ class Renderer:
             return [f"{', '.join(st.results)} = {call}"]
         assert isinstance(st, PassStep)
         out = [f"nch = chunks({self.expr(st.work)})"]
-        parts = [f"{name} = np.empty({self.shape(('nch',) + tuple(shape))}, {np_dtype(dtype)})"
-                 for name, shape, dtype in st.parts]
-        if not st.results:
-            out += parts
+        for name, shape, dtype in st.parts:
+            out.append(f"{name} = np.empty({self.shape(('nch',) + tuple(shape))}, "
+                       f"{np_dtype(dtype)})")
         for name, shape, dtype in st.spills:
             out.append(f"{name} = np.empty({self.shape(shape)}, {np_dtype(dtype)})")
         args = ", ".join(st.args)
@@ -185,20 +183,10 @@ class Renderer:
                           f"    run_chunks({st.kernel}, nch, {args})"]
         # the kernel finishes the stage too (the whole-array work after the pass): in the
         # same call when there is one chunk, else in one more call after all chunks ran
-        # (with one chunk the kernel makes its own accumulators: empty placeholders go in)
         res = ", ".join(st.results)  # one name: the kernel returns it bare
-        empty = {name: self.empty(dtype, 1 + len(shape)) for name, shape, dtype in st.parts}
-        one = ", ".join(empty.get(a, a) for a in st.args)
-        return out + ["if nch == 1:", f"    {res} = {st.kernel}(0, 1, 1, True, {one})",
-                      "else:", *["    " + line for line in parts],
-                      f"    run_chunks({st.kernel}, nch, False, {args})",
+        return out + ["if nch == 1:", f"    {res} = {st.kernel}(0, 1, 1, True, {args})",
+                      "else:", f"    run_chunks({st.kernel}, nch, False, {args})",
                       f"    {res} = {st.kernel}(nch, nch, nch, True, {args})"]
-
-    def empty(self, dtype: str, ndim: int) -> str:
-        """A module-level empty array of ``dtype`` and rank ``ndim`` (a placeholder argument)."""
-        name = f"EMPTY_{dtype.upper()}_{ndim}D"
-        self.empties[name] = f"np.empty({(0,) * ndim}, {np_dtype(dtype)})"
-        return name
 
     def header(self) -> list:
         s = self.s
@@ -243,8 +231,6 @@ class Renderer:
         if self.matmuls or rt:
             imports.append("")
         flags = [f"JIT = dict({JIT_FLAGS})", ""]
-        if self.empties:
-            flags += [f"{k} = {v}" for k, v in sorted(self.empties.items())] + [""]
         body = self.header() + ['"""', ""] + imports + flags + helpers + kernels + [""] + driver
         return "\n".join(body) + "\n"
 

@@ -286,11 +286,6 @@ class Schedule:
             stubs.append(Assign(name, cast(0, n.dtype.name)) if n.shape == () else
                          Alloc(name, (0,) * len(n.shape), n.dtype.name))
         kernel.body.append(If("finish", body, stubs))
-        # one chunk: the driver passes empty placeholders, the kernel makes the accumulators
-        grow = [If(f"{name}.shape[0] < nch",
-                   [Alloc(name, (sympy.Symbol("nch"),) + tuple(shape), dtype)])
-                for name, shape, dtype in step.parts]
-        kernel.body[:0] = grow
         kernel.params = kernel.params[:3] + ["finish"] + kernel.params[3:] + params
         kernel.returns = returns
         kernel.doc += " With finish, then the next stage's whole-array work."
