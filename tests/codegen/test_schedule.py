@@ -50,6 +50,15 @@ def test_mse_schedule_text():
     assert text.count("for chunk in [c0, c1)") == 1
 
 
+def test_only_a_small_glue_is_compiled_into_the_pass_kernel():
+    # one function with the pass compiles faster for a few loops, slower for many
+    small = Schedule(corpus_case("mse").program)
+    assert [k.name for k in small.kernels] == ["pass0"] and _passes(small)[0].results
+    big = Schedule(corpus_case("nn_mlp_ce").program)
+    assert [k.name for k in big.kernels] == ["pass0", "glue1"] and not _passes(big)[0].results
+    assert schedule_module._loop_count(big.kernels[1].body) > schedule_module.FINISH_MAX_LOOPS
+
+
 def test_per_sample_outputs_are_written_row_by_row():
     s = Schedule(corpus_case("per_sample_forward").program)
     (p,) = _passes(s)
