@@ -82,6 +82,10 @@ class Scope:
         self.temps = []  # (Symbol, expr) definitions made while expanding
         self._counter = 0
 
+    def follow(self, other: Scope) -> None:
+        """Number temporaries after ``other``'s (two scopes writing into one function)."""
+        self._counter = other._counter
+
     def fresh(self, prefix="t") -> sympy.Symbol:
         self._counter += 1
         return sympy.Symbol(f"{prefix}{self._counter}")

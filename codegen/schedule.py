@@ -100,6 +100,7 @@ class Schedule:
         self.size_names = {str(s) for s in self.sizes.values()}
         self.kernels, self.steps, self.consts, self.fallbacks = [], [], {}, {}
         self.finished = set()  # stages whose glue runs at the end of the previous pass
+        self.built_glue = {}  # stage -> (params, body, returns) of a glue made ahead
         self.home = {id(n): self._home(n) for n in an.nodes if id(n) in an.mat}
         self._readers()
         for k in range(an.n_levels):
@@ -205,8 +206,11 @@ class Schedule:
         return Storage(name, "arr", axes, chunk=(view, b, ROW, LOCAL))
 
     def _glue(self, k, nodes):
-        params = []
-        body, returns = self._glue_body(self.scope(params), params, nodes)
+        built = self.built_glue.pop(k, None)  # made (and found too big) by _finish_stage
+        if built is None:
+            params = []
+            built = (params, *self._glue_body(self.scope(params), params, nodes))
+        params, body, returns = built
         kernel = Kernel(f"glue{k}", "glue", params, body, returns,
                         doc=f"Stage {k}: whole-array work before pass {k}.")
         self._finish(kernel, CallStep(kernel.name, None, returns))
@@ -281,9 +285,10 @@ class Schedule:
         the returns defined on the chunk-only calls."""
         params = []
         scope = self.scope(params)
-        scope._counter = pass_scope._counter  # temporaries stay distinct from the pass's
+        scope.follow(pass_scope)  # temporaries stay distinct from the pass's
         body, returns = self._glue_body(scope, params, nodes)
         if _loop_count(body) > FINISH_MAX_LOOPS:
+            self.built_glue[self.an.level[id(nodes[0])]] = (params, body, returns)
             return False
         by_name = {self.names[id(n)]: n for n in nodes}
         stubs = []
