@@ -52,6 +52,7 @@ class Nest:
                 idx.append(v)
         self.idx = tuple(idx)
         self.pre, self.post = {}, {}
+        self.pinned = {}  # registers set at a depth by ``pre`` statements: symbol -> depth
 
     def depth_of_axis(self, a) -> int:
         """1 + the position of the loop over axis ``a`` (0 when it has no loop)."""
@@ -64,6 +65,7 @@ class Nest:
         """The statements: temporaries placed by depth, then the loops around ``finals``."""
         scope = self.scope
         depth = {v: k + 1 for k, (_a, v, _d) in enumerate(self.loops)}
+        depth.update(self.pinned)
         temps = list(scope.temps)
         scope.temps.clear()
         for t, e in temps:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import sympy
 
 from symgrad.ops import Op
+from symgrad.pointwise import placeholder
 from symgrad.shapes import numel
 
 from .analysis import Analysis
@@ -33,6 +34,7 @@ from .nests import (
     REDUCE_NAME,
     Nest,
     compute,
+    expand_self,
     init_value,
     pad_into,
     reduce_into,
@@ -218,8 +220,22 @@ class Schedule:
     def _glue_body(self, scope, params, nodes) -> tuple:
         """(statements, returned names) of the whole-array work on ``nodes``."""
         body, returns = [], []
+        fused = self._combined_in_reader(nodes)  # reader id -> the combined node it reads
         for n in nodes:
             name, exported = self.names[id(n)], id(n) in self.exported
+            if id(n) in fused.values():  # summed over chunks where its reader reads it
+                params.append(name + "_parts")
+                scope.local[id(n)] = _Probe(str(scope.fresh("acc")))
+                continue
+            if id(n) in fused:
+                st = Storage(name, "arr", tuple(range(len(n.shape))))
+                body.append(Alloc(name, self.shape_of(n), n.dtype.name))
+                scope.local[id(n)] = st
+                summed = next(x for x in nodes if id(x) == fused[id(n)])
+                body += self._compute_combining(scope, n, st, summed)
+                if exported:
+                    returns.append(name)
+                continue
             if n.shape == ():  # returned as a scalar
                 st = Storage(name, "reg")
             elif numel(n.shape) == 1:
@@ -239,6 +255,61 @@ class Schedule:
                     body.append(Store(name, (0,) * len(n.shape), sympy.Symbol(st.name)))
                 returns.append(name)
         return body, returns
+
+    def _combined_in_reader(self, nodes) -> dict:
+        """Chunk-summed arrays whose one reader in this glue reads each element once, through
+        elementwise and movement nodes (a gradient scaled and transposed): summed over the
+        chunks right there, not stored first. Maps the reader's id to the summed node's id."""
+        out = {}
+        for n in nodes:
+            if not self.an.batch_reduction(n) or numel(n.shape) == 1 or id(n) in self.exported:
+                continue
+            readers = [c for c in nodes if c is not n and any(p is n for p in self.reads(c))]
+            if len(readers) != 1 or id(readers[0]) in out:
+                continue
+            c = readers[0]
+            if c.op in REDUCE_NAME or c.op in (Op.SCATTER_ADD, Op.PAD) or \
+                    numel(c.shape) != numel(n.shape) or not self._reads_once(c, n):
+                continue
+            out[id(c)] = id(n)
+        return out
+
+    def _reads_once(self, c, n) -> bool:
+        """Whether c's value at an index reads n at exactly one index: a chain of elementwise
+        (using the chain's input once), reshape and permute nodes from c down to n."""
+        x = c
+        while x is not n:
+            if x is not c and id(x) in self.an.mat:
+                return False
+            deps = [k for k, i in enumerate(x.inputs) if i is n or _depends(i, n)]
+            if len(deps) != 1:
+                return False
+            if x.op is Op.ELEMENTWISE:
+                body = x.attr("body")
+                if body.count(placeholder(deps[0])) != 1 or \
+                        tuple(x.inputs[deps[0]].shape) != tuple(x.shape):
+                    return False
+            elif x.op not in (Op.RESHAPE, Op.PERMUTE):
+                return False
+            x = x.inputs[deps[0]]
+        return True
+
+    def _compute_combining(self, scope, c, st, n) -> list:
+        """c computed into ``st``, each element first summing n's chunk accumulators (in chunk
+        order, as `_combine` does) into a register in the innermost loop."""
+        nest = Nest(scope, c.shape, {})
+        probe = scope.local[id(n)]
+        expr = expand_self(scope, c, nest.idx)
+        (idx,) = set(probe.seen)
+        parts = sympy.Symbol(self.names[id(n)] + "_parts")
+        op = REDUCE_NAME[n.op]
+        inner = len(nest.loops)
+        nest.pre[inner] = [
+            Assign(probe.name, init_value(op, n.dtype)),
+            Loop(CHUNK, 0, sympy.Symbol(f"{parts}.shape[0]"),
+                 [Update(probe.name, None, op, Load(parts, CHUNK, *idx))])]
+        nest.pinned[sympy.Symbol(probe.name)] = inner
+        return nest.build([write(st, nest.idx, expr)])
 
     def _combine(self, scope, n, st) -> list:
         """Chunk accumulators combined in chunk order (deterministic for a given chunking)."""
@@ -330,6 +401,30 @@ class Schedule:
             lines.append(str(kernel))
         lines.append(f"outputs: {', '.join(self.outputs)}")
         return "\n".join(lines)
+
+
+class _Probe(Storage):
+    """A register standing for a chunk sum: remembers the indices it is read at."""
+
+    def __init__(self, name: str):
+        super().__init__(name, "reg")
+        self.seen = []
+
+    def load(self, idx):
+        self.seen.append(tuple(idx))
+        return super().load(idx)
+
+
+def _depends(x, n) -> bool:
+    stack, seen = list(x.inputs), set()
+    while stack:
+        p = stack.pop()
+        if p is n:
+            return True
+        if id(p) not in seen:
+            seen.add(id(p))
+            stack.extend(p.inputs)
+    return False
 
 
 def _loop_count(body) -> int:

@@ -13,7 +13,7 @@ from corpus_cases import big_arrays, corpus_case
 import codegen
 import codegen.schedule as schedule_module
 from codegen.layout import gather_layout, identity_axis, reshape_groups
-from codegen.loops import Loop, Store
+from codegen.loops import Alloc, If, Loop, Store
 from codegen.schedule import PassStep, Schedule
 from symgrad.ir.interpret import Interpreter, evaluate
 from symgrad.ops import Op
@@ -57,6 +57,26 @@ def test_only_a_small_glue_is_compiled_into_the_pass_kernel():
     big = Schedule(corpus_case("nn_mlp_ce").program)
     assert [k.name for k in big.kernels] == ["pass0", "glue1"] and not _passes(big)[0].results
     assert schedule_module._loop_count(big.kernels[1].body) > schedule_module.FINISH_MAX_LOOPS
+
+
+@pytest.mark.parametrize("name", ["nn_mlp_ce", "mlp_tanh"])
+def test_chunk_sums_are_taken_where_the_gradient_reads_them(name):
+    # dW = (sum over chunks)^T / count: summed in the loop writing dW, not stored first
+    s = Schedule(corpus_case(name).program)
+    glue = [k for k in s.kernels if k.kind == "glue" and any("_parts" in p for p in k.params)]
+    allocs = [st.name for k in s.kernels for st in _walk(k.body) if isinstance(st, Alloc)
+              and (k in glue or any(isinstance(x, If) and st in _walk(x.body)
+                                    for x in k.body))]
+    returns = {r for k in s.kernels for r in k.returns}
+    assert allocs and set(allocs) <= returns
+
+
+def _walk(body):
+    for st in body:
+        yield st
+        for inner in (getattr(st, "body", None), getattr(st, "orelse", None)):
+            if isinstance(inner, list):
+                yield from _walk(inner)
 
 
 def test_per_sample_outputs_are_written_row_by_row():
