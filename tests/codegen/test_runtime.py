@@ -194,3 +194,15 @@ def test_loading_kernels_pins_scipy_blas_threads(blas, monkeypatch, env, want):
     blas.set(5)
     runtime.pin_blas_threads()  # once per process
     assert blas.get() == 5
+
+
+@pytest.mark.slow
+def test_prange_mode_matches_interpreter(monkeypatch, parallel):
+    # SYMGRAD_PARALLEL=prange (one parallel=True kernel per pass, for comparison) stays correct
+    monkeypatch.setenv("SYMGRAD_PARALLEL", "prange")
+    case = corpus_case("mse")
+    arrays = big_arrays(case, 301)
+    source = codegen.program_source(case.program)
+    assert "numba.prange(c0, c1)" in source and "if finish:" not in source
+    expected = evaluate(case.program, arrays)
+    case.check(codegen.compile_program(case.program)(arrays), expected=expected)
