@@ -227,15 +227,6 @@ class Schedule:
                 params.append(name + "_parts")
                 scope.local[id(n)] = _Probe(str(scope.fresh("acc")))
                 continue
-            if id(n) in fused:
-                st = Storage(name, "arr", tuple(range(len(n.shape))))
-                body.append(Alloc(name, self.shape_of(n), n.dtype.name))
-                scope.local[id(n)] = st
-                summed = next(x for x in nodes if id(x) == fused[id(n)])
-                body += self._compute_combining(scope, n, st, summed)
-                if exported:
-                    returns.append(name)
-                continue
             if n.shape == ():  # returned as a scalar
                 st = Storage(name, "reg")
             elif numel(n.shape) == 1:
@@ -247,6 +238,9 @@ class Schedule:
             if self.an.batch_reduction(n):
                 params.append(name + "_parts")
                 body += self._combine(scope, n, st)
+            elif id(n) in fused:
+                summed = next(x for x in nodes if id(x) == fused[id(n)])
+                body += self._compute_combining(scope, n, st, summed)
             else:
                 body += self.statement(scope, n, st, {}, {})
             if exported:
