@@ -153,8 +153,10 @@ class Renderer:
         for k, n in enumerate(s.program.outputs):
             if n.shape == () and n.dtype.name not in _BOXED_EXACTLY:
                 outs[k] = f"{np_dtype(n.dtype.name)}({outs[k]})"  # Numba boxes it as a float
-            elif n.shape != () and (n.op in (Op.INPUT, Op.CONST) or outs[k] in s.fallbacks):
-                outs[k] = f"np.array({outs[k]})"  # a copy: never an input or a constant
+            elif n.shape != () and (n.op in (Op.INPUT, Op.CONST) or outs[k] in s.fallbacks
+                                    or outs[k] in s.outputs[:k]):
+                outs[k] = f"np.array({outs[k]})"  # a copy: never an input, a constant, or
+                # one array for two outputs (two equal gradients are two arrays)
         lines.append(f"    return [{', '.join(outs)}]")
         return lines
 

@@ -58,12 +58,13 @@ class Interpreter:
                 continue
             args = [values[id(i)] for i in node.inputs]
             values[id(node)] = IMPLS[node.op](args, self._node_attrs(node, env_key, env))
-        outs = []
+        outs, given = [], set()
         for o in self.program.outputs:
             v = values[id(o)]
-            if isinstance(v, np.ndarray) and (v.base is not None or
+            if isinstance(v, np.ndarray) and (v.base is not None or id(v) in given or
                                               o.op in (Op.INPUT, Op.CONST)):
-                v = v.copy()  # never hand out an input, a constant, or a view of one
+                v = v.copy()  # never hand out an input, a constant, a view, or one twice
+            given.add(id(v))
             outs.append(v)
         return outs
 

@@ -66,6 +66,8 @@ class Program:
 
         h = hashlib.sha256()
         index = {id(n): k for k, n in enumerate(self.inputs)}
+        for n in self.inputs:  # every one: an unused input still decides its gradient's shape
+            h.update(f"input|{n.dtype.name}|{tuple(n.shape)}|{n.attr('name')!r}\n".encode())
         for n in self.nodes:
             if id(n) not in index:
                 index[id(n)] = len(index)

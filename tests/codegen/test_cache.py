@@ -196,6 +196,28 @@ def test_program_fingerprint_sees_exact_constants_and_is_stable_across_processes
     assert out.stdout.strip() == fingerprint(0.1)
 
 
+def test_programs_differing_only_in_an_unused_input_are_different_programs(tmp_path,
+                                                                           monkeypatch):
+    # the traced value does not read y, but y's shape is its gradient's shape: a program with
+    # y of another rank (or dtype) must not load the first one's kernels from the cache
+    import symgrad as sg
+
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+
+    def traced(y):
+        cf = sg.compile(lambda x, y: (x * 1.3).sum(), wrt=[0, 1], backend="numpy")
+        return cf.graph(np.ones((2, 2)), y, stage="traced")
+
+    a, b = traced(np.ones((2, 2))), traced(np.ones((2, 2, 2)))
+    assert str(a).splitlines()[1:] == str(b).splitlines()[1:]  # same nodes ...
+    assert a.fingerprint() != b.fingerprint()  # ... other inputs
+    assert a.fingerprint() != traced(np.ones((2, 2), np.float32)).fingerprint()
+    for y in (np.ones((2, 2)), np.ones((2, 2, 2)), np.ones((2, 2, 2, 2))):
+        cf = sg.compile(lambda x, y: (x * 1.3).sum(), wrt=[0, 1])  # a new one: loads by alias
+        _, (gx, gy) = cf.value_and_grad(np.ones((2, 2)), y)
+        assert gy.shape == y.shape and not gy.any()
+
+
 _COMPILE_CHILD = r"""
 import json, sys
 sys.path.insert(0, {root!r})

@@ -441,3 +441,15 @@ def test_returned_arrays_never_alias_inputs_or_constants(backend):
         np.testing.assert_array_equal(g, [1.0, 2.0, 3.0])
         g *= 0
     np.testing.assert_array_equal(c, [1.0, 2.0, 3.0])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_equal_gradients_are_separate_arrays(backend):
+    """y and z do not matter: both gradients are zeros, one node after hash-consing; the
+    caller still gets two arrays, so scaling one in place leaves the other."""
+    cf = sg.compile(lambda x, y, z: (x * 1.5).sum(), wrt=[0, 1, 2], backend=backend)
+    for _ in range(2):  # slow path, then the repeated-call path
+        _, (gx, gy, gz) = cf.value_and_grad(np.ones(2), np.ones((2, 2)), np.ones((2, 2)))
+        assert not np.shares_memory(gy, gz)
+        gy += 1
+        np.testing.assert_array_equal(gz, np.zeros((2, 2)))
