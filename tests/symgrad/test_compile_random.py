@@ -226,6 +226,26 @@ def test_random_graph_value_and_grad_match_eager(graph):
     np.testing.assert_allclose(v2, fn(*others).item(), **RTOL)
 
 
+@pytest.mark.slow
+@settings(max_examples=12, deadline=None)
+@given(graph=graphs())
+def test_random_graph_numba_kernels_match_eager(graph):
+    # the same random programs through the code generator (each example compiles kernels)
+    n_inputs, shapes, ops, seed = graph
+    rng = np.random.default_rng(seed)
+    leaves = [sg.tensor(rng.standard_normal(s), requires_grad=True) for s in shapes]
+    fn = make_fn(sg, ops, n_inputs)
+    value, grads = sg.compile(fn, wrt=list(range(n_inputs)), backend="numba").value_and_grad(
+        *leaves)
+    expected = fn(*leaves)
+    expected.backward()
+    np.testing.assert_allclose(value, expected.item(), **RTOL)
+    for g, t in zip(grads, leaves):
+        want = np.zeros(t.shape) if t.grad is None else t.grad.numpy()
+        assert g.shape == tuple(t.shape)
+        np.testing.assert_allclose(g, want, **RTOL)
+
+
 @settings(max_examples=20, deadline=None)
 @given(graph=graphs())
 def test_random_graph_hessian_matches_torch(graph):
