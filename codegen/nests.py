@@ -194,7 +194,53 @@ def cse_statements(body, scope) -> list:
         run = []
         if s is not None:
             out.append(s)
+    return _reuse_checked_indices(out)
+
+
+def _reuse_checked_indices(body) -> list:
+    """A checked index taken again later in ``body`` (the gather of the label's log-prob and
+    the scatter at the same label) reuses the first one: one bounds check, and one raise path
+    less for Numba to compile. Only values assigned once, from values assigned once."""
+    assigned = {}
+
+    def count(stmts):
+        for s in stmts:
+            if isinstance(s, Loop):
+                count(s.body)
+            elif isinstance(s, Assign) or (isinstance(s, Update) and s.index is None):
+                assigned[s.target] = assigned.get(s.target, 0) + 1
+
+    count(body)
+    first, rename, out = {}, {}, []
+    for s in body:
+        s = _renamed(s, rename) if rename else s
+        if isinstance(s, Assign) and isinstance(s.expr, CheckedIndex) and \
+                assigned.get(s.target) == 1 and \
+                all(assigned.get(str(x), 0) <= 1 for x in s.expr.free_symbols):
+            if s.expr in first:
+                rename[sympy.Symbol(s.target)] = sympy.Symbol(first[s.expr])
+                continue
+            first[s.expr] = s.target
+        out.append(s)
     return out
+
+
+def _renamed(s, mapping):
+    """Statement ``s`` (loops included) with registers renamed by ``mapping``."""
+    if isinstance(s, Loop):
+        return Loop(s.var, sympy.sympify(s.start).xreplace(mapping),
+                    sympy.sympify(s.stop).xreplace(mapping),
+                    [_renamed(x, mapping) for x in s.body], s.step, s.parallel)
+    if not isinstance(s, Assign | Store | Update):
+        return s
+    s = _map_expr(s, lambda e: sympy.sympify(e).xreplace(mapping))
+    index = getattr(s, "index", None)
+    if index is None:
+        return s
+    index = tuple(sympy.sympify(i).xreplace(mapping) for i in index)
+    if isinstance(s, Store):
+        return Store(s.array, index, s.expr)
+    return Update(s.target, index, s.op, s.expr)
 
 
 def _symbols(s) -> set:

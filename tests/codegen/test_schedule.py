@@ -161,6 +161,13 @@ def test_log_of_the_row_sum_is_one_vectorisable_loop_per_block(name):
     assert text.count("vlog(") == 2  # the definition and that loop
 
 
+@pytest.mark.parametrize("name", ["nn_linear_ce", "softmax_ce", "nn_mlp_ce"])
+def test_the_label_is_bounds_checked_once_per_row(name):
+    # the loss gathers at the label and the gradient scatters at it: one checked index
+    text = codegen.program_source(corpus_case(name).program)
+    assert text.count("checked_index(") == 2  # the helper's definition and one call
+
+
 def test_products_become_blas_calls_on_blocks():
     s = Schedule(corpus_case("mlp_tanh").program, blas=True)
     text = str(s)
