@@ -142,6 +142,31 @@ class Comment:
     text: str
 
 
+def substituted(body, subs) -> list:
+    """``body`` (loops included) with symbols replaced by ``subs`` in every expression and
+    index, and registers renamed where ``subs`` maps them (Symbol -> Symbol)."""
+    def sub(e):
+        return sympy.sympify(e).xreplace(subs)
+
+    def name(target):
+        return subs.get(sympy.Symbol(target), sympy.Symbol(target)).name
+
+    out = []
+    for s in body:
+        if isinstance(s, Loop):
+            s = Loop(s.var, sub(s.start), sub(s.stop), substituted(s.body, subs), s.step,
+                     s.parallel)
+        elif isinstance(s, Assign):
+            s = Assign(name(s.target), sub(s.expr))
+        elif isinstance(s, Store):
+            s = Store(s.array, tuple(sub(i) for i in s.index), sub(s.expr))
+        elif isinstance(s, Update):
+            index = None if s.index is None else tuple(sub(i) for i in s.index)
+            s = Update(name(s.target), index, s.op, sub(s.expr))
+        out.append(s)
+    return out
+
+
 @dataclass
 class Kernel:
     """One Numba function: parameters, body, returned names."""

@@ -17,7 +17,7 @@ from symgrad.ops import Op
 
 from .expand import _RULES, gather_index
 from .layout import gather_layout
-from .loops import Assign, Cast, CheckedIndex, Load, Loop, Store, Update, loop_var
+from .loops import Assign, Cast, CheckedIndex, Load, Loop, Store, Update, loop_var, substituted
 
 REDUCE_NAME = {Op.SUM: "sum", Op.MAX: "max", Op.MIN: "min"}
 
@@ -213,7 +213,7 @@ def _reuse_checked_indices(body) -> list:
     count(body)
     first, rename, out = {}, {}, []
     for s in body:
-        s = _renamed(s, rename) if rename else s
+        s = substituted([s], rename)[0] if rename else s
         if isinstance(s, Assign) and isinstance(s.expr, CheckedIndex) and \
                 assigned.get(s.target) == 1 and \
                 all(assigned.get(str(x), 0) <= 1 for x in s.expr.free_symbols):
@@ -223,24 +223,6 @@ def _reuse_checked_indices(body) -> list:
             first[s.expr] = s.target
         out.append(s)
     return out
-
-
-def _renamed(s, mapping):
-    """Statement ``s`` (loops included) with registers renamed by ``mapping``."""
-    if isinstance(s, Loop):
-        return Loop(s.var, sympy.sympify(s.start).xreplace(mapping),
-                    sympy.sympify(s.stop).xreplace(mapping),
-                    [_renamed(x, mapping) for x in s.body], s.step, s.parallel)
-    if not isinstance(s, Assign | Store | Update):
-        return s
-    s = _map_expr(s, lambda e: sympy.sympify(e).xreplace(mapping))
-    index = getattr(s, "index", None)
-    if index is None:
-        return s
-    index = tuple(sympy.sympify(i).xreplace(mapping) for i in index)
-    if isinstance(s, Store):
-        return Store(s.array, index, s.expr)
-    return Update(s.target, index, s.op, s.expr)
 
 
 def _symbols(s) -> set:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import sympy
 
+from symgrad.ir.program import topological
 from symgrad.ops import Op
 from symgrad.pointwise import placeholder
 from symgrad.shapes import numel
@@ -275,7 +276,7 @@ class Schedule:
         while x is not n:
             if x is not c and id(x) in self.an.mat:
                 return False
-            deps = [k for k, i in enumerate(x.inputs) if i is n or _depends(i, n)]
+            deps = [k for k, i in enumerate(x.inputs) if any(p is n for p in topological([i]))]
             if len(deps) != 1:
                 return False
             if x.op is Op.ELEMENTWISE:
@@ -407,18 +408,6 @@ class _Probe(Storage):
     def load(self, idx):
         self.seen.append(tuple(idx))
         return super().load(idx)
-
-
-def _depends(x, n) -> bool:
-    stack, seen = list(x.inputs), set()
-    while stack:
-        p = stack.pop()
-        if p is n:
-            return True
-        if id(p) not in seen:
-            seen.add(id(p))
-            stack.extend(p.inputs)
-    return False
 
 
 def _loop_count(body) -> int:

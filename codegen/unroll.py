@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sympy
 
-from .loops import Assign, Comment, FloorDiv, Loop, Store, Update
+from .loops import Assign, Comment, FloorDiv, Loop, Update, substituted
 
 UNROLL = 4
 
@@ -41,26 +41,6 @@ def accumulates(body, regs=None, inner=False) -> bool:
     return False
 
 
-def _copy(body, subs) -> list:
-    out = []
-    for s in body:
-        if isinstance(s, Loop):
-            out.append(Loop(s.var, s.start, s.stop, _copy(s.body, subs)))
-        elif isinstance(s, Assign):
-            out.append(Assign(subs[sympy.Symbol(s.target)].name, s.expr.xreplace(subs)))
-        elif isinstance(s, Store):
-            out.append(Store(s.array, tuple(sympy.sympify(i).xreplace(subs) for i in s.index),
-                             s.expr.xreplace(subs)))
-        elif isinstance(s, Update):
-            target = subs.get(sympy.Symbol(s.target), sympy.Symbol(s.target)).name
-            index = None if s.index is None else tuple(
-                sympy.sympify(i).xreplace(subs) for i in s.index)
-            out.append(Update(target, index, s.op, s.expr.xreplace(subs)))
-        else:
-            out.append(s)
-    return out
-
-
 def _jam(copies) -> list:
     """Statement-by-statement merge of identically shaped bodies."""
     out = []
@@ -87,7 +67,7 @@ def unroll_rows(loop: Loop, unroll: int = UNROLL) -> list:
     for u in range(unroll):
         subs = {sympy.Symbol(r): sympy.Symbol(f"{r}_{u}") for r in regs}
         subs[row] = row + u
-        copies.append(_copy(loop.body, subs))
+        copies.append(substituted(loop.body, subs))
     main = Loop(block, sympy.Integer(0), FloorDiv(count, unroll),
                 [Assign(row.name, start + unroll * block)] + _jam(copies))
     rest = Loop(row, start + unroll * FloorDiv(count, unroll), loop.stop, loop.body)
