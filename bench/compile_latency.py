@@ -1,9 +1,8 @@
 """Compile latency of ``symgrad.compile``: first use, cold (empty kernel cache) and warm.
 
 Each measurement runs in a fresh interpreter. ``first_use``: ``SYMGRAD_CACHE_DIR`` and
-``NUMBA_CACHE_DIR`` both new temporary folders, so the matrix-product helpers of
-`codegen.blas` (compiled once per installation) are compiled too. ``cold``: a new kernel cache
-with those helpers already compiled (a new program on a machine that has used symgrad): import
+``NUMBA_CACHE_DIR`` both new temporary folders (nothing compiled before). ``cold``: a new
+kernel cache with Numba's cache kept (a new program on a machine that has used symgrad): import
 + trace + code generation + Numba compilation + first call. ``warm``: a second interpreter on
 the same folders (the trace's kernels and Numba's machine code are loaded from the cache). The
 workload data are made before the clock for the compile starts; the interpreter's own start-up

@@ -52,7 +52,7 @@ def versions() -> str:
     import numba
 
     symgrad = getattr(sys.modules.get("symgrad"), "__version__", "?")
-    # the code fingerprint: a cached kernel embeds the codegen.blas helpers it called
+    # the code fingerprint: a cached kernel embeds code emitted by codegen (e.g. codegen.blas)
     return (f"python {platform.python_version()}; numpy {np.__version__}; "
             f"numba {numba.__version__}; symgrad {symgrad} ({code_fingerprint()})")
 

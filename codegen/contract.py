@@ -4,9 +4,9 @@ A matrix product reaches the IR as SUM over one axis of ELEMENTWISE[x0*x1] of tw
 are reshapes / permutes / broadcasts of matrices. Inside a pass two shapes matter:
 
 * *rows*: ``out[n, j] = sum_k a[n, k] b[k, j]`` with the batch axis n only in ``a`` (a layer's
-  forward or backward product): one ``np.dot`` per block of rows;
+  forward or backward product): one BLAS ``gemm`` per block of rows;
 * *gram*: ``acc[i, j] += sum_n a[n, i] b[n, j]`` reducing the batch axis (a weight gradient):
-  ``acc += np.dot(a_block.T, b_block)``.
+  ``acc += a_block.T @ b_block`` (``gemm`` with beta = 1).
 
 Which to use was measured (``python -m bench.codegen_cutover``: a linear layer with D inputs,
 C outputs and a squared loss; single thread, ns per row, loops / BLAS):

@@ -7,8 +7,8 @@ the row loop is unrolled and jammed (`codegen.unroll`).
 *Block mode* (when a product is worth BLAS, `codegen.contract`). The rows of a chunk go in
 blocks of `BLOCK_ROWS`; the statements between two products form a *segment*, a loop over the
 block's rows; values that cross segments live in block buffers ``[rows of block, features]``;
-products are ``np.dot`` calls on whole blocks. Everything stays in cache: still one pass over
-the data.
+products are BLAS calls (`codegen.blas`) on whole blocks. Everything stays in cache: still
+one pass over the data.
 """
 
 from __future__ import annotations

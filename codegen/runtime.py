@@ -66,7 +66,7 @@ def run_chunks(kernel, nch: int, *args) -> None:
         kernel(0, nch, nch, *args)
         return
     pool = _executor(t - 1)
-    # Kernels call SciPy's BLAS (np.dot) from every worker: a multi-threaded BLAS there would
+    # Kernels call SciPy's BLAS (codegen.blas) from every worker: a multi-threaded BLAS there would
     # oversubscribe the cores (~10x slower measured on one benchmark workload).
     with single_threaded_blas():
         futures = [pool.submit(kernel, lo, hi, nch, *args) for lo, hi in bounds[1:]]
@@ -88,7 +88,8 @@ class BlasThreads(NamedTuple):
 @functools.cache
 def scipy_blas_threads() -> BlasThreads | None:
     """The set/get-num-threads functions of the OpenBLAS behind SciPy's BLAS module (the one
-    Numba's ``np.dot`` calls, not NumPy's copy), found once; None without SciPy or OpenBLAS."""
+    the kernels' products call (`codegen.blas`), not NumPy's copy), found once; None without
+    SciPy or OpenBLAS."""
     import ctypes
 
     try:
@@ -180,7 +181,8 @@ def _blas_leave(api: BlasThreads) -> None:
 
 
 def load_cython_blas() -> bool:
-    """Make ``scipy.linalg.cython_blas`` (the BLAS behind Numba's ``np.dot``) importable;
+    """Make ``scipy.linalg.cython_blas`` (the BLAS of the kernels' products and of Numba's
+    ``np.dot``) importable;
     False without SciPy.
 
     Importing it the usual way runs ``scipy.linalg/__init__`` first (~0.16 s measured here,
@@ -224,45 +226,37 @@ def float_as_int(x):
 
 
 def _register_bitcast():
-    """Teach Numba `int_as_float` (when Numba is importable)."""
+    """Teach Numba `int_as_float` and `float_as_int` (when Numba is importable): each call is
+    one LLVM bitcast emitted into the caller (no function to type, inline or link)."""
     try:
         import llvmlite.ir as lir
         from numba.core import types
-        from numba.extending import intrinsic, overload
+        from numba.extending import lower_builtin, type_callable
     except ImportError:
         return
 
-    @intrinsic
-    def bitcast_i64_f64(typingctx, bits):
-        if not isinstance(bits, types.Integer):
-            return None
+    @type_callable(int_as_float)
+    def _type_int_as_float(context):
+        def typer(bits):
+            return types.float64 if isinstance(bits, types.Integer) else None
+        return typer
 
-        def codegen(context, builder, signature, args):
-            return builder.bitcast(args[0], lir.DoubleType())
+    @lower_builtin(int_as_float, types.Integer)
+    def _lower_int_as_float(context, builder, sig, args):
+        bits = context.cast(builder, args[0], sig.args[0], types.int64)
+        return builder.bitcast(bits, lir.DoubleType())
 
-        return types.float64(types.int64), codegen
+    @type_callable(float_as_int)
+    def _type_float_as_int(context):
+        def typer(x):
+            return types.int64 if isinstance(x, (types.Float, types.Integer)) else None
+        return typer
 
-    @intrinsic
-    def bitcast_f64_i64(typingctx, x):
-        if not isinstance(x, types.Float):
-            return None
-
-        def codegen(context, builder, signature, args):
-            return builder.bitcast(args[0], lir.IntType(64))
-
-        return types.int64(types.float64), codegen
-
-    @overload(int_as_float, inline="always")
-    def _int_as_float(bits):
-        def impl(bits):
-            return bitcast_i64_f64(np.int64(bits))
-        return impl
-
-    @overload(float_as_int, inline="always")
-    def _float_as_int(x):
-        def impl(x):
-            return bitcast_f64_i64(np.float64(x))
-        return impl
+    @lower_builtin(float_as_int, types.Float)
+    @lower_builtin(float_as_int, types.Integer)
+    def _lower_float_as_int(context, builder, sig, args):
+        x = context.cast(builder, args[0], sig.args[0], types.float64)
+        return builder.bitcast(x, lir.IntType(64))
 
 
 _register_bitcast()

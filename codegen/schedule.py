@@ -46,8 +46,8 @@ from .rows import CHUNK, LOCAL, R0, R1, ROW, PassBuilder
 
 
 def blas_available() -> bool:
-    """Numba's np.dot needs SciPy's BLAS; without it products stay loops (as they do with
-    ``SYMGRAD_BLAS=0``)."""
+    """The products call SciPy's BLAS (`codegen.blas`); without SciPy they stay loops (as
+    they do with ``SYMGRAD_BLAS=0``)."""
     if os.environ.get("SYMGRAD_BLAS", "1") == "0":
         return False
     from .runtime import load_cython_blas
