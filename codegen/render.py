@@ -99,6 +99,8 @@ class Renderer:
             dt = np_dtype(s.dtype)
             if s.fill is None:
                 return [f"{s.name} = np.empty({self.shape(s.shape)}, {dt})"]
+            if getattr(s.fill, "is_zero", False):
+                return [f"{s.name} = np.zeros({self.shape(s.shape)}, {dt})"]
             return [f"{s.name} = np.full({self.shape(s.shape)}, {self.expr(s.fill)}, {dt})"]
         if isinstance(s, View):
             items = [":" if i is None else
@@ -172,9 +174,8 @@ class Renderer:
             return [f"{', '.join(st.results)} = {call}"]
         assert isinstance(st, PassStep)
         out = [f"nch = chunks({self.expr(st.work)})"]
-        for name, shape, dtype in st.parts:
-            out.append(f"{name} = np.empty({self.shape(('nch',) + tuple(shape))}, "
-                       f"{np_dtype(dtype)})")
+        for name, shape, dtype, init in st.parts:
+            out += self.stmt(Alloc(name, ("nch",) + tuple(shape), dtype, init), 0)
         for name, shape, dtype in st.spills:
             out.append(f"{name} = np.empty({self.shape(shape)}, {np_dtype(dtype)})")
         args = ", ".join(st.args)

@@ -177,6 +177,23 @@ def test_products_become_blas_calls_on_blocks():
     assert "@" not in str(loops_only)
 
 
+def test_products_accumulate_straight_into_the_chunks_row_of_the_parts():
+    # a weight gradient summed by BLAS is the chunk's row of its parts (zeroed by the driver):
+    # no loops that zero a local copy and copy it out; a bias gradient summed row by row
+    # stays a local array (rows of the parts written by two threads would share cache lines)
+    text = codegen.program_source(corpus_case("mlp_tanh").program)
+    views = re.findall(r"(\w+)_acc = (\w+)_parts\[chunk", text)
+    assert views and all(a == b for a, b in views)
+    for name, _ in views:
+        assert f"{name}_acc = np.empty" not in text and f"{name}_acc[i1, i2] = 0" not in text
+        assert f"{name}_parts = np.zeros(" in text
+        assert re.search(rf"matmul_acc_\w+\(.*{name}_acc\)", text)
+    local = re.findall(r"(\w+)_acc = np.empty", text)
+    assert local, "the bias gradients' accumulators stay local arrays"
+    assert all(re.search(rf"{name}_parts\[chunk, [^=]*\] = {name}_acc\[", text)
+               for name in local)
+
+
 def test_matrix_vector_products_stay_fused_loops():
     # the linear model's X @ w is one column: a loop fused with the rest, not BLAS
     assert "@" not in str(Schedule(corpus_case("mse").program, blas=True))
