@@ -15,6 +15,7 @@ from .loops import Alloc, Assign, Comment, Dot, FlatView, If, Loop, Store, Updat
 from .prelude import HELPER_SOURCE, ORDER, REQUIRES
 from .pyexpr import KernelPrinter
 from .schedule import CallStep, FallbackStep, PassStep
+from .vmath import FUNCTIONS as VECTOR_MATH
 
 FASTMATH = '{"nsz", "arcp", "contract", "reassoc"}'
 JIT_FLAGS = f'nogil=True, cache=True, error_model="numpy", fastmath={FASTMATH}'
@@ -225,13 +226,14 @@ class Renderer:
                             *HELPER_SOURCE[name].strip().splitlines(), ""]
         imports = ["import numba", "import numpy as np", ""]
         rt = ["chunks", "run_chunks"] if any(isinstance(t, PassStep) for t in self.s.steps) else []
-        rt += [f for f, users in (("float_as_int", {"vlog", "vexp"}),
-                                  ("int_as_float", {"pow2", "vlog", "vexp"})) if used & users]
+        vector_math = sorted(used & set(VECTOR_MATH))
         if self.matmuls:
             imports += [f"from codegen.blas import {', '.join(sorted(self.matmuls))}"]
         if rt:
             imports += [f"from codegen.runtime import {', '.join(rt)}"]
-        if self.matmuls or rt:
+        if vector_math:  # libm-free, so that loops vectorise; emitted as LLVM IR when compiled
+            imports += [f"from codegen.vmath import {', '.join(vector_math)}"]
+        if self.matmuls or rt or vector_math:
             imports.append("")
         flags = [f"JIT = dict({JIT_FLAGS})", ""]
         body = self.header() + ['"""', ""] + imports + flags + helpers + kernels + [""] + driver
