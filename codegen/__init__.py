@@ -91,12 +91,18 @@ def compile_program(program, jit: bool = True, alias: str | None = None):
             for k, v in schedule.consts.items()}})
     if status == "written":  # only a new file can push the folder over its limit
         _prune(key)
+    helper = None
+    if jit and status == "written" and _module_name(key, jit) not in _modules:
+        # a new module: its glue kernels compile in a helper process beside its passes
+        from . import precompile
+
+        helper = precompile.start(path, _module_name(key, jit), schedule, schedule.consts)
     try:
-        run = _load(key, path, dict(schedule.consts), bindings, jit)
+        run = _load(key, path, dict(schedule.consts), bindings, jit, helper)
     except FileNotFoundError:  # pruned by another process between writing and loading
         with _lock:
             cache.ensure(path, source)
-        run = _load(key, path, dict(schedule.consts), bindings, jit)
+        run = _load(key, path, dict(schedule.consts), bindings, jit, helper)
     debug.log(1, f"codegen: {len(schedule.kernels)} kernel(s), cache file {status}: "
                  f"{path} ({1e3 * (time.perf_counter() - t0):.0f} ms)")
     return run
@@ -145,8 +151,13 @@ def load_program(alias: str, jit: bool = True):
         return None
 
 
-def _load(key, path, consts, bindings, jit):
-    """Import (once per process) the kernel module at ``path``; its ``run``."""
+def _module_name(key: str, jit: bool) -> str:
+    return f"symgrad_kernels.k_{key}" + ("" if jit else "_py")
+
+
+def _load(key, path, consts, bindings, jit, helper=None):
+    """Import (once per process) the kernel module at ``path``; its ``run``. ``helper``: a
+    `codegen.precompile.Helper` compiling some of its kernels."""
     from .jit import load_module
     from .runtime import load_cython_blas, pin_blas_threads
 
@@ -156,13 +167,17 @@ def _load(key, path, consts, bindings, jit):
     load_cython_blas()
     pin_blas_threads()
 
-    name = f"symgrad_kernels.k_{key}" + ("" if jit else "_py")
+    name = _module_name(key, jit)
     with _lock:
         module = _modules.get(name)
         if module is None:
             globals_ = {k: v[()] if v.ndim == 0 else v for k, v in consts.items()}
             globals_.update(bindings)
             module = load_module(path, name, jit=jit, bindings=globals_)
+            if helper is not None:
+                from .precompile import install
+
+                install(module, helper)
             stats["loads"] += 1
             _modules[name] = module
     run = module.run

@@ -42,6 +42,7 @@ class Renderer:
         self.s = schedule
         self.printer = KernelPrinter()
         self.matmuls = set()  # codegen.blas helpers used
+        self.runtime = set()  # codegen.runtime functions the kernels call
 
     def expr(self, e) -> str:
         return self.printer.doprint(sympy.sympify(e))
@@ -97,12 +98,7 @@ class Renderer:
             self.printer.used.add(fn)
             return [f"{at} = {fn}({at}, {self.expr(s.expr)})"]
         if isinstance(s, Alloc):
-            dt = np_dtype(s.dtype)
-            if s.fill is None:
-                return [f"{s.name} = np.empty({self.shape(s.shape)}, {dt})"]
-            if getattr(s.fill, "is_zero", False):
-                return [f"{s.name} = np.zeros({self.shape(s.shape)}, {dt})"]
-            return [f"{s.name} = np.full({self.shape(s.shape)}, {self.expr(s.fill)}, {dt})"]
+            return [self.alloc(s, "empty")]
         if isinstance(s, View):
             items = [":" if i is None else
                      f"{self.expr(i[0])}:{self.expr(i[1])}" if isinstance(i, tuple) else
@@ -120,6 +116,17 @@ class Renderer:
         if isinstance(s, Comment):
             return [f"# {s.text}"]
         raise TypeError(f"cannot render {s!r}")
+
+    def alloc(self, s, empty="np.empty") -> str:
+        """A new array; in a kernel ``empty`` is `codegen.runtime.empty` (emitted inline)."""
+        dt = np_dtype(s.dtype)
+        if s.fill is None:
+            if empty == "empty":
+                self.runtime.add("empty")
+            return f"{s.name} = {empty}({self.shape(s.shape)}, {dt})"
+        if getattr(s.fill, "is_zero", False):
+            return f"{s.name} = np.zeros({self.shape(s.shape)}, {dt})"
+        return f"{s.name} = np.full({self.shape(s.shape)}, {self.expr(s.fill)}, {dt})"
 
     # --- kernels and driver ---------------------------------------------------------------------
     def kernel(self, k) -> list:
@@ -176,7 +183,7 @@ class Renderer:
         assert isinstance(st, PassStep)
         out = [f"nch = chunks({self.expr(st.work)})"]
         for name, shape, dtype, init in st.parts:
-            out += self.stmt(Alloc(name, ("nch",) + tuple(shape), dtype, init), 0)
+            out.append(self.alloc(Alloc(name, ("nch",) + tuple(shape), dtype, init)))
         for name, shape, dtype in st.spills:
             out.append(f"{name} = np.empty({self.shape(shape)}, {np_dtype(dtype)})")
         args = ", ".join(st.args)
@@ -226,6 +233,7 @@ class Renderer:
                             *HELPER_SOURCE[name].strip().splitlines(), ""]
         imports = ["import numba", "import numpy as np", ""]
         rt = ["chunks", "run_chunks"] if any(isinstance(t, PassStep) for t in self.s.steps) else []
+        rt += sorted(self.runtime)
         vector_math = sorted(used & set(VECTOR_MATH))
         if self.matmuls:
             imports += [f"from codegen.blas import {', '.join(sorted(self.matmuls))}"]

@@ -206,3 +206,27 @@ def test_prange_mode_matches_interpreter(monkeypatch, parallel):
     assert "numba.prange(c0, c1)" in source and "if finish:" not in source
     expected = evaluate(case.program, arrays)
     case.check(codegen.compile_program(case.program)(arrays), expected=expected)
+
+
+def test_empty_allocates_like_numpy_compiled_and_plain():
+    import numba
+
+    from codegen.runtime import empty
+
+    @numba.njit
+    def make(n, m):
+        a = empty((n, 3), np.float64)
+        a[:] = 1.0
+        b = empty(n, np.int64)
+        b[:] = 2
+        c = empty((m, n, 2), np.float32)
+        c[:] = 3
+        return a, b, c, empty((0,), np.float64)
+
+    for arrays in (make(5, 2), make.py_func(5, 2)):
+        a, b, c, z = arrays
+        assert (a.shape, a.dtype, b.shape, b.dtype) == ((5, 3), np.float64, (5,), np.int64)
+        assert (c.shape, c.dtype, z.shape) == ((2, 5, 2), np.float32, (0,))
+        assert all(x.flags.c_contiguous and x.flags.writeable for x in arrays)
+        assert (a == 1).all() and (b == 2).all() and (c == 3).all()
+    assert make(0, 0)[0].shape == (0, 3)

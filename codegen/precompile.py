@@ -1,0 +1,192 @@
+"""Compiling a new module's glue kernels in a helper process, while this one compiles its passes.
+
+Numba compiles one function at a time per process (a global lock), and a cold start of a
+program with a pass kernel and a separate glue kernel compiles both in turn. This machine has
+a second core: a helper process (`main`, ``python -m codegen.precompile SPEC``) imports the
+module under the same name, compiles its glue kernels into Numba's disk cache, and exits; the
+first call of each glue kernel here waits for the helper and then loads the machine code from
+that cache. The helper never runs a kernel: it drives the module's ``run`` with stand-in inputs
+(the program's dtypes and ranks, C-contiguous, every symbolic size 2), the pass kernels
+replaced by no-ops, and each glue kernel compiled for the argument types it is given and
+answered with stand-ins of its return type.
+
+Nothing depends on the helper. If its types differ from the real call's (a non-contiguous
+input, say), it fails, or it has not finished within `WAIT_S`, this process compiles the
+kernel itself, as it would have without it. ``SYMGRAD_PRECOMPILE=0`` turns it off.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+
+import numpy as np
+
+STANDIN_SIZE = 2
+WAIT_S = 30.0
+# A helper pays ~0.6 s to start (Python, Numba, its first compile): only worth it beside a pass
+# kernel that takes longer than that to compile (about 25 ms per loop measured).
+MIN_PASS_LOOPS = 12
+
+
+def enabled() -> bool:
+    """False when ``SYMGRAD_PRECOMPILE=0``."""
+    return os.environ.get("SYMGRAD_PRECOMPILE", "1") != "0"
+
+
+class Helper:
+    """A helper process compiling ``kernels`` of one module."""
+
+    def __init__(self, proc, kernels, spec_dir):
+        self.proc, self.kernels, self._dir = proc, kernels, spec_dir
+        self._lock = threading.Lock()
+        self.finished = None  # True: exited cleanly; False: failed or timed out
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the helper (once, at most ``timeout`` or `WAIT_S` seconds); whether it
+        compiled everything it was given."""
+        with self._lock:
+            if self.finished is None:
+                try:
+                    self.finished = self.proc.wait(WAIT_S if timeout is None else timeout) == 0
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+                    self.finished = False
+                self._dir.cleanup()
+            return self.finished
+
+
+def start(path: str, name: str, schedule, consts: dict) -> Helper | None:
+    """Start a helper compiling the glue kernels of the module at ``path`` (imported as
+    ``name``), or None when it is not worth it."""
+    from .schedule import _loop_count
+
+    glue = [k.name for k in schedule.kernels if k.kind == "glue"]
+    passes = [k for k in schedule.kernels if k.kind == "pass"]
+    if not glue or schedule.fallbacks or not enabled() or \
+            sum(_loop_count(k.body) for k in passes) < MIN_PASS_LOOPS:
+        return None
+    inputs = [[n.dtype.np.str, [int(d) if getattr(d, "is_Integer", False) or
+                                isinstance(d, int) else None for d in n.shape]]
+              for n in schedule.program.inputs]
+    folder = tempfile.TemporaryDirectory(prefix="symgrad_precompile_")
+    np.savez(os.path.join(folder.name, "consts.npz"), **consts)
+    spec = {"path": path, "name": name, "inputs": inputs, "glue": glue,
+            "passes": [k.name for k in passes]}
+    spec_path = os.path.join(folder.name, "spec.json")
+    with open(spec_path, "w", encoding="utf-8") as f:
+        json.dump(spec, f)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p or os.getcwd() for p in sys.path))
+    try:
+        proc = subprocess.Popen(_command(spec_path), env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError:
+        folder.cleanup()
+        return None
+    return Helper(proc, glue, folder)
+
+
+def _command(spec_path: str) -> list:
+    """The helper's command line."""
+    return [sys.executable, "-m", "codegen.precompile", spec_path]
+
+
+class _FirstCall:
+    """Stands for a glue kernel in its module until its first call: waits for the helper,
+    puts the kernel back and calls it (Numba then finds the helper's machine code)."""
+
+    def __init__(self, module, name, helper):
+        self._module, self._name, self._helper = module, name, helper
+        self._kernel = getattr(module, name)
+
+    def __call__(self, *args):
+        import time
+
+        from symgrad import debug
+
+        t0 = time.perf_counter()
+        ok = self._helper.wait()
+        setattr(self._module, self._name, self._kernel)
+        debug.log(1, f"codegen: {self._name}: waited {1e3 * (time.perf_counter() - t0):.0f} ms "
+                     f"for the helper process ({'done' if ok else 'failed'})")
+        return self._kernel(*args)
+
+    def __getattr__(self, attr):
+        return getattr(self._kernel, attr)
+
+
+def install(module, helper: Helper) -> None:
+    """Route the first call of each of the helper's kernels in ``module`` through a wait."""
+    for name in helper.kernels:
+        setattr(module, name, _FirstCall(module, name, helper))
+
+
+# --- the helper process --------------------------------------------------------------------
+
+class _Stop(Exception):
+    """The stand-in run cannot go on (a pass kernel's results are needed)."""
+
+
+def _standin(numba_type):
+    """A value of ``numba_type`` (zeros), for the driver to pass on."""
+    from numba.core import types
+    from numba.np.numpy_support import as_dtype
+
+    if isinstance(numba_type, types.Array):
+        return np.zeros((STANDIN_SIZE,) * numba_type.ndim, as_dtype(numba_type.dtype))
+    if isinstance(numba_type, types.BaseTuple):
+        return tuple(_standin(t) for t in numba_type.types)
+    if isinstance(numba_type, (types.Number, types.Boolean)):
+        return np.zeros((), as_dtype(numba_type))[()]
+    if numba_type is types.none:
+        return None
+    raise _Stop(str(numba_type))
+
+
+def _compile_only(kernel):
+    import numba
+
+    def call(*args):
+        signature = tuple(numba.typeof(a) for a in args)
+        kernel.compile(signature)
+        return _standin(kernel.overloads[signature].signature.return_type)
+
+    return call
+
+
+def _no_pass(*args):
+    return None
+
+
+def main(spec_path: str) -> int:
+    """The helper: compile the glue kernels named in the spec file into Numba's cache."""
+    from .jit import load_module
+    from .runtime import load_cython_blas
+
+    with open(spec_path, encoding="utf-8") as f:
+        spec = json.load(f)
+    with np.load(os.path.join(os.path.dirname(spec_path), "consts.npz")) as data:
+        consts = {k: data[k] for k in data.files}
+    load_cython_blas()
+    globals_ = {k: v[()] if v.ndim == 0 else v for k, v in consts.items()}
+    module = load_module(spec["path"], spec["name"], jit=True, bindings=globals_)
+    for name in spec["passes"]:
+        setattr(module, name, _no_pass)
+    for name in spec["glue"]:
+        setattr(module, name, _compile_only(getattr(module, name)))
+    inputs = [np.zeros([STANDIN_SIZE if d is None else d for d in shape], dtype)
+              for dtype, shape in spec["inputs"]]
+    try:
+        module.run(inputs)
+    except _Stop:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,105 @@
+"""codegen.precompile: a new module's glue kernel is compiled by a helper process while the
+passes compile here; whatever happens to the helper, the results are the same."""
+
+import json
+import sys
+
+import pytest
+from corpus_cases import corpus_case
+
+pytest.importorskip("numba")
+
+import codegen  # noqa: E402
+from codegen import precompile  # noqa: E402
+
+CASE = "nn_mlp_ce"  # a pass kernel and a glue kernel
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    """A new kernel cache (Numba's machine code beside the modules), so the module is new."""
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.delenv("SYMGRAD_PRECOMPILE", raising=False)
+    monkeypatch.setattr(codegen, "_modules", {})  # not loaded in this process yet either
+    return tmp_path
+
+
+@pytest.fixture
+def helpers(monkeypatch):
+    """The helpers started (None where none was)."""
+    started = []
+    real = precompile.start
+
+    def spy(*args, **kwargs):
+        started.append(real(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(precompile, "start", spy)
+    return started
+
+
+def _glue_stats(run):
+    from codegen.jit import kernels_of
+
+    glue = kernels_of(sys.modules[run.__module__])["glue1"]
+    return sum(glue.stats.cache_hits.values()), sum(glue.stats.cache_misses.values())
+
+
+@pytest.mark.slow
+def test_the_helper_compiles_the_glue_and_this_process_loads_it(fresh_cache, helpers):
+    case = corpus_case(CASE)
+    run = codegen.compile_program(case.program)
+    case.check(run(case.arrays))
+    (helper,) = helpers
+    assert helper is not None and helper.kernels == ["glue1"] and helper.finished
+    hits, misses = _glue_stats(run)
+    assert (hits, misses) == (1, 0), "the glue came from the helper's machine code"
+    case.check(run(case.arrays))
+    assert codegen.compile_program(case.program) is run and len(helpers) == 1  # not new
+
+
+@pytest.mark.slow
+def test_a_failed_helper_leaves_the_compile_to_this_process(fresh_cache, helpers, monkeypatch):
+    real_dump = json.dump
+
+    def broken_spec(spec, f):  # the helper cannot find the module and exits with an error
+        real_dump(dict(spec, path=str(fresh_cache / "missing.py")), f)
+
+    monkeypatch.setattr(precompile.json, "dump", broken_spec)
+    case = corpus_case(CASE)
+    run = codegen.compile_program(case.program)
+    case.check(run(case.arrays))
+    (helper,) = helpers
+    assert helper is not None and helper.finished is False
+    assert _glue_stats(run) == (0, 1), "compiled here"
+
+
+@pytest.mark.slow
+def test_a_slow_helper_is_stopped_and_not_waited_for(fresh_cache, helpers, monkeypatch):
+    monkeypatch.setattr(precompile, "WAIT_S", 0.2)
+    monkeypatch.setattr(precompile, "_command",
+                        lambda spec: [sys.executable, "-c", "import time; time.sleep(60)"])
+    case = corpus_case(CASE)
+    run = codegen.compile_program(case.program)
+    case.check(run(case.arrays))
+    (helper,) = helpers
+    assert helper.finished is False and helper.proc.returncode is not None  # killed
+
+
+def test_a_helper_only_for_a_glue_beside_a_big_pass(tmp_path, monkeypatch):
+    from codegen.schedule import Schedule
+
+    monkeypatch.delenv("SYMGRAD_PRECOMPILE", raising=False)
+
+    def start(name):
+        schedule = Schedule(corpus_case(name).program)
+        return precompile.start(str(tmp_path / "none.py"), "none", schedule, {})
+
+    assert start("mse") is None  # one kernel: no glue
+    assert start("batchnorm") is None  # passes only
+    monkeypatch.setenv("SYMGRAD_PRECOMPILE", "0")
+    assert start(CASE) is None
+    monkeypatch.delenv("SYMGRAD_PRECOMPILE")
+    helper = start(CASE)
+    assert helper is not None and helper.wait() is False  # (there is no such module)
