@@ -174,12 +174,14 @@ def _load(key, path, consts, bindings, jit, helper=None):
             globals_ = {k: v[()] if v.ndim == 0 else v for k, v in consts.items()}
             globals_.update(bindings)
             module = load_module(path, name, jit=jit, bindings=globals_)
-            if helper is not None:
-                from .precompile import install
-
-                install(module, helper)
             stats["loads"] += 1
             _modules[name] = module
+        elif helper is not None:  # loaded by another thread meanwhile: its kernels are its own
+            helper = None
+    if helper is not None:
+        from .precompile import install
+
+        install(module, helper)
     run = module.run
     if not jit:  # plain Python on NumPy scalars: overflow gives inf as compiled, quietly
         import numpy as np
