@@ -2,7 +2,8 @@
 
 Each is the stable form of a SymPy function of `symgrad.pointwise` (or a NaN-propagating
 max/min, or NumPy's index wrap-around check), written with NumPy scalar functions so that it runs
-the same compiled by Numba and as plain Python.
+the same compiled by Numba and as plain Python. The libm-free exp, log, log1p and tanh are
+not printed: they are `codegen.vmath`, imported.
 """
 
 from __future__ import annotations
@@ -58,7 +59,3 @@ def checked_index(i, n):
     return j
 ''',
 }
-
-# helpers that other helpers call (the libm-free exp, log, log1p and tanh are in codegen.vmath)
-REQUIRES: dict = {}
-ORDER = list(HELPER_SOURCE)

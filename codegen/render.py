@@ -12,7 +12,7 @@ import sympy
 from symgrad.ops import Op
 
 from .loops import Alloc, Assign, Comment, Dot, FlatView, If, Loop, Store, Update, View
-from .prelude import HELPER_SOURCE, ORDER, REQUIRES
+from .prelude import HELPER_SOURCE
 from .pyexpr import KernelPrinter
 from .schedule import CallStep, FallbackStep, PassStep
 from .vmath import FUNCTIONS as VECTOR_MATH
@@ -98,7 +98,7 @@ class Renderer:
             self.printer.used.add(fn)
             return [f"{at} = {fn}({at}, {self.expr(s.expr)})"]
         if isinstance(s, Alloc):
-            return [self.alloc(s, "empty")]
+            return [self.alloc(s, in_kernel=True)]
         if isinstance(s, View):
             items = [":" if i is None else
                      f"{self.expr(i[0])}:{self.expr(i[1])}" if isinstance(i, tuple) else
@@ -117,12 +117,14 @@ class Renderer:
             return [f"# {s.text}"]
         raise TypeError(f"cannot render {s!r}")
 
-    def alloc(self, s, empty="np.empty") -> str:
-        """A new array; in a kernel ``empty`` is `codegen.runtime.empty` (emitted inline)."""
+    def alloc(self, s, in_kernel=False) -> str:
+        """A new array; uninitialised in a kernel by `codegen.runtime.empty` (emitted inline
+        when compiled), in the driver by ``np.empty``."""
         dt = np_dtype(s.dtype)
         if s.fill is None:
-            if empty == "empty":
+            if in_kernel:
                 self.runtime.add("empty")
+            empty = "empty" if in_kernel else "np.empty"
             return f"{s.name} = {empty}({self.shape(s.shape)}, {dt})"
         if getattr(s.fill, "is_zero", False):
             return f"{s.name} = np.zeros({self.shape(s.shape)}, {dt})"
@@ -224,10 +226,8 @@ class Renderer:
             kernels += [""] + self.kernel(k) + [""]
         driver = self.driver()
         used = set(self.printer.used)
-        for name in list(used):
-            used.update(REQUIRES.get(name, ()))
         helpers = []
-        for name in ORDER:
+        for name in HELPER_SOURCE:
             if name in used:
                 helpers += ["", "@numba.njit(inline=\"always\", **JIT)",
                             *HELPER_SOURCE[name].strip().splitlines(), ""]

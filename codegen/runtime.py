@@ -211,53 +211,6 @@ def load_cython_blas() -> bool:
     return True
 
 
-def int_as_float(bits):
-    """The float64 whose bit pattern is the int64 ``bits`` (compiled: one LLVM bitcast)."""
-    return np.int64(bits).view(np.float64)
-
-
-def float_as_int(x):
-    """The int64 with the bit pattern of the float64 ``x`` (compiled: one LLVM bitcast)."""
-    return int(np.float64(x).view(np.int64))
-
-
-def _register_bitcast():
-    """Teach Numba `int_as_float` and `float_as_int` (when Numba is importable): each call is
-    one LLVM bitcast emitted into the caller (no function to type, inline or link)."""
-    try:
-        import llvmlite.ir as lir
-        from numba.core import types
-        from numba.extending import lower_builtin, type_callable
-    except ImportError:
-        return
-
-    @type_callable(int_as_float)
-    def _type_int_as_float(context):
-        def typer(bits):
-            return types.float64 if isinstance(bits, types.Integer) else None
-        return typer
-
-    @lower_builtin(int_as_float, types.Integer)
-    def _lower_int_as_float(context, builder, sig, args):
-        bits = context.cast(builder, args[0], sig.args[0], types.int64)
-        return builder.bitcast(bits, lir.DoubleType())
-
-    @type_callable(float_as_int)
-    def _type_float_as_int(context):
-        def typer(x):
-            return types.int64 if isinstance(x, (types.Float, types.Integer)) else None
-        return typer
-
-    @lower_builtin(float_as_int, types.Float)
-    @lower_builtin(float_as_int, types.Integer)
-    def _lower_float_as_int(context, builder, sig, args):
-        x = context.cast(builder, args[0], sig.args[0], types.float64)
-        return builder.bitcast(x, lir.IntType(64))
-
-
-_register_bitcast()
-
-
 def empty(shape, dtype):
     """``np.empty(shape, dtype)`` (C order). Compiled, its allocation is emitted straight into
     the kernel: Numba's ``np.empty`` compiles an implementation function per process (~0.13 s

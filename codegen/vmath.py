@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .runtime import float_as_int, int_as_float
-
 LOG2E = 1.4426950408889634
 LN2_HI, LN2_LO = 6.93145751953125e-1, 1.42860682030941723212e-6
 EXP_P = (1.26177193074810590878e-4, 3.02994407707441961300e-2)
@@ -37,6 +35,16 @@ LOG1P_TERMS = 13  # the odd series of 2 atanh(s): 1, 1/3, ..., 1/25
 SQRT_HALF = 0.7071067811865476
 TINY = 2.2250738585072014e-308  # the smallest normal float64
 MANTISSA, HALF_EXPONENT = 4503599627370495, 4602678819172646912  # 2^52 - 1, bits of 0.5
+
+
+def int_as_float(bits):
+    """The float64 whose bit pattern is the int64 ``bits``."""
+    return np.int64(bits).view(np.float64)
+
+
+def float_as_int(x):
+    """The int64 with the bit pattern of the float64 ``x``."""
+    return int(np.float64(x).view(np.int64))
 
 
 def pow2(k):
