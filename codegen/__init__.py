@@ -9,13 +9,17 @@ Four steps, each with a printable artefact:
 * `codegen.render` (loop IR -> module source, with `pyexpr` and the `prelude` helpers);
 * `codegen.cache` (key -> file in ``SYMGRAD_CACHE_DIR``, atomic, repaired when corrupt);
 * `codegen.jit` (file -> module, compiled by Numba with its on-disk cache, or run as plain
-  Python with ``jit=False``); `codegen.runtime` is what the generated drivers call.
+  Python with ``jit=False``; `precompile` hands a new module's glue kernels to a helper
+  process). What the kernels call: `runtime` (chunks, threads, allocation), `blas` (products
+  as ``gemm`` calls) and `vmath` (libm-free exp, log, log1p, tanh), the last two emitted as
+  LLVM IR into the kernel.
 
 Public API, as `symgrad.compile` uses it: `available`, `compile_program`, `load_program`,
 `program_source`.
 Environment: ``SYMGRAD_CACHE_DIR``, ``SYMGRAD_CACHE_MAX_MB`` (cache size limit, default 512;
 0 for none), ``SYMGRAD_THREADS`` (threads for passes), ``SYMGRAD_BLAS=0``
 (products as loops), ``SYMGRAD_BLAS_THREADS`` (SciPy's BLAS threads, default 1; 0 leaves it),
+``SYMGRAD_PRECOMPILE=0`` (no helper process, `codegen.precompile`),
 ``SYMGRAD_PARALLEL=prange`` (``parallel=True`` kernels instead of the
 thread pool; slower to compile), ``SYMGRAD_DEBUG=4`` (print the source).
 """
