@@ -117,18 +117,19 @@ class Renderer:
             return [f"# {s.text}"]
         raise TypeError(f"cannot render {s!r}")
 
-    def alloc(self, s, in_kernel=False) -> str:
+    def alloc(self, s, in_kernel=False, shape=None) -> str:
         """A new array; uninitialised in a kernel by `codegen.runtime.empty` (emitted inline
-        when compiled), in the driver by ``np.empty``."""
+        when compiled), in the driver by ``np.empty``. ``shape``: its text, if not s.shape."""
         dt = np_dtype(s.dtype)
+        shape = self.shape(s.shape) if shape is None else shape
         if s.fill is None:
             if in_kernel:
                 self.runtime.add("empty")
             empty = "empty" if in_kernel else "np.empty"
-            return f"{s.name} = {empty}({self.shape(s.shape)}, {dt})"
+            return f"{s.name} = {empty}({shape}, {dt})"
         if getattr(s.fill, "is_zero", False):
-            return f"{s.name} = np.zeros({self.shape(s.shape)}, {dt})"
-        return f"{s.name} = np.full({self.shape(s.shape)}, {self.expr(s.fill)}, {dt})"
+            return f"{s.name} = np.zeros({shape}, {dt})"
+        return f"{s.name} = np.full({shape}, {self.expr(s.fill)}, {dt})"
 
     # --- kernels and driver ---------------------------------------------------------------------
     def kernel(self, k) -> list:
@@ -161,6 +162,12 @@ class Renderer:
             lines.append(f"    sizes = {{{pairs}}}")
         for step in s.steps:
             lines += ["    " + line for line in self.step(step)]
+        lines.append(f"    return [{', '.join(self.outputs())}]")
+        return lines + ["", ""] + self.binder(names)
+
+    def outputs(self) -> list:
+        """The driver's returned expressions."""
+        s = self.s
         outs = list(s.outputs)
         for k, n in enumerate(s.program.outputs):
             if n.shape == () and n.dtype.name not in _BOXED_EXACTLY:
@@ -169,8 +176,59 @@ class Renderer:
                                     or outs[k] in s.outputs[:k]):
                 outs[k] = f"np.array({outs[k]})"  # a copy: never an input, a constant, or
                 # one array for two outputs (two equal gradients are two arrays)
-        lines.append(f"    return [{', '.join(outs)}]")
-        return lines
+        return outs
+
+    def binder(self, names) -> list:
+        """``bind(shapes)``: `run` for inputs of exactly these shapes, taking them as separate
+        arguments, its sizes, chunk count and buffer shapes worked out once; None when a pass
+        would take several chunks (or a step is a NumPy fallback). A call then costs only
+        the buffers and the kernel calls (what a repeated small call spends its time on)."""
+        s = self.s
+        lines = ["def bind(shapes):",
+                 '    """`run` for inputs of these shapes, as arguments (one chunk per pass); '
+                 'or None."""']
+        if s.fallbacks or s.parallel == "prange":
+            return lines + ["    return None"]
+        for sym, (pos, axis) in s.program.sizes.items():
+            lines.append(f"    {s.sizes[sym]} = shapes[{pos}][{axis}]")
+        body, pooled = [], []
+        for name, n in zip(names, s.program.inputs):
+            if n.shape == ():
+                body.append(f"{name} = {name}[()] if type({name}) is np.ndarray else {name}")
+        for st in s.steps:
+            if isinstance(st, PassStep):
+                lines.append(f"    if chunks({self.expr(st.work)}) != 1:")
+                lines.append("        return None")
+                for name, shape, dtype, init in st.parts:
+                    lines.append(f"    {name}_shape = {self.shape((1,) + tuple(shape))}")
+                    if init is None:  # fully written by the pass before it is read: reused
+                        pooled.append((name, dtype))
+                    else:
+                        body.append(self.alloc(Alloc(name, (), dtype, init),
+                                               shape=f"{name}_shape"))
+                for name, shape, dtype in st.spills:
+                    lines.append(f"    {name}_shape = {self.shape(tuple(shape))}")
+                    body.append(f"{name} = np.empty({name}_shape, {np_dtype(dtype)})")
+                args = ", ".join(st.args)
+                if st.results:
+                    body.append(f"{', '.join(st.results)} = {st.kernel}(0, 1, 1, True, {args})")
+                else:
+                    body.append(f"{st.kernel}(0, 1, 1, {args})")
+            else:
+                body += self.step(st)
+        if pooled:  # chunk partial sums: each call takes a free set (any thread), then gives
+            # it back; none is ever an output
+            parts = ", ".join(p for p, _ in pooled)
+            take = ["try:", f"    {parts}{',' if len(pooled) == 1 else ''} = free.pop()",
+                    "except IndexError:"]
+            take += [f"    {p} = np.empty({p}_shape, {np_dtype(d)})" for p, d in pooled]
+            body = take + body
+            body += [f"free.append(({parts}{',' if len(pooled) == 1 else ''}))"]
+            lines.append("    free = []")
+        body.append(f"return [{', '.join(self.outputs())}]")
+        lines.append(f"    def run_bound({', '.join(names)}):")
+        lines += ["        " + line for line in body]
+        return lines + ["    return run_bound"]
 
     def step(self, st) -> list:
         if isinstance(st, FallbackStep):

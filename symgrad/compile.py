@@ -4,6 +4,7 @@ and run on a back end (the NumPy reference interpreter, or Numba kernels from `c
 from __future__ import annotations
 
 import inspect
+import sys
 import threading
 import time
 
@@ -55,6 +56,7 @@ class CompiledFunction:
         self._lock = threading.RLock()
         self._stats = {"traces": 0, "compiles": 0, "hits": 0}
         self._fast = {}  # exact argument types and shapes -> _FastBinding
+        self._last_fast = None  # (check, bound runner, gradient fixes) of the last binding
         self.__name__ = getattr(fn, "__name__", "compiled")
         self.__doc__ = getattr(fn, "__doc__", None)
 
@@ -138,12 +140,21 @@ class CompiledFunction:
 
     def value_and_grad(self, *args):
         """(value, grads) with grads a tuple of NumPy arrays in ``wrt`` order."""
+        fast = self._last_fast
+        if fast is not None and fast[0](*args):  # the same arguments' shapes as last time
+            self._stats["hits"] += 1
+            outs = fast[1](*args)
+            for k, d in fast[2]:  # rank-0 gradients come back as scalars
+                outs[k] = np.asarray(outs[k], d)
+            value = outs[0]
+            return value if type(value) is float else _value(value), tuple(outs[1:])
         key = _fast_key(args)
         hit = self._fast.get(key)
-        if hit is not None and hit.run_grad is not None:  # the hot path: a repeated call
+        if hit is not None and hit.run_grad is not None:  # a repeated call
             inputs = args if hit.direct else hit.inputs(args)
             if inputs is not None:
                 self._stats["hits"] += 1
+                self._last_fast = hit.fast or self._last_fast
                 outs = hit.run_grad(inputs)
                 for k, d in hit.grad_fixes:  # rank-0 gradients come back as scalars
                     outs[k] = np.asarray(outs[k], d)
@@ -154,6 +165,7 @@ class CompiledFunction:
         hit = self._fast.get(key)
         if hit is not None and hit.entry is entry:
             hit.set_grad_runner(entry._runners.get("grad"), outs)
+            self._last_fast = hit.fast or self._last_fast
         return _value(outs[0]), tuple(_grad(o, w) for o, w in zip(outs[1:], entry.wrt_dtypes))
 
     def grad(self, *args):
@@ -244,6 +256,27 @@ def _fast_key(args):
     return tuple(key)
 
 
+_MISSING = object()
+
+
+def _checker(pattern):
+    """A function of the arguments: True when they have exactly ``pattern``'s types, dtypes
+    and shapes (and number)."""
+    env, params, conds = {"nd": np.ndarray, "MISSING": _MISSING}, [], []
+    for i, p in enumerate(pattern):
+        params.append(f"a{i}=MISSING")
+        if p[0] is np.ndarray:
+            env[f"d{i}"], env[f"s{i}"] = p[1], p[2]
+            conds.append(f"type(a{i}) is nd and a{i}.dtype is d{i} and a{i}.shape == s{i}")
+        else:
+            env[f"t{i}"] = p[0]
+            conds.append(f"type(a{i}) is t{i}")
+    conds.append("not more")
+    source = f"def check({', '.join(params + ['*more'])}):\n    return {' and '.join(conds)}\n"
+    exec(source, env)
+    return env["check"]
+
+
 def _to_array(dtype):
     return lambda a: np.asarray(a, dtype)
 
@@ -280,14 +313,24 @@ class _FastBinding:
         self.captured_meta = [(a.shape, a.dtype) for a in inputs[self.n_args:]]
         # the arguments themselves are the program's inputs (the runners accept a tuple)
         self.direct = self.plain and not self.captured
+        self.pattern = [(type(a), a.dtype, a.shape) if type(a) is np.ndarray else (type(a),)
+                        for a in args]
+        self.fast = None  # (check, bound runner, gradient fixes): see set_grad_runner
 
     def set_grad_runner(self, run, outs):
         """Remember the value-and-gradient runner, and which of its outputs (seen in
-        ``outs``) are not yet arrays of their parameter's dtype."""
+        ``outs``) are not yet arrays of their parameter's dtype. With the Numba back end and
+        plain arguments, also the kernel module's runner bound to these exact shapes, and a
+        check that arguments have them (cheaper than `_fast_key` and a dict look-up)."""
         dtypes = [d.np for d in self.entry.wrt_dtypes]
         self.grad_fixes = [(k, d) for k, (o, d) in enumerate(zip(outs[1:], dtypes), 1)
                            if not (type(o) is np.ndarray and o.dtype == d)]
         self.run_grad = run
+        if self.direct and self.entry.cf.backend == "numba":
+            bind = getattr(sys.modules.get(getattr(run, "__module__", None)), "bind", None)
+            bound = bind([p[2] if len(p) == 3 else () for p in self.pattern]) if bind else None
+            if bound is not None:
+                self.fast = (_checker(self.pattern), bound, self.grad_fixes)
 
     def inputs(self, args):
         if self.plain:

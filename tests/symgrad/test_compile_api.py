@@ -453,3 +453,55 @@ def test_equal_gradients_are_separate_arrays(backend):
         assert not np.shares_memory(gy, gz)
         gy += 1
         np.testing.assert_array_equal(gz, np.zeros((2, 2)))
+
+
+# --- the repeated-call fast path (Numba back end) --------------------------------------------
+
+
+def _array_loss(x, w, b, y):
+    return ((x @ w + b - y) ** 2).mean()
+
+
+@pytest.mark.slow  # compiles a Numba kernel
+def test_repeated_calls_with_arrays_take_the_bound_runner_and_match_the_first(data):
+    x, y = data
+    w, b = np.array([0.5, -1.0, 2.0]), 0.1
+    cf = sg.compile(_array_loss, wrt=["w", "b"], backend="numba")
+    first = cf.value_and_grad(x, w, b, y)
+    fast = cf._last_fast
+    assert fast is not None, "arrays and a float: a runner bound to these shapes"
+    for _ in range(3):
+        v, (gw, gb) = cf.value_and_grad(x, w, b, y)
+        assert v == first[0] and np.array_equal(gw, first[1][0])
+        assert type(gb) is np.ndarray and gb.shape == () and gb == first[1][1]
+    assert cf._last_fast is fast and cf.cache_info()["hits"] == 3
+    ref = sg.compile(_array_loss, wrt=["w", "b"], backend="numpy")
+    for n in (6, 4, 6, 4):  # alternating shapes: each call checks and rebinds
+        v, (gw, gb) = cf.value_and_grad(x[:n], w, b, y[:n])
+        rv, (rw, rb) = ref.value_and_grad(x[:n], w, b, y[:n])
+        assert v == pytest.approx(rv, rel=1e-12)
+        np.testing.assert_allclose(gw, rw, **RTOL)
+        np.testing.assert_allclose(gb, rb, **RTOL)
+    assert cf.cache_info()["traces"] == 1
+
+
+@pytest.mark.slow  # compiles Numba kernels
+def test_the_fast_path_never_accepts_other_arguments(data):
+    x, y = data
+    w = np.array([0.5, -1.0, 2.0])
+    cf = sg.compile(_array_loss, wrt=["w", "b"], backend="numba")
+    cf.value_and_grad(x, w, 0.1, y)
+    assert cf._last_fast is not None
+    check = cf._last_fast[0]
+    assert check(x, w, 0.1, y)
+    assert not check(x, w, 0.1)  # too few
+    assert not check(x, w, 0.1, y, y)  # too many
+    assert not check(x.astype(np.float32), w, 0.1, y)  # another dtype
+    assert not check(x[:, :2], w, 0.1, y)  # another shape
+    assert not check(x, w, 1, y)  # an int where the float was
+    assert not check(sg.tensor(x), w, 0.1, y)  # a tensor
+    with pytest.raises(Exception, match="w"):  # sizes that disagree: the slow path's error
+        cf.value_and_grad(x, w[:2], 0.1, y)
+    v32, (g32, _) = cf.value_and_grad(x.astype(np.float32), w.astype(np.float32),
+                                       np.float32(0.1), y.astype(np.float32))
+    assert g32.dtype == np.float32  # a new trace, not the float64 kernel
