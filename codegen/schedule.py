@@ -74,7 +74,7 @@ class PassStep:
     kernel: str
     args: list  # after (c0, c1, nch)
     work: object  # rows * per-row work, for the chunking policy
-    parts: list  # (name, shape, dtype) with shape after the chunk axis
+    parts: list  # (name, shape, dtype, fill or None) with shape after the chunk axis
     spills: list  # (name, shape, dtype)
     results: list = None  # names returned when the kernel also finishes the next stage
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 
 import pytest
 import sympy
@@ -68,3 +69,17 @@ def test_expression_printing(expr, text):
 def test_unsupported_functions_fall_back():
     assert body_supported(sigmoid(X[0]) + softplus(X[1]))
     assert not body_supported(sympy.erf(X[0]))
+
+
+def test_a_pass_that_finishes_the_program_has_a_one_chunk_entry():
+    # one Numba call taking only the inputs and sizes, making its own partial-sum buffers:
+    # what a small batch's call dispatches (the pass kernel is inlined into it)
+    text = codegen.program_source(corpus_case("mse").program)
+    assert '@numba.njit(inline="always", **JIT)\ndef pass0(c0, c1, nch, finish, ' in text
+    entry = re.search(r"def pass0_one\((.*)\):", text)
+    assert entry and "parts" not in entry.group(1)
+    assert re.search(r"if nch == 1:\n +j, \w+, \w+ = pass0_one\(", text)  # run
+    assert text.count("= pass0_one(") == 2  # run and bind
+    assert "run_chunks(pass0, nch, False, " in text  # several chunks: the pass kernel itself
+    # a pass followed by glue (no finish) has none
+    assert "_one(" not in codegen.program_source(corpus_case("nn_mlp_ce").program)
