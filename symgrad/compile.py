@@ -56,7 +56,7 @@ class CompiledFunction:
         self._lock = threading.RLock()
         self._stats = {"traces": 0, "compiles": 0, "hits": 0}
         self._fast = {}  # exact argument types and shapes -> _FastBinding
-        self._last_fast = None  # (check, bound runner, gradient fixes) of the last binding
+        self._last_fast = None  # the last binding's `_fast_caller`
         self.__name__ = getattr(fn, "__name__", "compiled")
         self.__doc__ = getattr(fn, "__doc__", None)
 
@@ -141,13 +141,11 @@ class CompiledFunction:
     def value_and_grad(self, *args):
         """(value, grads) with grads a tuple of NumPy arrays in ``wrt`` order."""
         fast = self._last_fast
-        if fast is not None and fast[0](*args):  # the same arguments' shapes as last time
-            self._stats["hits"] += 1
-            outs = fast[1](*args)
-            for k, d in fast[2]:  # rank-0 gradients come back as scalars
-                outs[k] = np.asarray(outs[k], d)
-            value = outs[0]
-            return value if type(value) is float else _value(value), tuple(outs[1:])
+        if fast is not None:  # arguments of the same types and shapes as last time?
+            result = fast(*args)
+            if result is not _MISSING:
+                self._stats["hits"] += 1
+                return result
         key = _fast_key(args)
         hit = self._fast.get(key)
         if hit is not None and hit.run_grad is not None:  # a repeated call
@@ -259,10 +257,14 @@ def _fast_key(args):
 _MISSING = object()
 
 
-def _checker(pattern):
-    """A function of the arguments: True when they have exactly ``pattern``'s types, dtypes
-    and shapes (and number)."""
-    env, params, conds = {"nd": np.ndarray, "MISSING": _MISSING}, [], []
+def _fast_caller(pattern, bound, fixes, n_out):
+    """``value_and_grad`` for arguments of exactly ``pattern``'s types, dtypes, shapes and
+    number, through ``bound`` (a kernel module's runner for those shapes); `_MISSING` for any
+    other arguments. Generated as one function: the check, the call and the results (rank-0
+    gradients, which come back as scalars, as 0-d arrays of their ``fixes`` dtype)."""
+    env = {"nd": np.ndarray, "MISSING": _MISSING, "bound": bound, "asarray": np.asarray,
+           "as_value": _value}
+    params, conds = [], ["not more"]
     for i, p in enumerate(pattern):
         params.append(f"a{i}=MISSING")
         if p[0] is np.ndarray:
@@ -271,10 +273,24 @@ def _checker(pattern):
         else:
             env[f"t{i}"] = p[0]
             conds.append(f"type(a{i}) is t{i}")
-    conds.append("not more")
-    source = f"def check({', '.join(params + ['*more'])}):\n    return {' and '.join(conds)}\n"
+    grads = []
+    for k in range(1, n_out):
+        d = dict(fixes).get(k)
+        if d is None:
+            grads.append(f"outs[{k}]")
+        else:
+            env[f"g{k}"] = d
+            grads.append(f"asarray(outs[{k}], g{k})")
+    args = ", ".join(f"a{i}" for i in range(len(pattern)))
+    source = "\n".join([
+        f"def call({', '.join(params + ['*more'])}):",
+        f"    if not ({' and '.join(conds)}):",
+        "        return MISSING",
+        f"    outs = bound({args})",
+        "    v = outs[0]",
+        f"    return (v if type(v) is float else as_value(v)), ({', '.join(grads)},)", ""])
     exec(source, env)
-    return env["check"]
+    return env["call"]
 
 
 def _to_array(dtype):
@@ -315,7 +331,7 @@ class _FastBinding:
         self.direct = self.plain and not self.captured
         self.pattern = [(type(a), a.dtype, a.shape) if type(a) is np.ndarray else (type(a),)
                         for a in args]
-        self.fast = None  # (check, bound runner, gradient fixes): see set_grad_runner
+        self.fast = None  # `_fast_caller` (see set_grad_runner)
 
     def set_grad_runner(self, run, outs):
         """Remember the value-and-gradient runner, and which of its outputs (seen in
@@ -330,7 +346,7 @@ class _FastBinding:
             bind = getattr(sys.modules.get(getattr(run, "__module__", None)), "bind", None)
             bound = bind([p[2] if len(p) == 3 else () for p in self.pattern]) if bind else None
             if bound is not None:
-                self.fast = (_checker(self.pattern), bound, self.grad_fixes)
+                self.fast = _fast_caller(self.pattern, bound, self.grad_fixes, len(outs))
 
     def inputs(self, args):
         if self.plain:
