@@ -82,6 +82,14 @@ def start(path: str, name: str, schedule, consts: dict) -> Helper | None:
     with open(spec_path, "w", encoding="utf-8") as f:
         json.dump(spec, f)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p or os.getcwd() for p in sys.path))
+    # Numba read its cache folder when it was imported here: the helper must use that one,
+    # whatever the environment says now
+    import numba
+
+    if numba.config.CACHE_DIR:
+        env["NUMBA_CACHE_DIR"] = numba.config.CACHE_DIR
+    else:
+        env.pop("NUMBA_CACHE_DIR", None)
     try:
         proc = subprocess.Popen(_command(spec_path), env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -17,9 +17,8 @@ CASE = "nn_mlp_ce"  # a pass kernel and a glue kernel
 
 @pytest.fixture
 def fresh_cache(tmp_path, monkeypatch):
-    """A new kernel cache (Numba's machine code beside the modules), so the module is new."""
+    """A new kernel cache, so the module is new."""
     monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
-    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
     monkeypatch.delenv("SYMGRAD_PRECOMPILE", raising=False)
     monkeypatch.setattr(codegen, "_modules", {})  # not loaded in this process yet either
     return tmp_path
@@ -57,6 +56,20 @@ def test_the_helper_compiles_the_glue_and_this_process_loads_it(fresh_cache, hel
     assert (hits, misses) == (1, 0), "the glue came from the helper's machine code"
     case.check(run(case.arrays))
     assert codegen.compile_program(case.program) is run and len(helpers) == 1  # not new
+
+
+@pytest.mark.slow
+def test_the_helper_uses_this_process_numba_cache_whatever_the_environment_says_now(
+        fresh_cache, helpers, monkeypatch, tmp_path):
+    # Numba read NUMBA_CACHE_DIR when it was imported; a later change of the environment
+    # must not send the helper's machine code where this process does not look
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "elsewhere"))
+    case = corpus_case("mlp_tanh")  # a pass and a glue kernel
+    run = codegen.compile_program(case.program)
+    case.check(run(case.arrays))
+    (helper,) = helpers
+    assert helper is not None and helper.finished
+    assert _glue_stats(run) == (1, 0)
 
 
 @pytest.mark.slow
