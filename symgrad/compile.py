@@ -282,13 +282,14 @@ def _fast_caller(pattern, bound, fixes, n_out):
             env[f"g{k}"] = d
             grads.append(f"asarray(outs[{k}], g{k})")
     args = ", ".join(f"a{i}" for i in range(len(pattern)))
+    grads = ", ".join(grads) + ("," if len(grads) == 1 else "")  # a tuple, even of 0 or 1
     source = "\n".join([
         f"def call({', '.join(params + ['*more'])}):",
         f"    if not ({' and '.join(conds)}):",
         "        return MISSING",
         f"    outs = bound({args})",
         "    v = outs[0]",
-        f"    return (v if type(v) is float else as_value(v)), ({', '.join(grads)},)", ""])
+        f"    return (v if type(v) is float else as_value(v)), ({grads})", ""])
     exec(source, env)
     return env["call"]
 

@@ -506,3 +506,15 @@ def test_the_fast_path_never_accepts_other_arguments(data):
     v32, (g32, _) = cf.value_and_grad(x.astype(np.float32), w.astype(np.float32),
                                        np.float32(0.1), y.astype(np.float32))
     assert g32.dtype == np.float32  # a new trace, not the float64 kernel
+
+
+@pytest.mark.slow  # compiles a Numba kernel
+@pytest.mark.parametrize("wrt", [[], ["w"]])
+def test_the_fast_path_returns_a_tuple_of_gradients_of_any_length(data, wrt):
+    x, y = data
+    w = np.array([0.5, -1.0, 2.0])
+    cf = sg.compile(_array_loss, wrt=wrt, backend="numba")
+    first = cf.value_and_grad(x, w, 0.1, y)
+    again = cf.value_and_grad(x, w, 0.1, y)  # through the generated caller
+    assert type(again[1]) is tuple and len(again[1]) == len(wrt) == len(first[1])
+    assert again[0] == first[0]
