@@ -10,10 +10,21 @@ import sympy
 
 from symgrad.ir.printer import name_nodes
 
-# Names the generated module uses itself.
-RESERVED = {"np", "numba", "math", "run", "inputs", "run_pass", "fallback", "nch", "chunk", "c0",
-            "c1", "r0", "r1", "s0", "m0", "sizes", "checked_index"}
-_GENERATED = re.compile(r"^(i|t|acc|glue|pass)\d+$|_(parts|acc|c)$")
+# Names the generated module uses itself: an argument or value of the same name would hide them
+# (its driver, its helpers, what it imports from codegen, the variables of its drivers).
+RESERVED = {"np", "numba", "math", "JIT", "run", "inputs", "run_pass", "fallback", "nch", "chunk",
+            "c0", "c1", "r0", "r1", "s0", "m0", "sizes", "bind", "shapes", "run_bound", "free",
+            # codegen.runtime
+            "chunks", "run_chunks", "empty",
+            # codegen.prelude
+            "sigmoid", "softplus", "relu", "step", "isnan", "heaviside", "maximum", "minimum",
+            "checked_index",
+            # codegen.vmath
+            "vexp", "vlog", "vlog1p", "vtanh",
+            # codegen.blas
+            "matmul_nn", "matmul_nt", "matmul_tn", "matmul_tt", "matmul_acc_nn", "matmul_acc_nt",
+            "matmul_acc_tn", "matmul_acc_tt"}
+_GENERATED = re.compile(r"^(i|t|acc|glue|pass)\d+$|_(parts|acc|c|shape|one)$|^fallback_")
 
 
 def _ok(name: str, taken: set) -> bool:

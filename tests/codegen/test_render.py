@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import re
 
+import numpy as np
 import pytest
 import sympy
 from corpus_cases import corpus_case
@@ -83,3 +84,36 @@ def test_a_pass_that_finishes_the_program_has_a_one_chunk_entry():
     assert "run_chunks(pass0, nch, False, " in text  # several chunks: the pass kernel itself
     # a pass followed by glue (no finish) has none
     assert "_one(" not in codegen.program_source(corpus_case("nn_mlp_ce").program)
+
+
+def test_every_name_the_module_defines_or_imports_is_reserved():
+    from codegen import blas, vmath
+    from codegen.names import RESERVED
+    from codegen.prelude import HELPER_SOURCE
+
+    assert set(HELPER_SOURCE) | set(blas.PRODUCTS) | set(vmath.FUNCTIONS) <= RESERVED
+    assert {"empty", "chunks", "run_chunks", "run", "bind", "free", "shapes"} <= RESERVED
+
+
+@pytest.mark.parametrize("arg", ["empty", "chunks", "free", "vexp", "matmul_nt", "pass0_one"])
+def test_an_argument_named_like_the_modules_own_names_is_renamed(arg):
+    # a kernel argument called "empty" hid the allocation function in the kernel, "chunks"
+    # the chunking policy in the driver, "free" the buffer list of the bound driver
+    import symgrad as sg
+    import symgrad.nn.functional as F
+
+    scope = {"F": F}
+    exec(f"def f({arg}, labels, W, b):\n"
+         f"    return F.cross_entropy(F.linear({arg}, W, b).tanh() @ W[:, :3].T, labels)\n",
+         scope)
+    rng = np.random.default_rng(0)
+    args = (rng.standard_normal((40, 3)), rng.integers(0, 3, 40), rng.standard_normal((3, 3)),
+            np.zeros(3))
+    compiled = sg.compile(scope["f"], wrt=["W", "b"], backend="numba")
+    reference = sg.compile(scope["f"], wrt=["W", "b"], backend="numpy")
+    want = reference.value_and_grad(*args)
+    for _ in range(2):  # the first call, then the repeated-call path
+        value, grads = compiled.value_and_grad(*args)
+        assert value == pytest.approx(want[0], rel=1e-10)
+        for g, w in zip(grads, want[1]):
+            np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
