@@ -183,10 +183,12 @@ def main(spec_path: str) -> int:
     load_cython_blas()
     globals_ = {k: v[()] if v.ndim == 0 else v for k, v in consts.items()}
     module = load_module(spec["path"], spec["name"], jit=True, bindings=globals_)
+    from .runtime import ONE_CHUNK
+
     for name in spec["passes"]:
-        setattr(module, name, _no_pass)
-        if hasattr(module, name + "_one"):  # its one-chunk entry (`codegen.render`)
-            setattr(module, name + "_one", _no_pass)
+        for kernel in (name, name + ONE_CHUNK):  # the pass and its one-chunk entry, if any
+            if hasattr(module, kernel):
+                setattr(module, kernel, _no_pass)
     for name in spec["glue"]:
         setattr(module, name, _compile_only(getattr(module, name)))
     inputs = [np.zeros([STANDIN_SIZE if d is None else d for d in shape], dtype)

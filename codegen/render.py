@@ -14,6 +14,7 @@ from symgrad.ops import Op
 from .loops import Alloc, Assign, Comment, Dot, FlatView, If, Loop, Store, Update, View
 from .prelude import HELPER_SOURCE
 from .pyexpr import KernelPrinter
+from .runtime import ONE_CHUNK
 from .schedule import CallStep, FallbackStep, PassStep
 from .vmath import FUNCTIONS as VECTOR_MATH
 
@@ -140,8 +141,7 @@ class Renderer:
         if not isinstance(st, PassStep) or not st.results or st.spills or \
                 self.s.parallel == "prange" or any(init is not None for *_, init in st.parts):
             return False
-        parts = {p[0] for p in st.parts}
-        given = {a for a in st.args if a not in parts}
+        given = set(_entry_args(st))
         needed = set()
         for _, shape, _, _ in st.parts:
             for d in shape:
@@ -153,9 +153,7 @@ class Renderer:
         call that makes its own partial-sum buffers. A small batch's call costs a dispatch of
         the inputs only (13 arguments for W1 were 0.5 us more to dispatch than its 4), and no
         buffers made in Python. The pass kernel is inlined into it (``inline="always"``)."""
-        parts = {p[0] for p in st.parts}
-        params = [a for a in st.args if a not in parts]
-        lines = ["@numba.njit(**JIT)", f"def {st.kernel}_one({', '.join(params)}):",
+        lines = ["@numba.njit(**JIT)", f"def {st.kernel}{ONE_CHUNK}({', '.join(_entry_args(st))}):",
                  f'    """{st.kernel} on one chunk, then the whole-array work after it."""']
         for name, shape, dtype, init in st.parts:
             lines.append("    " + self.alloc(Alloc(name, (1,) + tuple(shape), dtype, init),
@@ -187,9 +185,7 @@ class Renderer:
             lines.append(f"    ({names[0]},) = inputs")
         elif names:
             lines.append(f"    {', '.join(names)} = inputs")
-        for name, n in zip(names, s.program.inputs):
-            if n.shape == ():  # kernels take rank-0 values as scalars
-                lines.append(f"    {name} = {name}[()] if type({name}) is np.ndarray else {name}")
+        lines += ["    " + line for line in self.scalar_inputs(names)]
         for sym, (pos, axis) in s.program.sizes.items():
             lines.append(f"    {s.sizes[sym]} = {names[pos]}.shape[{axis}]")
         if s.fallbacks:
@@ -199,6 +195,11 @@ class Renderer:
             lines += ["    " + line for line in self.step(step)]
         lines.append(f"    return [{', '.join(self.outputs())}]")
         return lines + ["", ""] + self.binder(names)
+
+    def scalar_inputs(self, names) -> list:
+        """Rank-0 inputs as scalars (the kernels take them so); 0-d arrays are unwrapped."""
+        return [f"{name} = {name}[()] if type({name}) is np.ndarray else {name}"
+                for name, n in zip(names, self.s.program.inputs) if n.shape == ()]
 
     def outputs(self) -> list:
         """The driver's returned expressions."""
@@ -226,17 +227,13 @@ class Renderer:
             return lines + ["    return None"]
         for sym, (pos, axis) in s.program.sizes.items():
             lines.append(f"    {s.sizes[sym]} = shapes[{pos}][{axis}]")
-        body, pooled = [], []
-        for name, n in zip(names, s.program.inputs):
-            if n.shape == ():
-                body.append(f"{name} = {name}[()] if type({name}) is np.ndarray else {name}")
+        body, pooled = self.scalar_inputs(names), []
         for st in s.steps:
             if isinstance(st, PassStep):
                 lines.append(f"    if chunks({self.expr(st.work)}) != 1:")
                 lines.append("        return None")
                 if st.kernel in self.one_chunk:
-                    entry = [a for a in st.args if a not in {p[0] for p in st.parts}]
-                    body.append(f"{', '.join(st.results)} = {st.kernel}_one({', '.join(entry)})")
+                    body.append(f"{', '.join(st.results)} = {_entry_call(st)}")
                     continue
                 for name, shape, dtype, init in st.parts:
                     lines.append(f"    {name}_shape = {self.shape((1,) + tuple(shape))}")
@@ -295,9 +292,8 @@ class Renderer:
         # same call when there is one chunk, else in one more call after all chunks ran
         res = ", ".join(st.results)  # one name: the kernel returns it bare
         if st.kernel in self.one_chunk:  # one chunk: the entry makes its own buffers
-            entry = [a for a in st.args if a not in {p[0] for p in st.parts}]
             return [f"nch = chunks({self.expr(st.work)})", "if nch == 1:",
-                    f"    {res} = {st.kernel}_one({', '.join(entry)})", "else:",
+                    f"    {res} = {_entry_call(st)}", "else:",
                     *["    " + line for line in out[1:]],
                     f"    run_chunks({st.kernel}, nch, False, {args})",
                     f"    {res} = {st.kernel}(nch, nch, nch, True, {args})"]
@@ -350,6 +346,16 @@ class Renderer:
         flags = [f"JIT = dict({JIT_FLAGS})", ""]
         body = self.header() + ['"""', ""] + imports + flags + helpers + kernels + [""] + driver
         return "\n".join(body) + "\n"
+
+
+def _entry_args(st) -> list:
+    """The arguments of pass ``st``'s one-chunk entry: the pass's, less its partial sums."""
+    parts = {p[0] for p in st.parts}
+    return [a for a in st.args if a not in parts]
+
+
+def _entry_call(st) -> str:
+    return f"{st.kernel}{ONE_CHUNK}({', '.join(_entry_args(st))})"
 
 
 def with_key(source: str, key: str) -> str:

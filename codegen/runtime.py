@@ -23,6 +23,9 @@ import numpy as np
 # pool costs ~60 us (measured on the 2-core development machine), about 4M loop trips.
 PARALLEL_WORK = 1 << 22
 
+# The suffix of a pass kernel's one-chunk entry (`codegen.render.Renderer.one_chunk_entry`).
+ONE_CHUNK = "_one"
+
 _pool = None
 _pool_lock = threading.Lock()
 

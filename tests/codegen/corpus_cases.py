@@ -66,3 +66,24 @@ def corpus_case(name, dtype="float64") -> Case:
 
 
 CASE_NAMES = list(cases("float64"))
+
+
+def errors_in_threads(worker, n=2) -> list:
+    """Run ``worker(k)`` for k = 0 .. n-1, each on its own thread, all at once; the exceptions
+    they raised."""
+    import threading
+
+    errors = []
+
+    def guarded(k):
+        try:
+            worker(k)
+        except Exception as e:  # pragma: no cover - reported by the caller
+            errors.append(e)
+
+    threads = [threading.Thread(target=guarded, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors

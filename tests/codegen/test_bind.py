@@ -3,11 +3,10 @@ repeated calls use it. It must give exactly what ``run`` gives, never hand out a
 reuses, and stay correct on several threads."""
 
 import sys
-import threading
 
 import numpy as np
 import pytest
-from corpus_cases import CASE_NAMES, big_arrays, corpus_case
+from corpus_cases import CASE_NAMES, big_arrays, corpus_case, errors_in_threads
 
 pytest.importorskip("numba")
 
@@ -75,18 +74,9 @@ def test_two_threads_share_one_bound_runner():
     data = [big_arrays(case, 200, seed=s) for s in range(2)]
     bound = _module(run).bind(_shapes(data[0]))
     expected = [run(a) for a in data]
-    errors = []
 
     def worker(k):
-        try:
-            for _ in range(50):
-                _same(bound(*data[k]), expected[k])
-        except Exception as e:  # pragma: no cover - reported below
-            errors.append(e)
+        for _ in range(50):
+            _same(bound(*data[k]), expected[k])
 
-    threads = [threading.Thread(target=worker, args=(k,)) for k in (0, 1)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    assert not errors_in_threads(worker)

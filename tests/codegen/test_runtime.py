@@ -7,7 +7,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from corpus_cases import big_arrays, corpus_case
+from corpus_cases import big_arrays, corpus_case, errors_in_threads
 
 import codegen
 from codegen import runtime
@@ -45,22 +45,13 @@ def test_two_threads_call_one_function(parallel):
     run = codegen.compile_program(case.program)
     data = [big_arrays(case, 2000, seed=s) for s in range(2)]
     expected = [run(a) for a in data]
-    errors = []
 
     def worker(k):
-        try:
-            for _ in range(20):
-                for a, b in zip(run(data[k]), expected[k]):
-                    assert np.array_equal(a, b)
-        except Exception as e:  # pragma: no cover - reported below
-            errors.append(e)
+        for _ in range(20):
+            for a, b in zip(run(data[k]), expected[k]):
+                assert np.array_equal(a, b)
 
-    threads = [threading.Thread(target=worker, args=(k,)) for k in (0, 1)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    assert not errors_in_threads(worker)
 
 
 def _peak_bytes(run, arrays):
