@@ -114,7 +114,7 @@ def code_fingerprint() -> str:
 
 
 # The environment the scheduler reads (codegen.schedule): part of every alias.
-SCHEDULE_SETTINGS = ("SYMGRAD_BLAS", "SYMGRAD_PARALLEL")
+SCHEDULE_SETTINGS = ("SYMGRAD_BLAS", "SYMGRAD_PARALLEL", "SYMGRAD_CHECK")
 
 
 def alias(*parts: str) -> str:

@@ -153,4 +153,4 @@ def _factor(program, s, sums) -> Program:
     outputs = [get2(o) for o in program.outputs]
     del memo
     return Program(program.inputs, outputs, program.output_names, program.sizes,
-                   program.stage, "scalar factored out of per-sample sums")
+                   program.stage, "scalar factored out of per-sample sums", program.guards)

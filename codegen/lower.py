@@ -48,7 +48,7 @@ def _map_nodes(program, fn, note) -> Program:
     if not changed:
         return program
     return Program(program.inputs, [mapping[id(o)] for o in program.outputs],
-                   program.output_names, program.sizes, program.stage, note)
+                   program.output_names, program.sizes, program.stage, note, program.guards)
 
 
 def _lower_one(n, inputs):

@@ -21,6 +21,14 @@ from .vmath import FUNCTIONS as VECTOR_MATH
 FASTMATH = '{"nsz", "arcp", "contract", "reassoc"}'
 JIT_FLAGS = f'nogil=True, cache=True, error_model="numpy", fastmath={FASTMATH}'
 KEY_LINE = "Cache key: "
+
+
+def jit_flags() -> str:
+    """Numba's flags for every kernel; under ``SYMGRAD_CHECK=1`` (on in the tests) also
+    ``boundscheck=True``, so that an out-of-range access in a generated kernel is an
+    IndexError, never a silent read."""
+    from symgrad import debug
+    return JIT_FLAGS + (", boundscheck=True" if debug.checking() else "")
 _NP_DTYPE = {"bool": "np.bool_"}
 # dtypes whose scalars Numba returns as Python objects of the same NumPy dtype
 _BOXED_EXACTLY = ("float64", "int64", "bool")
@@ -343,7 +351,7 @@ class Renderer:
             imports += [f"from codegen.vmath import {', '.join(vector_math)}"]
         if self.matmuls or rt or vector_math:
             imports.append("")
-        flags = [f"JIT = dict({JIT_FLAGS})", ""]
+        flags = [f"JIT = dict({jit_flags()})", ""]
         body = self.header() + ['"""', ""] + imports + flags + helpers + kernels + [""] + driver
         return "\n".join(body) + "\n"
 

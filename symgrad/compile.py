@@ -96,18 +96,8 @@ class CompiledFunction:
     def _new_trace(self, prepared, key):
         t0 = time.perf_counter()
         hints = name_hints(self.fn, self.wrt_spec)
-        from .trace import TraceError
         try:
-            try:
-                entry = CompiledTrace.create(self, prepared, hints, symbolic=True)
-            except (TraceError, ArgumentError):
-                raise
-            except (TypeError, RuntimeError, ValueError, IndexError) as e:
-                # The function computed with a size as a Python int (range(n), if n > 3, ...)
-                # or mixed a symbolic size with an equal literal one (x[:, :2] * w with w of
-                # size 2): trace again with concrete sizes; calls with other sizes retrace.
-                debug.log(1, f"symbolic-size trace failed ({e}); retracing with concrete sizes")
-                entry = CompiledTrace.create(self, prepared, hints, symbolic=False)
+            entry = self._trace_symbolic_or_concrete(prepared, hints)
         except ArgumentError:
             raise
         except Exception as e:
@@ -117,6 +107,22 @@ class CompiledFunction:
         self._stats["traces"] += 1
         debug.log(1, f"traced {self.__name__} in {1e3 * (time.perf_counter() - t0):.1f} ms")
         return entry
+
+    def _trace_symbolic_or_concrete(self, prepared, hints):
+        """A trace with symbolic sizes, or, when the function needs its sizes as Python ints
+        (``range(n)``, ``if n > 3``, a symbolic size against an equal literal one), a trace
+        with concrete sizes (calls with other sizes then trace again). An error that the
+        concrete sizes do not cure is reported once: the concrete trace's, which is eager's."""
+        from .guards import GuardedIndexError
+        from .trace import TraceError
+        try:
+            return CompiledTrace.create(self, prepared, hints, symbolic=True)
+        except (TraceError, ArgumentError, GuardedIndexError):
+            raise
+        except (TypeError, RuntimeError, ValueError, IndexError) as e:
+            debug.log(1, f"symbolic-size trace failed ({e}); retracing with concrete sizes")
+        # outside the handler: an error here is not chained to the symbolic one
+        return CompiledTrace.create(self, prepared, hints, symbolic=False)
 
     def _explain_mismatch(self, prepared, error):
         """After a failed retrace, name the argument that differs from an earlier trace."""
@@ -133,33 +139,39 @@ class CompiledFunction:
     # --- calls ------------------------------------------------------------------------------
     def __call__(self, *args):
         """The function's value: a Python float for a scalar, else a NumPy array."""
-        entry, inputs = self._entry(args)
-        outs = entry.run("forward", inputs)
+        try:
+            entry, inputs = self._entry(args)
+            outs = entry.run("forward", inputs)
+        except IndexError as e:
+            self._raise_eager_error(args, e)
         vals = [_value(o) for o in outs]
         return tuple(vals) if entry.returns_tuple else vals[0]
 
     def value_and_grad(self, *args):
         """(value, grads) with grads a tuple of NumPy arrays in ``wrt`` order."""
-        fast = self._last_fast
-        if fast is not None:  # arguments of the same types and shapes as last time?
-            result = fast(*args)
-            if result is not _MISSING:
-                self._stats["hits"] += 1
-                return result
-        key = _fast_key(args)
-        hit = self._fast.get(key)
-        if hit is not None and hit.run_grad is not None:  # a repeated call
-            inputs = args if hit.direct else hit.inputs(args)
-            if inputs is not None:
-                self._stats["hits"] += 1
-                self._last_fast = hit.fast or self._last_fast
-                outs = hit.run_grad(inputs)
-                for k, d in hit.grad_fixes:  # rank-0 gradients come back as scalars
-                    outs[k] = np.asarray(outs[k], d)
-                value = outs[0]
-                return value if type(value) is float else _value(value), tuple(outs[1:])
-        entry, inputs = self._entry(args)
-        outs = entry.run("grad", inputs)
+        try:  # free unless raised: an index out of range in a kernel (see _raise_eager_error)
+            fast = self._last_fast
+            if fast is not None:  # arguments of the same types and shapes as last time?
+                result = fast(*args)
+                if result is not _MISSING:
+                    self._stats["hits"] += 1
+                    return result
+            key = _fast_key(args)
+            hit = self._fast.get(key)
+            if hit is not None and hit.run_grad is not None:  # a repeated call
+                inputs = args if hit.direct else hit.inputs(args)
+                if inputs is not None:
+                    self._stats["hits"] += 1
+                    self._last_fast = hit.fast or self._last_fast
+                    outs = hit.run_grad(inputs)
+                    for k, d in hit.grad_fixes:  # rank-0 gradients come back as scalars
+                        outs[k] = np.asarray(outs[k], d)
+                    value = outs[0]
+                    return value if type(value) is float else _value(value), tuple(outs[1:])
+            entry, inputs = self._entry(args)
+            outs = entry.run("grad", inputs)
+        except IndexError as e:
+            self._raise_eager_error(args, e)
         hit = self._fast.get(key)
         if hit is not None and hit.entry is entry:
             hit.set_grad_runner(entry._runners.get("grad"), outs)
@@ -174,9 +186,12 @@ class CompiledFunction:
         """Compute the value and ADD the gradients into ``.grad`` of the wrt tensors.
 
         Nothing is written unless the whole computation succeeded."""
-        entry, inputs = self._entry(args)
-        tensors = entry.wrt_tensors(args)
-        outs = entry.run("grad", inputs)
+        try:
+            entry, inputs = self._entry(args)
+            tensors = entry.wrt_tensors(args)
+            outs = entry.run("grad", inputs)
+        except IndexError as e:
+            self._raise_eager_error(args, e)
         grads = [_grad(o, w) for o, w in zip(outs[1:], entry.wrt_dtypes)]
         for t, g in zip(tensors, grads):
             if t is None:
@@ -191,8 +206,38 @@ class CompiledFunction:
     def hessian(self, *args):
         """Second derivatives of a scalar function: one wrt gives an array of shape
         p.shape + p.shape; several give a tuple of tuples of blocks."""
-        entry, inputs = self._entry(args)
-        return entry.hessian(inputs)
+        try:
+            entry, inputs = self._entry(args)
+            return entry.hessian(inputs)
+        except IndexError as e:
+            self._raise_eager_error(args, e)
+
+    def _raise_eager_error(self, args, error):
+        """A run stopped on an index out of range (a label >= the number of classes, an index
+        array past the end): the kernels only know that some index was bad, so run the
+        function eagerly on the same arguments, which raises eager's error naming the value
+        (``Target 5 is out of bounds.``). Errors of tracing are already eager's: re-raised."""
+        if getattr(error, "symgrad_while_tracing", False):
+            raise error
+        from . import grad_mode
+        try:
+            prepared = prepare_args(args, self.param_names)
+            eager = [a.original if isinstance(a.original, Tensor) else Tensor._wrap(a.array)
+                     for a in prepared]
+        except Exception:
+            raise error from None
+        previous = grad_mode.is_grad_enabled()
+        grad_mode._set(False)
+        try:
+            self.fn(*eager)
+        except (IndexError, RuntimeError, ValueError) as eager_error:
+            eager_error.args = (f"{eager_error}\n(raised by the compiled {self.__name__}; "
+                                "found by running it eagerly)",) if len(eager_error.args) <= 1 \
+                else eager_error.args
+            raise eager_error from None
+        finally:
+            grad_mode._set(previous)
+        raise error
 
     def formulas(self, *args):
         """The derived formulas (see `symgrad.formulas.Formulas`)."""

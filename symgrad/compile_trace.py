@@ -12,6 +12,7 @@ import sympy
 
 from . import debug
 from .compile_args import ArgumentError
+from .guards import first_failure
 from .ir.node import make_node
 from .ir.program import Program
 from .ops import Op
@@ -88,7 +89,10 @@ class CompiledTrace:
             if isinstance(e, TraceError | ArgumentError):
                 raise
             sig = ", ".join(f"{a.name}: {a.dtype.name}{list(a.shape)}" for a in prepared)
-            raise type(e)(f"{e}\n(while tracing {cf.__name__}({sig}))") from e
+            if len(e.args) <= 1:  # the same error, once, with its traceback to the user's line
+                e.args = (f"{e}\n(while tracing {cf.__name__}({sig}))",)
+            e.symgrad_while_tracing = True
+            raise
         self = cls()
         self.cf, self.traced, self.captured = cf, program, captured
         self.returns_tuple = returns_tuple
@@ -122,7 +126,7 @@ class CompiledTrace:
             for item in _as_items(spec):
                 chosen.append(self._position(item, refs, inputs, prepared))
         self.program = Program(inputs, program.outputs, program.output_names, program.sizes,
-                               "traced")
+                               "traced", guards=program.guards)
         self.wrt_positions = chosen
         self.wrt_refs = [refs[k] for k in chosen]
         self.inputs_extra = inputs[len(refs):]
@@ -195,6 +199,12 @@ class CompiledTrace:
                         return None
                 elif d != s:
                     return None
+        failed = first_failure(self.program.guards, env)
+        if failed is not None:
+            sizes = ", ".join(f"{s}={env[s]}" for s in sorted(
+                sympy.sympify(failed.margin).free_symbols, key=str) if s in env)
+            debug.log(1, f"{self.cf.__name__}: guard `{failed}` fails at {sizes}; another trace")
+            return None
         return arrays
 
     def describe_mismatch(self, prepared) -> str | None:

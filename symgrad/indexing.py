@@ -6,11 +6,15 @@ from __future__ import annotations
 import numpy as np
 
 from . import dtypes, prims
+from .guards import GuardedIndexError, concrete, decide
 from .shapes import slice_length, slice_shape
 from .tensor import Tensor
 
 
 def _normalize_slice(s: slice, size):
+    """``(start, stop, step)`` of ``s`` on an axis of ``size``, as Python's ``slice.indices``
+    (bounds clamped into ``[0, size]``, an empty slice has ``stop == start``). For a symbolic
+    size each clamping decision is a guard of the trace."""
     step = 1 if s.step is None else int(s.step)
     if step <= 0:
         raise ValueError("step must be greater than zero")
@@ -22,8 +26,19 @@ def _normalize_slice(s: slice, size):
         if v is None:
             return default
         v = int(v)
-        return size + v if v < 0 else v
-    return (bound(s.start, 0), bound(s.stop, size), step)
+        if v < 0:  # counts from the end; clamps at 0
+            return size + v if decide(size, ">=", -v, f"slice bound {v}") else 0
+        return v if decide(v, "<=", size, f"slice bound {v}") else size
+    start, stop = bound(s.start, 0), bound(s.stop, size)
+    if not decide(start, "<=", stop, f"slice {_slice_text(s)} is not empty"):
+        stop = start
+    return (start, stop, step)
+
+
+def _slice_text(s):
+    def part(v):
+        return "" if v is None else str(v)
+    return f"{part(s.start)}:{part(s.stop)}" + (f":{s.step}" if s.step is not None else "")
 
 
 def _index_array(item):
@@ -91,9 +106,11 @@ def parse(x, key):
             shape.append(slice_length(s))
         elif isinstance(k, int | np.integer):
             i = int(k)
-            if isinstance(size, int) and not -size <= i < size:
-                raise IndexError(f"index {i} is out of bounds for dimension {axis} with size "
-                                 f"{size}")
+            inside = (decide(i, "<", size, f"index {i}") if i >= 0
+                      else decide(size, ">=", -i, f"index {i}"))
+            if not inside:
+                raise GuardedIndexError(f"index {i} is out of bounds for dimension {axis} with "
+                                        f"size {concrete(size)}")
             i = i + size if i < 0 else i
             index.append((i, i + 1, 1))
         else:

@@ -62,6 +62,17 @@ class TraceState:
         self._captured_ids = {}
         self.name_hints = name_hints or {}
         self.taken = set(taken_names)
+        self.guards = []  # facts about the sizes this trace relied on (symgrad.guards)
+
+    def size_values(self) -> dict:
+        """Each size symbol's value in this trace."""
+        return {sym: d for d, sym in self.size_symbols.items()}
+
+    def add_guard(self, guard) -> None:
+        """Record a fact about the sizes, unless true for all sizes or implied by another."""
+        if guard.always_true() or any(g.implies(guard) for g in self.guards):
+            return
+        self.guards = [g for g in self.guards if not guard.implies(g)] + [guard]
 
     def symbolic_shape(self, shape):
         """Sizes as symbols (equal sizes share one symbol; size 1 stays 1)."""
@@ -198,7 +209,7 @@ def trace(fn, arg_specs, name_hints=None, symbolic=True):
             if isinstance(d, sympy.Symbol) and d not in sizes:
                 sizes[d] = (pos, axis)
     program = Program(arg_nodes + [n for _, n in state.captured], out_nodes, sizes=sizes,
-                      stage="traced")
+                      stage="traced", guards=state.guards)
     return program, [t for t, _ in state.captured], isinstance(result, tuple | list)
 
 

@@ -107,7 +107,7 @@ def hvp_program(program, wrt_positions):
         hv = vjp_nodes(dot._node, wrt)
     from ..ir.program import Program
     return Program(program.inputs + tangents, hv, [f"hvp_{w.attr('name')}" for w in wrt],
-                   program.sizes, stage="hvp")
+                   program.sizes, stage="hvp", guards=program.guards)
 
 
 def _like(w, name):

@@ -83,4 +83,6 @@ def format_program(program) -> str:
         lines.append("    " + eq)
     outs = ", ".join(f"{names[id(o)]}" for o in program.outputs)
     lines.append(f"  in ({outs}) }}")
+    if program.guards:
+        lines.append("  guards: " + "; ".join(str(g) for g in program.guards))
     return "\n".join(lines)

@@ -32,13 +32,14 @@ class Program:
     """Inputs (INPUT nodes, in call order), outputs, and provenance of each stage."""
 
     def __init__(self, inputs, outputs, output_names=None, sizes=None, stage="traced",
-                 note=""):
+                 note="", guards=()):
         self.inputs = list(inputs)
         self.outputs = list(outputs)
         self.output_names = list(output_names or [f"out{k}" for k in range(len(outputs))])
         self.sizes = dict(sizes or {})  # size symbol -> (input position, axis)
         self.stage = stage
         self.note = note
+        self.guards = tuple(guards)  # symgrad.guards.Guard: facts the sizes must satisfy
         self.created = time.perf_counter()
 
     @property
@@ -49,7 +50,7 @@ class Program:
     def with_outputs(self, outputs, output_names=None, stage=None, note="") -> Program:
         """A program over the same inputs with new outputs."""
         return Program(self.inputs, outputs, output_names or self.output_names, self.sizes,
-                       stage or self.stage, note)
+                       stage or self.stage, note, self.guards)
 
     def count(self, op=None) -> int:
         """Number of computing nodes (INPUTs excluded), optionally of one op."""
