@@ -11,34 +11,84 @@ from .tensor import Tensor
 NO_GRAD_MESSAGE = "element {k} of tensors does not require grad and does not have a grad_fn"
 
 
-def _as_list(x):
-    if x is None:
-        return None
-    return list(x) if isinstance(x, list | tuple) else [x]
+def _as_tuple(x):
+    """``x`` as a tuple, as PyTorch reads ``outputs`` / ``inputs`` (a Tensor, or an iterable)."""
+    return (x,) if isinstance(x, Tensor) else tuple(x)
 
 
-def _root_grads(outputs, grad_outputs):
-    grads = []
-    for k, out in enumerate(outputs):
+def _grads_tuple(grads, length):
+    """``grad_outputs`` / ``grad_tensors`` as a tuple (torch's ``_tensor_or_tensors_to_tuple``)."""
+    if grads is None:
+        return (None,) * length
+    return (grads,) if isinstance(grads, Tensor) else tuple(grads)
+
+
+def _position(seq, x):
+    """``seq.index(x)`` as PyTorch evaluates it in its messages (identity first, then ``==``)."""
+    for k, e in enumerate(seq):
+        if e is x or (isinstance(e, Tensor) and bool(e == x)):
+            return k
+    raise ValueError(f"{x!r} is not in tuple")
+
+
+def _make_grads(outputs, grads):
+    """PyTorch's ``_make_grads``: check the given gradients pairwise (``zip``: extra ones are
+    ignored) and create the implicit ones of scalar outputs; ``None`` for an output that does
+    not require grad."""
+    new = []
+    for out, g in zip(outputs, grads):
+        if not isinstance(out, Tensor):
+            raise AssertionError("Expected output to be a torch.Tensor")
+        if isinstance(g, Tensor):
+            if tuple(g.shape) != tuple(out.shape):
+                raise RuntimeError(f"Mismatch in shape: grad_output[{_position(grads, g)}] has a "
+                                   f"shape of {g.shape} and output[{_position(outputs, out)}] has "
+                                   f"a shape of {out.shape}.")
+            new.append(g)
+        elif g is None:
+            if out.requires_grad:
+                if out.numel() != 1:
+                    raise RuntimeError("grad can be implicitly created only for scalar outputs")
+                if not out.dtype.is_floating_point:
+                    raise RuntimeError("grad can be implicitly created only for real scalar "
+                                       f"outputs but got {out.dtype}")
+                from .creation import ones_like
+                new.append(ones_like(out))
+            else:
+                new.append(None)
+        else:
+            raise TypeError(f"gradients can be either Tensors or None, but got {type(g).__name__}")
+    return new
+
+
+def _root_grads(outputs, grads):
+    """The checks of PyTorch's engine on the roots, in its order: the counts, then per output
+    a grad_fn (or requires_grad); the gradients take the outputs' dtypes."""
+    if len(outputs) != len(grads):
+        raise RuntimeError(f"got {len(outputs)} tensors and {len(grads)} gradients")
+    result = []
+    for k, (out, g) in enumerate(zip(outputs, grads)):
         if not out.requires_grad:
             raise RuntimeError(NO_GRAD_MESSAGE.format(k=k))
-        g = grad_outputs[k] if grad_outputs is not None else None
         if g is None:
-            if out.numel() != 1:
-                raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            from .creation import ones_like
-            g = ones_like(out)
-        elif not isinstance(g, Tensor):
-            from .creation import tensor
-            g = tensor(g, dtype=out.dtype)
+            raise RuntimeError(f"element {k} of gradients tuple is None, but the corresponding "
+                               "Tensor requires grad")
         if g.dtype != out.dtype:
             g = g.to(out.dtype)  # as PyTorch: the gradient takes the output's dtype
-        if tuple(g.shape) != tuple(out.shape):
-            raise RuntimeError(f"Mismatch in shape: grad_output[{k}] has a shape of "
-                               f"{list(g.shape)} and output[{k}] has a shape of "
-                               f"{list(out.shape)}.")
-        grads.append(g)
-    return grads
+        result.append(g)
+    return result
+
+
+def _check_inputs(inputs, accumulate):
+    """PyTorch's engine checks of ``inputs``, one input after the other."""
+    for t in inputs:
+        if not isinstance(t, Tensor):
+            raise RuntimeError("all inputs have to be Tensors or GradientEdges, but got "
+                               f"{type(t).__name__}")
+        if not t.requires_grad:
+            if accumulate:  # backward(inputs=...) calls retain_grad() first
+                raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
 
 
 def _root_node(t):
@@ -46,13 +96,21 @@ def _root_node(t):
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
-    """Accumulate gradients of ``tensors`` into the ``.grad`` of the leaves."""
-    tensors = _as_list(tensors)
-    grads = _root_grads(tensors, _as_list(grad_tensors))
+    """Accumulate gradients of ``tensors`` into the ``.grad`` of the leaves.
+
+    Bad arguments fail as in PyTorch, checked in its order: ``inputs``' container, the
+    gradients (`_make_grads`), their count, each tensor's grad_fn, then each input."""
+    if inputs is not None:
+        inputs = _as_tuple(inputs)
+        if len(inputs) == 0:
+            raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
+    tensors = _as_tuple(tensors)
+    grads = _make_grads(tensors, _grads_tuple(grad_tensors, len(tensors)))
+    grads = _root_grads(tensors, grads)
     retain = create_graph if retain_graph is None else retain_graph
     roots = [_root_node(t) for t in tensors]
     if inputs is not None:
-        inputs = _as_list(inputs)
+        _check_inputs(inputs, accumulate=True)
         found = engine.run_backward(roots, grads, retain, create_graph,
                                     capture=[_root_node(t) for t in inputs])
         for t, g in zip(inputs, found):
@@ -64,25 +122,36 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
          allow_unused=None, is_grads_batched=False, materialize_grads=False):
-    """Gradients of ``outputs`` w.r.t. ``inputs`` (a tuple), without touching ``.grad``."""
-    outputs = _as_list(outputs)
-    inputs = _as_list(inputs)
-    if any(not t.requires_grad for t in inputs):
-        raise RuntimeError("One of the differentiated Tensors does not require grad")
-    grads = _root_grads(outputs, _as_list(grad_outputs))
+    """Gradients of ``outputs`` w.r.t. ``inputs`` (a tuple), without touching ``.grad``.
+
+    Bad arguments fail as in PyTorch, checked in its order: ``materialize_grads`` against
+    ``allow_unused``, empty ``inputs``, the gradients (`_make_grads`), their count, each
+    output's grad_fn, each input, then the inputs unused in the graph."""
+    if materialize_grads and allow_unused is False:
+        raise ValueError("Expected allow_unused to be True or not passed when "
+                         "materialize_grads=True, but got: allow_unused=False.")
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    outputs = _as_tuple(outputs)
+    inputs = _as_tuple(inputs)
+    if len(inputs) == 0:
+        raise RuntimeError("`inputs` argument to `grad()` cannot be empty.")
+    grads = _make_grads(outputs, _grads_tuple(grad_outputs, len(outputs)))
+    grads = _root_grads(outputs, grads)
+    _check_inputs(inputs, accumulate=False)
     retain = create_graph if retain_graph is None else retain_graph
     found = engine.run_backward([_root_node(t) for t in outputs], grads, retain, create_graph,
                                 capture=[_root_node(t) for t in inputs])
     result = []
     for k, (t, g) in enumerate(zip(inputs, found)):
         if g is None:
-            if materialize_grads:
-                from .creation import zeros_like
-                g = zeros_like(t)
-            elif not allow_unused:
+            if not allow_unused:
                 raise RuntimeError(
                     f"The differentiated Tensor at index {k} appears to not have been used in the "
                     "graph. Set allow_unused=True if this is the desired behavior.")
+            if materialize_grads:
+                from .creation import zeros_like
+                g = zeros_like(t, requires_grad=create_graph)
         elif not create_graph:
             g = g.detach()
         result.append(g)

@@ -103,6 +103,8 @@ class CompiledTrace:
         self.timings = {"trace": time.perf_counter() - t0}
         self._resolve_wrt(prepared)
         self._stages, self._runners = {}, {}
+        # a literal size 0 (a trace for an empty batch: symbols stand for sizes >= 2)
+        self.empty = any(d == 0 for n in program.inputs for d in n.shape)
         debug.log(2, f"traced program:\n{self.traced}")
         self.program_at("traced")  # written to $SYMGRAD_DUMP when set
         return self
@@ -195,7 +197,7 @@ class CompiledTrace:
                 return None
             for d, s in zip(arr.shape, node.shape):
                 if isinstance(s, sympy.Symbol):
-                    if env.setdefault(s, d) != d or d == 1:
+                    if env.setdefault(s, d) != d or d <= 1:  # 0 and 1: a concrete trace
                         return None
                 elif d != s:
                     return None
@@ -265,6 +267,9 @@ class CompiledTrace:
         elif stage == "hvp":
             from .grad.reverse import hvp_program
             prog = optimize(hvp_program(self.program, self.wrt_positions))
+        elif stage == "hvp_unoptimized":
+            from .grad.reverse import hvp_program
+            prog = hvp_program(self.program, self.wrt_positions)
         else:
             raise ValueError(f"stage must be 'traced', 'grad' or 'optimized', got {stage!r}")
         self._stages[stage] = prog
@@ -279,7 +284,14 @@ class CompiledTrace:
                 raise ValueError(f"gradients need a scalar output; {self.cf.__name__} returned "
                                  f"shape {tuple(self.program.outputs[0].shape)}")
             t0 = time.perf_counter()
-            if self.cf.backend == "numba":
+            if self.empty:
+                # An empty batch: the simplified program assumes sizes >= 1 (a mean's 1/N
+                # factored out of a sum over N rows: 0 * inf), so run the derived program
+                # as it is, op by op, as eager does (a mean of nothing is NaN, its gradient 0)
+                from .ir.interpret import Interpreter
+                raw = {"forward": "traced", "grad": "grad", "hvp": "hvp_unoptimized"}[kind]
+                r = Interpreter(self.program_at(raw)).run
+            elif self.cf.backend == "numba":
                 from codegen import compile_program, load_program
                 alias = self._alias(kind)
                 # SYMGRAD_DEBUG >= 2 and SYMGRAD_DUMP show every pass: run them all

@@ -14,6 +14,7 @@ import sympy
 
 from . import dtypes, prims
 from .dispatch import apply, record_custom
+from .guards import concrete, decide
 from .ops import Op
 from .pointwise import X, expm1, log1p, relu, sigmoid, softplus
 from .pointwise import isnan as isnan_
@@ -736,11 +737,21 @@ def gather(input, dim, index):
     if index.ndim != input.ndim:
         raise RuntimeError(f"Index tensor must have the same number of dimensions as input "
                            f"tensor ({index.ndim} vs {input.ndim})")
-    if index._node is None and index.numel() and isinstance(input.shape[axis], int):
-        lo, hi, size = int(index._data.min()), int(index._data.max()), input.shape[axis]
-        if lo < -size or hi >= size:
-            raise RuntimeError(f"index {hi if hi >= size else lo} is out of bounds for dimension "
-                               f"{axis} with size {size}")
+    if input.ndim == 0:  # as torch: a 0-d input is one element along dim 0
+        return gather(input.reshape(1), 0, index.reshape(1)).reshape(())
+    size = input.shape[axis]
+    if index._node is None and isinstance(size, int):
+        # As torch: no wrap-around, every index in [0, size); the first bad one (row-major).
+        flat = np.asarray(index._data).ravel()
+        bad = (flat < 0) | (flat >= size)
+        if bad.any():
+            raise RuntimeError(f"index {int(flat[np.argmax(bad)])} is out of bounds for "
+                               f"dimension {axis} with size {size}")
+    else:
+        # Traced (or an axis of symbolic size): the kernel's checked index wraps negatives like
+        # NumPy (i + n) before its range check, so send each negative one far below -n: the
+        # kernel raises IndexError instead of reading from the end.
+        index = where(index < 0, -(1 << 62), index)
     arrays = [index if i == axis else prims.iota(index.shape, i) for i in range(input.ndim)]
     key = tuple(("a", i) for i in range(input.ndim))
     return prims.gather(input, key, arrays, name="GatherBackward0")
@@ -800,15 +811,28 @@ def stack(tensors, dim=0):
 
 
 def split(tensor, split_size_or_sections, dim=0):
-    """Pieces of ``split_size`` (or of the given sizes) along ``dim``."""
+    """Pieces of ``split_size`` (the last one smaller) or of the given sizes along ``dim``."""
     axis = _axis(dim, tensor.ndim)
     n = tensor.shape[axis]
     if isinstance(split_size_or_sections, int):
-        sizes = [split_size_or_sections] * (n // split_size_or_sections)
-        if n % split_size_or_sections:
-            sizes.append(n % split_size_or_sections)
+        size = split_size_or_sections
+        if size < 0:
+            raise RuntimeError(f"split expects split_size be non-negative, but got "
+                               f"split_size={size}")
+        if size == 0:
+            if not decide(n, "==", 0, "split_size 0"):
+                raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got "
+                                   f"dimension size of {concrete(n)}")
+            sizes = [0]
+        else:
+            pieces = builtins.max(-(-n // size), 1)  # a Python int: symbolic n traces again
+            sizes = [size] * (pieces - 1) + [n - size * (pieces - 1)]
     else:
-        sizes = list(split_size_or_sections)
+        sizes = [int(s) for s in split_size_or_sections]
+        if not decide(builtins.sum(sizes), "==", n, "split sizes"):
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to "
+                               f"{concrete(n)} (input tensor's size at dimension {axis}), but "
+                               f"got split_sizes={sizes}")
     out, start = [], 0
     for s in sizes:
         index = [(0, d, 1) for d in tensor.shape]
@@ -819,7 +843,11 @@ def split(tensor, split_size_or_sections, dim=0):
 
 
 def chunk(input, chunks, dim=0):
-    """``chunks`` nearly equal pieces along ``dim``."""
-    n = input.shape[_axis(dim, input.ndim)]
-    size = -(-n // chunks)
-    return split(input, size, dim)
+    """``chunks`` nearly equal pieces along ``dim`` (fewer when they do not divide evenly)."""
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    axis = _axis(dim, input.ndim)
+    n = input.shape[axis]
+    if isinstance(n, int) and n == 0:
+        return split(input, [0] * chunks, axis)  # as PyTorch: `chunks` empty pieces
+    return split(input, -(-n // chunks), axis)

@@ -138,6 +138,7 @@ X = _Placeholders()
 def lambdify_body(body: sympy.Expr, n_inputs: int):
     """A NumPy function of ``n_inputs`` arrays evaluating ``body`` (lambdified once, cached)."""
     args = [placeholder(k) for k in range(n_inputs)]
+    body = sympy.sympify(body).xreplace({sympy.zoo: sympy.oo})  # 1/0 (mean of nothing): inf
     return sympy.lambdify(args, body, modules=[NUMPY_FUNCTIONS, "numpy"], cse=True)
 
 

@@ -216,8 +216,7 @@ class Tensor:
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate d(self)/d(leaf) · gradient into every leaf's ``.grad``."""
         from .autograd import backward
-        backward([self], None if gradient is None else [gradient], retain_graph, create_graph,
-                 inputs=inputs)
+        backward(self, gradient, retain_graph, create_graph, inputs=inputs)  # as torch does
 
     # --- conversion ------------------------------------------------------------------------
     def _not_traced(self, what):

@@ -75,14 +75,16 @@ class TraceState:
         self.guards = [g for g in self.guards if not guard.implies(g)] + [guard]
 
     def symbolic_shape(self, shape):
-        """Sizes as symbols (equal sizes share one symbol; size 1 stays 1)."""
+        """Sizes as symbols (equal sizes share one symbol). Sizes 0 and 1 stay literal: a
+        size symbol stands for any size >= 2, the sizes where broadcasting and simplification
+        (``N/N = 1``) mean the same."""
         if not self.symbolic:
             return tuple(int(d) for d in shape)
         out = []
         for d in shape:
             d = int(d)
-            if d == 1:
-                out.append(1)
+            if d <= 1:
+                out.append(d)
                 continue
             if d not in self.size_symbols:
                 used = {str(s) for s in self.size_symbols.values()} | self.taken

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
 from .. import dtypes
 from .. import mathops as _m
 from ..shapes import broadcast_shapes
@@ -72,6 +74,19 @@ def _class_dim(input: Tensor, name: str) -> int:
     if not input.is_floating_point():
         raise RuntimeError(f"{name}: expected a floating point input, got {input.dtype}")
     return 0 if input.ndim == 1 else 1
+
+
+def _check_target_bounds(target: Tensor, n_classes: int, ignore_index: int) -> None:
+    """PyTorch's ``Target {t} is out of bounds.``: every class index that is not
+    ``ignore_index`` lies in [0, C) (no wrapping of negative labels). The first offending
+    value in the target's row-major order is reported, as torch does (its single-threaded
+    order). Checked eagerly only; a traced target is checked by ``gather`` in the kernel."""
+    if target._node is not None:
+        return
+    labels = np.asarray(target._data).astype(np.int64, copy=False).ravel()
+    bad = (labels != ignore_index) & ((labels < 0) | (labels >= n_classes))
+    if bad.any():
+        raise IndexError(f"Target {int(labels[np.argmax(bad)])} is out of bounds.")
 
 
 def _index_target_shape(input: Tensor, cdim: int) -> tuple:
@@ -180,6 +195,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
     cdim = _class_dim(input, "nll_loss")
     _check_index_target(input, target, "nll_loss", cdim)
     _check_weight(weight, input.shape[cdim])
+    _check_target_bounds(target, input.shape[cdim], ignore_index)
     return _nll(input, target, weight, ignore_index, reduction, cdim)[0]
 
 
@@ -214,6 +230,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     _check_index_target(input, target, "cross_entropy", cdim)
     n_classes = input.shape[cdim]
     _check_weight(weight, n_classes)
+    _check_target_bounds(target, n_classes, ignore_index)
     logp = input.log_softmax(cdim)
     nll, ignored, w = _nll(logp, target, weight, ignore_index, reduction, cdim)
     if label_smoothing == 0.0:
