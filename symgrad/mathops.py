@@ -739,27 +739,32 @@ def gather(input, dim, index):
                            f"tensor ({index.ndim} vs {input.ndim})")
     if input.ndim == 0:  # as torch: a 0-d input is one element along dim 0
         return gather(input.reshape(1), 0, index.reshape(1)).reshape(())
-    size = input.shape[axis]
-    if index._node is None and isinstance(size, int):
-        # As torch: no wrap-around, every index in [0, size); the first bad one (row-major).
-        flat = np.asarray(index._data).ravel()
-        bad = (flat < 0) | (flat >= size)
-        if bad.any():
-            raise RuntimeError(f"index {int(flat[np.argmax(bad)])} is out of bounds for "
-                               f"dimension {axis} with size {size}")
-    else:
-        # Traced (or an axis of symbolic size): the kernel's checked index wraps negatives like
-        # NumPy (i + n) before its range check, so send each negative one far below -n: the
-        # kernel raises IndexError instead of reading from the end.
-        index = where(index < 0, -(1 << 62), index)
+    index = _unwrapped(index, input.shape[axis], lambda bad: RuntimeError(
+        f"index {bad} is out of bounds for dimension {axis} with size {input.shape[axis]}"))
     arrays = [index if i == axis else prims.iota(index.shape, i) for i in range(input.ndim)]
     key = tuple(("a", i) for i in range(input.ndim))
     return prims.gather(input, key, arrays, name="GatherBackward0")
 
 
+def _unwrapped(index, size, error):
+    """``index`` for a gather that, as torch.gather and index_select, takes no negative
+    indices: a concrete one is checked (``error(first bad value)`` raised, row-major order);
+    a traced one has each negative entry sent far below -size, since the kernels' checked
+    index wraps negatives like NumPy before its range check: it raises instead."""
+    if index._node is None and isinstance(size, int):
+        flat = np.asarray(index._data).ravel()
+        bad = (flat < 0) | (flat >= size)
+        if bad.any():
+            raise error(int(flat[np.argmax(bad)]))
+        return index
+    return where(index < 0, -(1 << 62), index)
+
+
 def index_select(input, dim, index):
-    """Rows (along ``dim``) picked by a 1-D int64 index."""
+    """Rows (along ``dim``) picked by a 1-D int64 index (no negative indices, as torch)."""
     axis = _axis(dim, input.ndim)
+    index = _unwrapped(index, input.shape[axis], lambda bad: IndexError(
+        "index out of range in self"))
     key = tuple(("a", 0) if i == axis else ("s", 0, input.shape[i], 1) for i in range(axis + 1))
     return prims.gather(input, key, [index], name="IndexSelectBackward0")
 

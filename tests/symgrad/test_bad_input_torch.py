@@ -359,3 +359,14 @@ def test_compiled_gather_refuses_negative_index_numpy(rng):
 def test_compiled_cross_entropy_refuses_bad_labels_numba(rng):
     pytest.importorskip("numba")
     _check_compiled_losses("numba", rng)
+
+
+@pytest.mark.parametrize("index", [[-1], [3], [0, -3], [2, 0, 5]])
+def test_index_select_bad_index_matches_torch(torch, index):
+    x = np.arange(6.0).reshape(3, 2)
+    expected = torch_error(lambda: torch.index_select(torch.tensor(x), 0, torch.tensor(index)))
+    assert_same_error(expected, lambda: sg.index_select(sg.tensor(x), 0, sg.tensor(index)))
+    cf = sg.compile(lambda a, i: sg.index_select(a, 0, i).sum(), wrt=[0], backend="numpy")
+    assert cf(x, np.array([0, 2])) == 10.0
+    with pytest.raises(IndexError, match=re.escape(str(expected))):
+        cf(x, np.array(index))
