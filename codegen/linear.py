@@ -17,6 +17,8 @@ from symgrad.ops import Op
 from symgrad.pointwise import placeholder
 from symgrad.shapes import numel
 
+from .analysis import Analysis
+
 _LAM = sympy.Symbol("_lambda")
 _LINEAR_OPS = {Op.RESHAPE, Op.BROADCAST, Op.PERMUTE, Op.SLICE, Op.PAD, Op.STOP_GRADIENT,
                Op.GATHER, Op.SCATTER_ADD}
@@ -117,10 +119,10 @@ def _rebuild(program, mapping):
     return memo, get
 
 
-def defer_scalars(program, analysis_cls) -> Program:
+def defer_scalars(program) -> Program:
     """``program`` with each deferrable scalar factored out of its per-sample sums."""
     for _ in range(4):  # a few scalars at most; each rewrite removes a level
-        an = analysis_cls(program)
+        an = Analysis(program)
         for s in an.nodes:
             if an.is_batch(s) or numel(s.shape) != 1 or an.level[id(s)] < 1 \
                     or s.op in (Op.INPUT, Op.CONST) or not s.dtype.is_floating_point:

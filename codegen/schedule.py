@@ -1,6 +1,6 @@
 """The scheduler: a program becomes kernels (loop IR) and the driver steps that call them.
 
-The program is first lowered (`codegen.lower`, `codegen.linear`) and analysed
+The program, readied by `codegen.prepare` (a no-op when it already was), is analysed
 (`codegen.analysis`: batch axis, levels, what is materialized). Stage k then runs: the fallback
 nodes of level k (NumPy, between kernels); glue kernel k (whole-array loop nests: work of
 parameter size, and the combination of pass k-1's chunk accumulators); pass k (`codegen.rows`):
@@ -27,9 +27,7 @@ from symgrad.shapes import numel
 
 from .analysis import Analysis
 from .expand import Scope, Storage
-from .linear import defer_scalars
 from .loops import Alloc, Assign, FlatView, If, Kernel, Load, Loop, Store, Update, View, cast
-from .lower import lower, scatter_bases
 from .names import program_names
 from .nests import (
     REDUCE_NAME,
@@ -42,6 +40,7 @@ from .nests import (
     scatter_into,
     write,
 )
+from .prepare import prepare
 from .rows import CHUNK, LOCAL, R0, R1, ROW, PassBuilder
 
 
@@ -96,8 +95,7 @@ class Schedule:
         # "threads": serial nogil pass kernels, chunks on a thread pool (the default);
         # "prange": one parallel=True kernel per pass (slower to compile; for comparison)
         self.parallel = parallel or os.environ.get("SYMGRAD_PARALLEL", "threads")
-        self.source_program = program
-        self.program = program = scatter_bases(defer_scalars(lower(program), Analysis))
+        self.program = program = prepare(program)
         self.an = an = Analysis(program)
         self.names, self.sizes = program_names(program)
         self.size_names = {str(s) for s in self.sizes.values()}

@@ -10,8 +10,11 @@ class VerifyError(AssertionError):
     """A pass produced an invalid program; the message names the pass."""
 
 
-def verify(program, after="?"):
-    """Check shapes, dtypes and that every input of the program is an INPUT node."""
+def verify(program, after="?", elementwise_broadcasts=False):
+    """Check shapes, dtypes and that every input of the program is an INPUT node.
+
+    ``elementwise_broadcasts``: an elementwise node's inputs need only broadcast to its shape
+    (the back end drops inputs a body does not read, `codegen.prepare`)."""
     seen = set()
     for n in program.nodes:
         for i in n.inputs:
@@ -22,7 +25,10 @@ def verify(program, after="?"):
                 raise VerifyError(f"after pass {after}: INPUT {n.attr('name')} is not a "
                                   "program input")
         else:
-            want = SHAPE_RULES[n.op]([i.shape for i in n.inputs], n.attr_dict)
+            shapes = [i.shape for i in n.inputs]
+            if elementwise_broadcasts and n.op is Op.ELEMENTWISE:
+                shapes.append(n.shape)
+            want = SHAPE_RULES[n.op](shapes, n.attr_dict)
             if tuple(want) != tuple(n.shape):
                 raise VerifyError(f"after pass {after}: {n} has shape {n.shape}, its rule "
                                   f"gives {want}")

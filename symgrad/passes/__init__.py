@@ -27,8 +27,18 @@ PIPELINE = [
 
 def optimize(program, pipeline=None):
     """Run every pass of ``pipeline`` (default `PIPELINE`) in order."""
+    return run_passes(program, pipeline or PIPELINE, "optimized")
+
+
+def run_passes(program, passes, stage, **verify_options):
+    """Run ``passes`` (a list of (name, program -> program)) in order: each one timed and
+    logged (SYMGRAD_DEBUG=1), printed after it ran (SYMGRAD_DEBUG=3), verified
+    (SYMGRAD_CHECK=1, with ``verify_options`` for `verify`) and written to $SYMGRAD_DUMP. The
+    result's ``stage`` is ``stage``; the input program is never modified."""
     stats = []
-    for name, fn in pipeline or PIPELINE:
+    program = program.with_outputs(program.outputs)  # a copy: stage and note are set below
+    tag = program.fingerprint()[:8] if debug.dumping() else ""
+    for k, (name, fn) in enumerate(passes):
         t0 = time.perf_counter()
         before = program.count()
         program = fn(program)
@@ -38,7 +48,8 @@ def optimize(program, pipeline=None):
         debug.log(1, f"pass {name}: {before} -> {program.count()} nodes, {1e3 * dt:.1f} ms")
         debug.log(3, f"after {name}:\n{program}")
         if debug.checking():
-            verify(program, after=name)
-    program.stage = "optimized"
+            verify(program, after=name, **verify_options)
+        debug.dump(f"{stage}.{tag}.{k:02d}.{name}.txt", str(program))
+    program.stage = stage
     program.pass_stats = stats
     return program

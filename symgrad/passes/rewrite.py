@@ -13,18 +13,23 @@ def rebuild(node, inputs):
     return make_node(node.op, inputs, node.attr_dict, node.shape, node.dtype)
 
 
-def rewrite(program, rule, note=""):
-    """Apply ``rule(node) -> node`` bottom-up; nodes whose rule returns the same node stay."""
+def rewrite(program, rule, note="", with_origin=False):
+    """Apply ``rule(node) -> node`` bottom-up; nodes whose rule returns the same node stay.
+
+    With ``with_origin`` the rule is ``rule(node, origin)``: ``origin`` is the node of the
+    input program that ``node`` rebuilds (for facts about the input program, e.g. how many
+    nodes read an input)."""
     mapping = {}
     for n in program.nodes:
         if n.op is Op.INPUT:
             mapping[id(n)] = n
             continue
         m = rebuild(n, [mapping[id(i)] for i in n.inputs])
-        r = rule(m)
+        apply = (lambda x, n=n: rule(x, n)) if with_origin else rule
+        r = apply(m)
         while r is not m:
             m = r
-            r = rule(m) if m.op is not Op.INPUT else m
+            r = apply(m) if m.op is not Op.INPUT else m
         mapping[id(n)] = m
     return program.with_outputs([mapping[id(o)] for o in program.outputs], note=note)
 

@@ -8,6 +8,7 @@ import pytest
 
 import symgrad as sg
 import symgrad.nn as nn
+from symgrad.passes import PIPELINE
 
 RTOL = dict(rtol=1e-10, atol=1e-12)
 
@@ -385,8 +386,12 @@ def test_symgrad_dump_writes_every_stage(monkeypatch, tmp_path):
     cf = sg.compile(lambda x: (x * x).sum(), backend="numpy")
     cf.value_and_grad(np.ones(3))
     cf(np.ones(3))
-    stages = sorted(p.name.split(".")[-2] for p in tmp_path.iterdir())
+    names = [p.name for p in tmp_path.iterdir()]
+    stages = sorted(n.split(".")[-2] for n in names if not n.startswith("optimized."))
     assert stages == ["forward", "grad", "optimized", "traced"]
+    # and the program after each pass, twice (the gradient's pipeline and the forward's)
+    passes = sorted(n.split(".")[3] for n in names if n.startswith("optimized."))
+    assert passes == sorted(2 * [name for name, _ in PIPELINE])
     text = next(tmp_path.glob("*.optimized.txt")).read_text()
     assert text == str(cf.graph(np.ones(3)))
 
