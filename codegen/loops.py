@@ -188,41 +188,55 @@ class Kernel:
 
 
 def _pseudo(body, depth) -> list:
+    """Pseudo-code lines of ``body`` (the artefact ``str(Schedule)`` prints)."""
     pad = "  " * depth
     out = []
     for s in body:
-        if isinstance(s, Loop):
-            step = f" step {s.step}" if s.step != 1 else ""
-            out.append(f"{pad}for {s.var} in [{s.start}, {s.stop}){step}:")
-            out += _pseudo(s.body, depth + 1)
-        elif isinstance(s, If):
-            out.append(f"{pad}if {s.cond}:")
-            out += _pseudo(s.body, depth + 1)
-            if s.orelse:
-                out.append(f"{pad}else:")
-                out += _pseudo(s.orelse, depth + 1)
-        elif isinstance(s, Assign):
-            out.append(f"{pad}{s.target} = {s.expr}")
-        elif isinstance(s, Store):
-            out.append(f"{pad}{s.array}{list(s.index)} = {s.expr}")
-        elif isinstance(s, Update):
-            at = s.target + (str(list(s.index)) if s.index is not None else "")
-            out.append(f"{pad}{at} {s.op}= {s.expr}")
-        elif isinstance(s, Alloc):
-            out.append(f"{pad}{s.name} = {s.dtype}{list(s.shape)}" +
-                       (f" fill {s.fill}" if s.fill is not None else ""))
-        elif isinstance(s, View):
-            out.append(f"{pad}{s.name} = view {s.array}{list(s.index)}")
-        elif isinstance(s, FlatView):
-            out.append(f"{pad}{s.name} = flat {s.array}[0:{s.rows}] ({s.size})")
-        elif isinstance(s, Dot):
-            op = "+=" if s.accumulate else "="
-            out.append(f"{pad}{_mat(s.out)} {op} {_mat(s.a)} @ {_mat(s.b)}")
-        elif isinstance(s, Comment):
-            out.append(f"{pad}# {s.text}")
-        else:
-            out.append(f"{pad}{s}")
+        printer = PSEUDO.get(type(s))
+        out += printer(s, pad, depth) if printer else [f"{pad}{s}"]
     return out
+
+
+def _pseudo_loop(s, pad, depth):
+    step = f" step {s.step}" if s.step != 1 else ""
+    return [f"{pad}for {s.var} in [{s.start}, {s.stop}){step}:"] + _pseudo(s.body, depth + 1)
+
+
+def _pseudo_if(s, pad, depth):
+    out = [f"{pad}if {s.cond}:"] + _pseudo(s.body, depth + 1)
+    if s.orelse:
+        out += [f"{pad}else:"] + _pseudo(s.orelse, depth + 1)
+    return out
+
+
+def _pseudo_update(s, pad, depth):
+    at = s.target + (str(list(s.index)) if s.index is not None else "")
+    return [f"{pad}{at} {s.op}= {s.expr}"]
+
+
+def _pseudo_alloc(s, pad, depth):
+    fill = f" fill {s.fill}" if s.fill is not None else ""
+    return [f"{pad}{s.name} = {s.dtype}{list(s.shape)}{fill}"]
+
+
+def _pseudo_dot(s, pad, depth):
+    op = "+=" if s.accumulate else "="
+    return [f"{pad}{_mat(s.out)} {op} {_mat(s.a)} @ {_mat(s.b)}"]
+
+
+# statement type -> its pseudo-code lines (``render.STATEMENTS`` is the Python source twin)
+PSEUDO = {
+    Loop: _pseudo_loop,
+    If: _pseudo_if,
+    Assign: lambda s, pad, depth: [f"{pad}{s.target} = {s.expr}"],
+    Store: lambda s, pad, depth: [f"{pad}{s.array}{list(s.index)} = {s.expr}"],
+    Update: _pseudo_update,
+    Alloc: _pseudo_alloc,
+    View: lambda s, pad, depth: [f"{pad}{s.name} = view {s.array}{list(s.index)}"],
+    FlatView: lambda s, pad, depth: [f"{pad}{s.name} = flat {s.array}[0:{s.rows}] ({s.size})"],
+    Dot: _pseudo_dot,
+    Comment: lambda s, pad, depth: [f"{pad}# {s.text}"],
+}
 
 
 def _mat(ref) -> str:

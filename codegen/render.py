@@ -83,49 +83,11 @@ class Renderer:
         return out
 
     def stmt(self, s, depth) -> list:
-        if isinstance(s, Loop):
-            start = self.expr(s.start)
-            rng = self.expr(s.stop) if start == "0" else f"{start}, {self.expr(s.stop)}"
-            if s.step != 1:
-                rng = f"{start}, {self.expr(s.stop)}, {s.step}"
-            head = f"for {s.var} in {'numba.prange' if s.parallel else 'range'}({rng}):"
-            body = self.stmts(s.body, 1) or ["    pass"]
-            return [head] + body
-        if isinstance(s, If):
-            out = [f"if {s.cond}:"] + (self.stmts(s.body, 1) or ["    pass"])
-            if s.orelse:
-                out += ["else:"] + self.stmts(s.orelse, 1)
-            return out
-        if isinstance(s, Assign):
-            return [f"{s.target} = {self.expr(s.expr)}"]
-        if isinstance(s, Store):
-            return [f"{s.array}[{self.index(s.index)}] = {self.expr(s.expr)}"]
-        if isinstance(s, Update):
-            at = s.target if s.index is None else f"{s.target}[{self.index(s.index)}]"
-            if s.op == "sum":
-                return [f"{at} += {self.expr(s.expr)}"]
-            fn = "maximum" if s.op == "max" else "minimum"
-            self.printer.used.add(fn)
-            return [f"{at} = {fn}({at}, {self.expr(s.expr)})"]
-        if isinstance(s, Alloc):
-            return [self.alloc(s, in_kernel=True)]
-        if isinstance(s, View):
-            items = [":" if i is None else
-                     f"{self.expr(i[0])}:{self.expr(i[1])}" if isinstance(i, tuple) else
-                     self.expr(i) for i in s.index]
-            while len(items) > 1 and items[-1] == ":":
-                items.pop()
-            return [f"{s.name} = {s.array}[{', '.join(items)}]"]
-        if isinstance(s, FlatView):
-            return [f"{s.name} = {s.array}[0:{self.expr(s.rows)}].reshape({self.expr(s.size)})"]
-        if isinstance(s, Dot):
-            assert not s.out[2], "a product's output is never transposed"
-            fn = matmul_name(s.a[2], s.b[2], s.accumulate)
-            self.matmuls.add(fn)
-            return [f"{fn}({self.matrix(s.a)}, {self.matrix(s.b)}, {self.matrix(s.out)})"]
-        if isinstance(s, Comment):
-            return [f"# {s.text}"]
-        raise TypeError(f"cannot render {s!r}")
+        """Source lines of statement ``s`` (relative indentation), by `STATEMENTS`."""
+        printer = STATEMENTS.get(type(s))
+        if printer is None:
+            raise TypeError(f"cannot render {s!r}")
+        return printer(self, s)
 
     def alloc(self, s, in_kernel=False, shape=None) -> str:
         """A new array; uninitialised in a kernel by `codegen.runtime.empty` (emitted inline
@@ -354,6 +316,63 @@ class Renderer:
         flags = [f"JIT = dict({jit_flags()})", ""]
         body = self.header() + ['"""', ""] + imports + flags + helpers + kernels + [""] + driver
         return "\n".join(body) + "\n"
+
+
+def _loop(r, s):
+    start = r.expr(s.start)
+    rng = r.expr(s.stop) if start == "0" else f"{start}, {r.expr(s.stop)}"
+    if s.step != 1:
+        rng = f"{start}, {r.expr(s.stop)}, {s.step}"
+    head = f"for {s.var} in {'numba.prange' if s.parallel else 'range'}({rng}):"
+    return [head] + (r.stmts(s.body, 1) or ["    pass"])
+
+
+def _if(r, s):
+    out = [f"if {s.cond}:"] + (r.stmts(s.body, 1) or ["    pass"])
+    if s.orelse:
+        out += ["else:"] + r.stmts(s.orelse, 1)
+    return out
+
+
+def _update(r, s):
+    at = s.target if s.index is None else f"{s.target}[{r.index(s.index)}]"
+    if s.op == "sum":
+        return [f"{at} += {r.expr(s.expr)}"]
+    fn = "maximum" if s.op == "max" else "minimum"
+    r.printer.used.add(fn)
+    return [f"{at} = {fn}({at}, {r.expr(s.expr)})"]
+
+
+def _view(r, s):
+    items = [":" if i is None else
+             f"{r.expr(i[0])}:{r.expr(i[1])}" if isinstance(i, tuple) else
+             r.expr(i) for i in s.index]
+    while len(items) > 1 and items[-1] == ":":
+        items.pop()
+    return [f"{s.name} = {s.array}[{', '.join(items)}]"]
+
+
+def _dot(r, s):
+    assert not s.out[2], "a product's output is never transposed"
+    fn = matmul_name(s.a[2], s.b[2], s.accumulate)
+    r.matmuls.add(fn)
+    return [f"{fn}({r.matrix(s.a)}, {r.matrix(s.b)}, {r.matrix(s.out)})"]
+
+
+# statement type -> its Python source lines (``loops.PSEUDO`` is the pseudo-code twin)
+STATEMENTS = {
+    Loop: _loop,
+    If: _if,
+    Assign: lambda r, s: [f"{s.target} = {r.expr(s.expr)}"],
+    Store: lambda r, s: [f"{s.array}[{r.index(s.index)}] = {r.expr(s.expr)}"],
+    Update: _update,
+    Alloc: lambda r, s: [r.alloc(s, in_kernel=True)],
+    View: _view,
+    FlatView: lambda r, s: [f"{s.name} = {s.array}[0:{r.expr(s.rows)}]"
+                            f".reshape({r.expr(s.size)})"],
+    Dot: _dot,
+    Comment: lambda r, s: [f"# {s.text}"],
+}
 
 
 def _entry_args(st) -> list:
