@@ -125,7 +125,11 @@ class CompiledFunction:
         return CompiledTrace.create(self, prepared, hints, symbolic=False)
 
     def _explain_mismatch(self, prepared, error):
-        """After a failed retrace, name the argument that differs from an earlier trace."""
+        """After a failed retrace, name the argument that differs from an earlier trace
+        (unless the error is an index out of range: that is eager's error at these sizes)."""
+        from .guards import GuardedIndexError
+        if isinstance(error, GuardedIndexError):
+            return
         for entries in self._traces.values():
             for entry in entries:
                 msg = entry.describe_mismatch(prepared)
@@ -135,6 +139,10 @@ class CompiledFunction:
     def cache_info(self) -> dict:
         """Counts: traces made, back-end compilations, cache hits."""
         return dict(self._stats)
+
+    def count(self, event: str) -> None:
+        """Add one to the `cache_info` counter ``event`` ("traces", "compiles" or "hits")."""
+        self._stats[event] += 1
 
     # --- calls ------------------------------------------------------------------------------
     def __call__(self, *args):

@@ -103,8 +103,9 @@ class CompiledTrace:
         self.timings = {"trace": time.perf_counter() - t0}
         self._resolve_wrt(prepared)
         self._stages, self._runners = {}, {}
-        # a literal size 0 (a trace for an empty batch: symbols stand for sizes >= 2)
-        self.empty = any(d == 0 for n in program.inputs for d in n.shape)
+        # a literal size 0 anywhere (an empty batch, an empty slice: symbols stand for sizes
+        # >= 2 and sizes computed from them are guarded >= 1): run op by op, see `_runner`
+        self.empty = any(d == 0 for n in program.nodes for d in n.shape)
         debug.log(2, f"traced program:\n{self.traced}")
         self.program_at("traced")  # written to $SYMGRAD_DUMP when set
         return self
@@ -233,7 +234,9 @@ class CompiledTrace:
             for axis, (d, s) in enumerate(zip(shape, node.shape)):
                 if not isinstance(s, sympy.Symbol):
                     continue
-                if s in seen and seen[s][0] != d:
+                if s in seen and seen[s][0] != d and seen[s][1] != name:
+                    # (two axes of one argument that were equal when traced are no evidence:
+                    # equal sizes share a symbol whether or not the function needs them equal)
                     ov, other, oaxis, okind = seen[s]
                     pair = (f"arguments '{other}' and '{name}'" if okind == "argument"
                             else f"{okind} '{other}' and argument '{name}'")
@@ -307,7 +310,7 @@ class CompiledTrace:
                 from .ir.interpret import Interpreter
                 r = Interpreter(self.program_at(stage)).run
             self.timings[f"compile_{kind}"] = time.perf_counter() - t0
-            self.cf._stats["compiles"] += 1
+            self.cf.count("compiles")
             self._runners[kind] = r
         return r
 

@@ -42,11 +42,13 @@ class Guard:
         return v == 0 if self.op == "==" else v >= 0
 
     def always_true(self) -> bool:
-        """True when the guard holds for every size >= 0 (e.g. ``0 <= N``)."""
+        """True when the guard holds for every value a size symbol can take: >= 2, since
+        sizes 0 and 1 stay literal in a trace (e.g. ``0 < N``, ``N >= 2``)."""
         if self.op == "==":
             return sympy.sympify(self.margin) == 0
         m = sympy.sympify(self.margin)
-        free = {s: sympy.Symbol(s.name, integer=True, nonnegative=True) for s in m.free_symbols}
+        free = {s: 2 + sympy.Symbol(s.name, integer=True, nonnegative=True)
+                for s in m.free_symbols}
         return bool(m.xreplace(free).is_nonnegative)
 
     def implies(self, other) -> bool:

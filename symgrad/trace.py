@@ -211,8 +211,33 @@ def trace(fn, arg_specs, name_hints=None, symbolic=True):
             if isinstance(d, sympy.Symbol) and d not in sizes:
                 sizes[d] = (pos, axis)
     program = Program(arg_nodes + [n for _, n in state.captured], out_nodes, sizes=sizes,
-                      stage="traced", guards=state.guards)
+                      stage="traced")
+    if symbolic:
+        _guard_derived_sizes(state, program)
+    program.guards = tuple(state.guards)
     return program, [t for t, _ in state.captured], isinstance(result, tuple | list)
+
+
+class EmptyDerivedSize(RuntimeError):
+    """A size computed from symbols is 0 at the trace's sizes (``x[3:]`` at N = 3): such a
+    trace is made again with concrete sizes (kernels index assuming non-empty axes)."""
+
+
+def _guard_derived_sizes(state, program):
+    """Every size computed from the symbols (``N - 3`` after ``x[3:]``) was >= 1 when traced:
+    a guard, so that a call where it is 0 traces again (with concrete sizes, see
+    `EmptyDerivedSize`)."""
+    from .guards import Guard
+    values = state.size_values()
+    seen = set()
+    for n in program.nodes:
+        for d in n.shape:
+            if not isinstance(d, sympy.Expr) or d.is_Symbol or not d.free_symbols or d in seen:
+                continue
+            seen.add(d)
+            if int(d.xreplace(values)) == 0:
+                raise EmptyDerivedSize(f"size {d} is 0 at {values}")
+            state.add_guard(Guard(d, ">=", 1, "a computed size is not empty"))
 
 
 def _lift_value(state, v):
