@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
+from symgrad.ir.program import topological
 from symgrad.ops import REDUCE_OPS, Op
 from symgrad.pointwise import placeholder, transcendental
 from symgrad.shapes import broadcast_shapes, numel
@@ -163,7 +164,9 @@ class Analysis:
                 for a, b in self.links[id(n)][k]:
                     uf.union((id(i), a), (id(n), b))
         members = {}
-        for n in self.nodes:
+        k = self.program.batch_outputs
+        deciding = self.nodes if k is None else topological(self.program.outputs[:k])
+        for n in deciding:
             for a, d in enumerate(n.shape):
                 if d != 1:
                     members.setdefault(uf.find((id(n), a)), []).append((n, a))

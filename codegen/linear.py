@@ -155,4 +155,5 @@ def _factor(program, s, sums) -> Program:
     outputs = [get2(o) for o in program.outputs]
     del memo
     return Program(program.inputs, outputs, program.output_names, program.sizes,
-                   program.stage, "scalar factored out of per-sample sums", program.guards)
+                   program.stage, "scalar factored out of per-sample sums", program.guards,
+                   program.batch_outputs)

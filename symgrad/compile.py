@@ -211,6 +211,31 @@ class CompiledFunction:
                 t.grad._data += g
         return _value(outs[0])
 
+    def step(self, opt, *args):
+        """One training step: the loss, its gradients and ``opt``'s update in one compiled
+        program (``opt``: `optim.SGD`, `Adam` or `AdamW` over exactly the ``wrt`` tensors).
+
+        Parameters and optimizer state are updated in place, and each parameter's ``.grad``
+        is this step's gradient, as ``opt.zero_grad(); loss.backward(); opt.step()`` leaves
+        them. Hyper-parameters are read at every call (a schedule never recompiles). Nothing
+        is written when the step raises. Returns the loss as a 0-d array."""
+        from .compile_step import step
+        try:
+            return step(self, opt, args)
+        except IndexError as e:
+            self._raise_eager_error(args, e)
+
+    def fit(self, opt, *args, batch_size, epochs=1, shuffle=None):
+        """``epochs`` passes of minibatch `step` calls over ``args`` (rows along axis 0 of
+        every argument that has one), in order (``shuffle=None``) or in a NumPy
+        ``default_rng(shuffle).permutation`` per epoch; the per-step losses as a 1-d array.
+        A progress bar shows on a terminal; Ctrl-C stops at a step boundary."""
+        from .compile_step import fit
+        try:
+            return fit(self, opt, args, batch_size, epochs, shuffle)
+        except IndexError as e:
+            self._raise_eager_error(args, e)
+
     def hessian(self, *args):
         """Second derivatives of a scalar function: one wrt gives an array of shape
         p.shape + p.shape; several give a tuple of tuples of blocks."""

@@ -102,7 +102,8 @@ class CompiledTrace:
         self.arg_shapes = [tuple(a.shape) for a in prepared]
         self.timings = {"trace": time.perf_counter() - t0}
         self._resolve_wrt(prepared)
-        self._stages, self._runners = {}, {}
+        self._stages, self._runners, self._step_rules = {}, {}, {}
+        self.step_layouts = {}  # id(optimizer) -> compile_step.StepLayout
         # a literal size 0 anywhere (an empty batch, an empty slice: symbols stand for sizes
         # >= 2 and sizes computed from them are guarded >= 1): run op by op, see `_runner`
         self.empty = any(d == 0 for n in program.nodes for d in n.shape)
@@ -270,19 +271,24 @@ class CompiledTrace:
         elif stage == "hvp":
             from .grad.reverse import hvp_program
             prog = optimize(hvp_program(self.program, self.wrt_positions))
+        elif isinstance(stage, tuple):  # ("step" or "step_unoptimized", update rules' key)
+            prog = self._step_program(self._step_rules[stage[1]])
+            if stage[0] == "step":
+                prog = optimize(prog)
         elif stage == "hvp_unoptimized":
             from .grad.reverse import hvp_program
             prog = hvp_program(self.program, self.wrt_positions)
         else:
             raise ValueError(f"stage must be 'traced', 'grad' or 'optimized', got {stage!r}")
         self._stages[stage] = prog
-        debug.dump(f"{_ident(self.cf.__name__)}.{id(self):x}.{stage}.txt", str(prog))
+        name = stage if isinstance(stage, str) else stage[0]
+        debug.dump(f"{_ident(self.cf.__name__)}.{id(self):x}.{name}.txt", str(prog))
         return prog
 
     def _runner(self, kind):
         r = self._runners.get(kind)
         if r is None:
-            stage = {"forward": "forward", "grad": "optimized", "hvp": "hvp"}[kind]
+            stage = {"forward": "forward", "grad": "optimized", "hvp": "hvp"}.get(kind, kind)
             if kind == "grad" and self.program.outputs[0].shape != ():
                 raise ValueError(f"gradients need a scalar output; {self.cf.__name__} returned "
                                  f"shape {tuple(self.program.outputs[0].shape)}")
@@ -292,11 +298,12 @@ class CompiledTrace:
                 # factored out of a sum over N rows: 0 * inf), so run the derived program
                 # as it is, op by op, as eager does (a mean of nothing is NaN, its gradient 0)
                 from .ir.interpret import Interpreter
-                raw = {"forward": "traced", "grad": "grad", "hvp": "hvp_unoptimized"}[kind]
+                raw = {"forward": "traced", "grad": "grad", "hvp": "hvp_unoptimized"}.get(
+                    kind) or ("step_unoptimized", kind[1])
                 r = Interpreter(self.program_at(raw)).run
             elif self.cf.backend == "numba":
                 from codegen import compile_program, load_program
-                alias = self._alias(kind)
+                alias = self._alias(kind if isinstance(kind, str) else repr(kind))
                 # SYMGRAD_DEBUG >= 2 and SYMGRAD_DUMP show every pass: run them all
                 r = None if debug.level() >= 2 or debug.dumping() else load_program(alias)
                 if r is not None:
@@ -313,6 +320,37 @@ class CompiledTrace:
             self.cf.count("compiles")
             self._runners[kind] = r
         return r
+
+    # --- the training step ------------------------------------------------------------------
+    def step_runner(self, rules):
+        """The runner of the training step with ``rules`` (one `train_step.UpdateRule` per
+        wrt input): inputs are the traced ones, then per parameter its state arrays and its
+        runtime scalars; outputs are (value, gradients, new parameters, new states)."""
+        key = tuple(r.key for r in rules)
+        self._step_rules[key] = rules
+        return self._runner(("step", key))
+
+    def _step_program(self, rules):
+        from .train_step import update_nodes
+        grad = self.program_at("grad")
+        value, grads = grad.outputs[0], list(grad.outputs[1:])
+        inputs, params, states = list(grad.inputs), [], []
+        names = ["value"] + [f"grad_{n}" for n in self.wrt_names]
+        state_names = []
+        for pos, g, rule, pname in zip(self.wrt_positions, grads, rules, self.wrt_names):
+            p = grad.inputs[pos]
+            st = [make_node(Op.INPUT, (), {"name": f"{pname}_{s}"}, p.shape, p.dtype)
+                  for s in rule.states]
+            sc = [make_node(Op.INPUT, (), {"name": f"{pname}_{s}"}, (), p.dtype)
+                  for s in rule.scalars]
+            inputs += st + sc
+            new = update_nodes(p, g, st, sc, rule)
+            params.append(new[0])
+            states += new[1:]
+            names.append(f"new_{pname}")
+            state_names += [f"new_{pname}_{s}" for s in rule.states]
+        return Program(inputs, [value] + grads + params + states, names + state_names,
+                       grad.sizes, "step", guards=grad.guards, batch_outputs=1 + len(grads))
 
     def _alias(self, kind) -> str:
         """Names the kernels of runner ``kind`` across processes: the traced program and what

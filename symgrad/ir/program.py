@@ -32,7 +32,7 @@ class Program:
     """Inputs (INPUT nodes, in call order), outputs, and provenance of each stage."""
 
     def __init__(self, inputs, outputs, output_names=None, sizes=None, stage="traced",
-                 note="", guards=()):
+                 note="", guards=(), batch_outputs=None):
         self.inputs = list(inputs)
         self.outputs = list(outputs)
         self.output_names = list(output_names or [f"out{k}" for k in range(len(outputs))])
@@ -40,6 +40,9 @@ class Program:
         self.stage = stage
         self.note = note
         self.guards = tuple(guards)  # symgrad.guards.Guard: facts the sizes must satisfy
+        # the first k outputs decide the batch axis (a training step: the loss and gradients,
+        # not the parameter-shaped update after them); None: all of them
+        self.batch_outputs = batch_outputs
         self.created = time.perf_counter()
 
     @property
@@ -50,7 +53,7 @@ class Program:
     def with_outputs(self, outputs, output_names=None, stage=None, note="") -> Program:
         """A program over the same inputs with new outputs."""
         return Program(self.inputs, outputs, output_names or self.output_names, self.sizes,
-                       stage or self.stage, note, self.guards)
+                       stage or self.stage, note, self.guards, self.batch_outputs)
 
     def count(self, op=None) -> int:
         """Number of computing nodes (INPUTs excluded), optionally of one op."""
