@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 
+from .optim.optimizer import _count_step, _step_tensor
 from .tensor import Tensor
 from .train_step import FORMS, rule_for, scalar_type, scalar_values
 
@@ -96,8 +97,8 @@ class StepLayout:
                     np.copyto(state[s]._data, new, casting="unsafe")
             if self.adam:
                 if "step" not in state:
-                    state["step"] = Tensor._wrap(np.zeros((), np.float32))
-                state["step"]._data += 1
+                    state["step"] = _step_tensor()
+                _count_step(state["step"])
             t._grad = Tensor._wrap(_as_grad(g, t))
 
 

@@ -1,8 +1,16 @@
 """`Optimizer`: parameter groups, per-parameter state, zero_grad and state_dict, as torch.
 
-Subclasses implement ``_update(group)``; `step` runs it without recording gradients. Every
-update writes into the parameters in place (the same Tensor objects, the same storage), so
-references held elsewhere, such as a module's attributes, see the new values.
+Subclasses implement ``_update(group)``. The optimizers of this package update the NumPy
+arrays behind the parameters and their state directly, in place, with ufuncs writing through
+``out=``: no operation goes through the autograd layer, so `step` needs no ``no_grad`` block,
+and the only temporaries are a few scratch arrays per parameter that the optimizer keeps
+(`_scratch`, not part of ``state``). The parameters stay the same Tensor objects with the same
+storage, so references held elsewhere, such as a module's attributes, see the new values; their
+version counters are bumped once per in-place operation torch would run on them.
+
+Scalars (learning rate, betas, ...) enter the ufuncs as 0-d arrays of the parameter's dtype
+(`_scalars`): rounded to that dtype as torch rounds a Python scalar operand, and about twice as
+cheap per ufunc call as a Python float.
 """
 
 from __future__ import annotations
@@ -10,6 +18,9 @@ from __future__ import annotations
 import copy
 from collections import defaultdict
 
+import numpy as np
+
+from .. import dtypes
 from ..grad_mode import enable_grad, no_grad
 from ..tensor import Tensor, _type_name
 
@@ -22,14 +33,82 @@ class _Required:
 required = _Required()
 
 
+def _scalar(x):
+    """A hyperparameter as a Python number (a 1-element Tensor gives its value)."""
+    return x.item() if isinstance(x, Tensor) else x
+
+
+def _check_tensor_lr(lr) -> None:
+    if isinstance(lr, Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
+
+
+def _state_tensor(array: np.ndarray) -> Tensor:
+    return Tensor._wrap(array)
+
+
+def _step_tensor() -> Tensor:
+    """A new 0-d ``step`` counter: float32, or float64 when that is the default dtype (as
+    torch's ``_get_scalar_dtype``)."""
+    d = np.float64 if dtypes.get_default_dtype() == dtypes.float64 else np.float32
+    return Tensor._wrap(np.zeros((), dtype=d))
+
+
+def _count_step(step: Tensor) -> float:
+    """``step += 1`` in the counter's dtype (torch's ``step_t += 1``), returning the new value."""
+    d = step._data
+    d[()] = d.item() + 1.0  # old + 1 is exact in double: rounding it is the dtype's addition
+    step._version.value += 1
+    return d.item()
+
+
+def _grad(g, pd, weight_decay: float, k_wd, maximize: bool, out):
+    """torch's ``grad = -grad if maximize`` then ``grad = grad.add(param, alpha=weight_decay)``:
+    ``g`` itself when neither applies, else written into the scratch array ``out``.
+
+    With both, ``weight_decay * param - grad`` equals ``-grad + weight_decay * param`` exactly
+    (IEEE addition is commutative and negation exact), one ufunc call fewer."""
+    if weight_decay != 0:
+        np.multiply(pd, k_wd, out=out)
+        if maximize:
+            np.subtract(out, g, out=out)
+        else:
+            np.add(g, out, out=out)
+        return out
+    if maximize:
+        np.negative(g, out=out)
+        return out
+    return g
+
+
+def _lerp_(start, end, k_weight, tmp) -> None:
+    """torch's ``start.lerp_(end, weight)``: ``start + weight (end - start)`` for |weight| < 0.5,
+    else ``end - (end - start)(1 - weight)`` (weight as rounded to the dtype, as torch's
+    kernel sees it); ``tmp`` is a scratch array."""
+    np.subtract(end, start, out=tmp)
+    w = k_weight.item()
+    if abs(w) < 0.5:
+        np.multiply(tmp, k_weight, out=tmp)
+        np.add(start, tmp, out=start)
+    else:
+        np.multiply(tmp, np.array(1.0 - w, dtype=tmp.dtype), out=tmp)  # 1 - w: exact
+        np.subtract(end, tmp, out=start)
+
+
 class Optimizer:
     """Base class: holds ``param_groups`` (dicts with "params" and options) and ``state``
     (a dict per parameter)."""
+
+    #: True when ``_update`` works on Tensors through autograd ops (then `step` runs it under
+    #: ``no_grad``); the optimizers of this package work on the NumPy arrays directly.
+    _tensor_update = True
 
     def __init__(self, params, defaults: dict):
         self.defaults = defaults
         self.state: defaultdict = defaultdict(dict)
         self.param_groups: list[dict] = []
+        self._buffers: dict = {}  # parameter -> scratch arrays like its data
+        self._constants: dict = {}  # (id(group), dtype) -> (values, 0-d arrays)
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of "
                             f"Tensors or dicts, but got {_type_name(params.dtype)}")
@@ -72,19 +151,23 @@ class Optimizer:
         self.param_groups.append(group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Reset every parameter's ``.grad``: to None (default) or to zeros in place."""
+        """Reset every parameter's ``.grad``: to None (default) or to zeros in place (the grad
+        detached first, as torch)."""
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
+                g = p._grad
+                if g is None:
                     continue
                 if set_to_none:
-                    p.grad = None
+                    p._grad = None
                     continue
-                if p.grad.grad_fn is not None:
-                    p.grad.detach_()
-                else:
-                    p.grad.requires_grad_(False)
-                p.grad.zero_()
+                g.grad_fn = None
+                g._requires_grad = False
+                if g._data.flags.writeable:
+                    g._data.fill(0)
+                else:  # a broadcast view: new storage of zeros
+                    g._data = np.zeros(g._data.shape, g._data.dtype)
+                g._version.value += 1
 
     def step(self, closure=None):
         """One update of every parameter that has a gradient. ``closure`` (re-evaluating and
@@ -93,17 +176,50 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        with no_grad():
-            for group in self.param_groups:
-                self._update(group)
+        if self._tensor_update:
+            with no_grad():
+                for group in self.param_groups:
+                    self._update(group)
+        else:  # as eager ops and torch: inf and nan results without warnings
+            with np.errstate(all="ignore"):
+                for group in self.param_groups:
+                    self._update(group)
         return loss
 
     def _update(self, group: dict) -> None:
         raise NotImplementedError
 
+    # --- helpers of the NumPy updates --------------------------------------------------------
+    def _scratch(self, p: Tensor, pd: np.ndarray, n: int) -> list:
+        """``n`` scratch arrays shaped like the parameter's data ``pd``, kept between steps
+        (made again when the parameter's shape or dtype changed, e.g. through ``.data``)."""
+        bufs = self._buffers.get(p)
+        if bufs is None or len(bufs) < n or bufs[0].shape != pd.shape \
+                or bufs[0].dtype != pd.dtype:
+            bufs = [np.empty_like(pd) for _ in range(max(n, len(bufs or ())))]
+            self._buffers[p] = bufs
+        return bufs
+
+    def _scalars(self, group: dict, dtype, values: tuple) -> tuple:
+        """``values`` (Python numbers) as 0-d arrays of ``dtype``, kept while they stay equal."""
+        key = (id(group), dtype)
+        hit = self._constants.get(key)
+        if hit is not None and len(hit[0]) == len(values):
+            if hit[0] == values:
+                return hit[1]
+            arrays = hit[1]
+            for a, v in zip(arrays, values):  # new values (e.g. each step's step size)
+                a[()] = v
+        else:
+            arrays = tuple(np.array(v, dtype=dtype) for v in values)
+        self._constants[key] = (values, arrays)
+        return arrays
+
+    # --- state_dict --------------------------------------------------------------------------
     def state_dict(self) -> dict:
         """{"state": {index: state}, "param_groups": [options with "params": [indices]]},
-        parameters numbered in order across groups."""
+        parameters numbered in order across groups. The state tensors are the optimizer's own
+        (as torch: not copies)."""
         index, groups, start = {}, [], 0
         for group in self.param_groups:
             ids = list(range(start, start + len(group["params"])))
@@ -114,7 +230,8 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Restore options and state saved by `state_dict` (state tensors are copied)."""
+        """Restore options and state saved by `state_dict`. State tensors are copied, cast to
+        their parameter's dtype when it is floating point (except ``step``), as torch."""
         saved = state_dict["param_groups"]
         if len(saved) != len(self.param_groups):
             raise ValueError("loaded state dict has a different number of parameter groups")
@@ -126,10 +243,19 @@ class Optimizer:
             by_index.update(zip(s["params"], g["params"]))
         self.state = defaultdict(dict)
         for i, s in state_dict["state"].items():
-            self.state[by_index[i]] = {k: v.detach().clone() if isinstance(v, Tensor)
-                                       else copy.deepcopy(v) for k, v in s.items()}
+            p = by_index[i]
+            self.state[p] = {k: self._load_value(p, k, v) for k, v in s.items()}
         for s, g in zip(saved, self.param_groups):
             g.update({k: v for k, v in s.items() if k != "params"})
+
+    @staticmethod
+    def _load_value(p: Tensor, key, value):
+        if not isinstance(value, Tensor):
+            return copy.deepcopy(value)
+        data = value._data
+        if key != "step" and p.dtype.is_floating_point and data.dtype != p._data.dtype:
+            return Tensor._wrap(data.astype(p._data.dtype))
+        return Tensor._wrap(data.copy())
 
     def __repr__(self) -> str:
         text = type(self).__name__ + " ("
