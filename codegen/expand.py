@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
+from symgrad.functions import registered
 from symgrad.ops import Op
 from symgrad.pointwise import placeholder
 
@@ -118,36 +119,17 @@ def _is_boolean(e) -> bool:
     return isinstance(e, sympy.logic.boolalg.Boolean)
 
 
-def _stable_forms():
-    from symgrad.pointwise import log1p, relu, sigmoid, softplus, step
-
-    def relu_form(x):
-        return sympy.Piecewise((0, x < 0), (x, True))  # NaN stays NaN
-
-    def sigmoid_form(x):
-        e = sympy.exp(-sympy.Abs(x))  # never overflows
-        return sympy.Piecewise((1, x >= 0), (e, True)) / (1 + e)
-
-    def softplus_form(x):
-        return sympy.Piecewise((x, x > 0), (0, True)) + log1p(sympy.exp(-sympy.Abs(x)))
-
-    def step_form(x):
-        return sympy.Piecewise((1, x > 0), (0, True))
-
-    return {relu: relu_form, sigmoid: sigmoid_form, softplus: softplus_form, step: step_form}
-
-
-_STABLE = {}
-
-
 def stable_forms(e):
-    """``e`` with sigmoid, softplus, relu and step written out in their stable forms."""
-    if not _STABLE:
-        _STABLE.update(_stable_forms())
-    fns = [f for f in e.atoms(sympy.Function) if type(f) in _STABLE]
-    if not fns:
+    """``e`` with the registry's functions that have a stable form (`symgrad.functions`:
+    sigmoid, softplus, relu, step) written out in it."""
+    if not any(_has_stable_form(f) for f in e.atoms(sympy.Function)):
         return e
-    return e.replace(lambda f: type(f) in _STABLE, lambda f: _STABLE[type(f)](f.args[0]))
+    return e.replace(_has_stable_form, lambda f: registered(f).stable_form(*f.args))
+
+
+def _has_stable_form(e) -> bool:
+    fn = registered(e)
+    return fn is not None and fn.stable_form is not None
 
 
 def _elementwise(scope, n, idx):

@@ -8,6 +8,7 @@ import re
 
 import sympy
 
+from symgrad.functions import REGISTRY
 from symgrad.ir.printer import name_nodes
 
 # Names the generated module uses itself: an argument or value of the same name would hide them
@@ -24,6 +25,8 @@ RESERVED = {"np", "numba", "math", "JIT", "run", "inputs", "run_pass", "fallback
             # codegen.blas
             "matmul_nn", "matmul_nt", "matmul_tn", "matmul_tt", "matmul_acc_nn", "matmul_acc_nt",
             "matmul_acc_tn", "matmul_acc_tt"}
+# and every pointwise function's kernel helper (symgrad.functions: adding one edits no list here)
+RESERVED |= {f.kernel for f in REGISTRY.values() if f.kernel is not None}
 _GENERATED = re.compile(r"^(i|t|acc|glue|pass)\d+$|_(parts|acc|c|shape|one)$|^fallback_")
 
 

@@ -2,9 +2,10 @@
 
 Scalar math goes through NumPy's scalar functions (``np.exp``), which Numba compiles to the same
 machine code as ``math.exp`` but which, run as plain Python, give inf/nan like NumPy instead of
-raising. Stable functions (sigmoid, softplus, ...) and NaN-propagating max/min are helpers whose
-definitions, in their stable forms, are printed at the top of the generated module
-(`codegen.prelude`); the printer records which ones an expression used.
+raising. The functions of `symgrad.functions.REGISTRY` print the call their entry names
+(``kernel``): stable ones (sigmoid, softplus, ...) call helpers whose definitions, in their
+stable forms, are printed at the top of the generated module (`codegen.prelude`), as are the
+NaN-propagating max/min; the printer records which helpers an expression used.
 """
 
 from __future__ import annotations
@@ -13,18 +14,17 @@ import sympy
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.pycode import PythonCodePrinter
 
+from symgrad.functions import REGISTRY, registered
+
 from .loops import Cast, CheckedIndex, FloorDiv, Load
 
-NUMPY_FUNCTIONS = {
+# SymPy's own functions that kernels compute with NumPy's (the registry's print their own call)
+NUMPY_CALLS = {
     "sqrt": "np.sqrt", "sinh": "np.sinh",
     "cosh": "np.cosh", "sin": "np.sin", "cos": "np.cos", "tan": "np.tan", "asin": "np.arcsin",
     "acos": "np.arccos", "atan": "np.arctan", "floor": "np.floor", "ceiling": "np.ceil",
-    "expm1": "np.expm1", "sign": "np.sign", "atan2": "np.arctan2",
+    "sign": "np.sign", "atan2": "np.arctan2",
 }
-HELPERS = {"sigmoid", "softplus", "relu", "step", "isnan", "heaviside", "maximum", "minimum",
-           "checked_index"}
-# libm-free versions (codegen.prelude), so that loops calling them vectorise
-VECTOR_FUNCTIONS = {"exp": "vexp", "tanh": "vtanh", "log": "vlog", "log1p": "vlog1p"}
 _CASTS = {"float64": "np.float64", "float32": "np.float32", "int64": "np.int64",
           "int32": "np.int32", "int16": "np.int16", "int8": "np.int8", "uint8": "np.uint8"}
 
@@ -85,11 +85,22 @@ class KernelPrinter(PythonCodePrinter):
 
     def _print_Function(self, expr):
         name = type(expr).__name__
-        if name in NUMPY_FUNCTIONS:
-            return f"{NUMPY_FUNCTIONS[name]}({', '.join(self._print(a) for a in expr.args)})"
-        if name in HELPERS:
-            return self._helper(name, expr.args)
+        if name in NUMPY_CALLS:
+            return f"{NUMPY_CALLS[name]}({', '.join(self._print(a) for a in expr.args)})"
+        if registered(expr) is not None:
+            return self._print_registered(expr)
         raise NotImplementedError(f"no kernel code for the function {name}")
+
+    def _print_registered(self, expr):
+        """A function of the registry: a call of its entry's ``kernel`` (a helper or a vmath
+        function, recorded as used, or a qualified NumPy function)."""
+        fn = registered(expr)
+        call = None if fn is None else fn.kernel
+        if call is None:
+            raise NotImplementedError(f"no kernel code for the function {type(expr).__name__}")
+        if "." in call:
+            return f"{call}({', '.join(self._print(a) for a in expr.args)})"
+        return self._helper(call, expr.args)
 
     def _print_exp(self, expr):
         return self._helper("vexp", expr.args)
@@ -101,9 +112,6 @@ class KernelPrinter(PythonCodePrinter):
         if len(expr.args) != 1:
             raise NotImplementedError("log with a base")
         return self._helper("vlog", expr.args)
-
-    def _print_log1p(self, expr):
-        return self._helper("vlog1p", expr.args)
 
     def _print_Abs(self, expr):
         return f"abs({self._print(expr.args[0])})"
@@ -216,7 +224,7 @@ def _integer_fraction(e):
 
 def _numpy_function(name):
     def method(self, expr):
-        return f"{NUMPY_FUNCTIONS[name]}({', '.join(self._print(a) for a in expr.args)})"
+        return f"{NUMPY_CALLS[name]}({', '.join(self._print(a) for a in expr.args)})"
     return method
 
 
@@ -224,12 +232,16 @@ def _unsupported(self, expr):
     raise NotImplementedError(f"no kernel code for the function {type(expr).__name__}")
 
 
-# The base printer prints its known math functions as math.*: take over every one of them.
-for _name in list(getattr(PythonCodePrinter, "_kf", {})) + list(NUMPY_FUNCTIONS):
+# The base printer prints its known math functions as math.*: take over every one of them,
+# then print each function of the registry as its entry says (erf, expm1 and log1p are known
+# to the base printer too).
+for _name in list(getattr(PythonCodePrinter, "_kf", {})) + list(NUMPY_CALLS):
     if _name not in ("Abs", "Max", "Min", "Heaviside", "Piecewise", "Mod", "Pow", "floor",
-                     "ceiling", "exp", "tanh", "log", "log1p"):
+                     "ceiling", "exp", "tanh", "log"):
         setattr(KernelPrinter, f"_print_{_name}",
-                _numpy_function(_name) if _name in NUMPY_FUNCTIONS else _unsupported)
+                _numpy_function(_name) if _name in NUMPY_CALLS else _unsupported)
+for _name in REGISTRY:
+    setattr(KernelPrinter, f"_print_{_name}", KernelPrinter._print_registered)
 
 
 def print_expr(expr, printer=None) -> str:

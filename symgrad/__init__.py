@@ -4,6 +4,9 @@
 code, differentiates it symbolically and emits fused kernels.
 """
 
+import sys as _sys
+import types as _types
+
 from . import methods as _methods
 from .dtypes import (  # noqa: F401
     bool_ as bool,
@@ -77,6 +80,7 @@ from .mathops import (  # noqa: E402,F401
     div,
     dot,
     eq,
+    erf,
     exp,
     flatten,
     gather,
@@ -148,6 +152,11 @@ def _wrap_exports():
 
 
 _wrap_exports()
+
+Tensor.erf = erf  # (symgrad.methods' table attaches the other methods)
+special = _types.ModuleType("symgrad.special", "torch.special: the special functions symgrad has.")
+special.erf = erf
+_sys.modules[special.__name__] = special
 
 from . import nn, optim  # noqa: E402
 from .compile import CompiledFunction, compile  # noqa: E402,F401

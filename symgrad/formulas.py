@@ -13,7 +13,8 @@ import re
 import sympy
 from sympy.printing.str import StrPrinter
 
-from .pointwise import placeholder, sigmoid, softplus
+from .functions import REGISTRY
+from .pointwise import placeholder
 
 _INDEX_NAMES = "kjmlpqrstuvabcefghi"
 
@@ -249,10 +250,16 @@ def _factor_outside_sums(e):
     return sympy.factor_terms(e.xreplace(sums)).xreplace(back)
 
 
-def _canonical_sigmoid(e):
-    """sigmoid(-a) -> 1 - sigmoid(a), so that 1 - sigmoid(-z) reads sigmoid(z)."""
-    return e.replace(lambda x: isinstance(x, sigmoid) and x.args[0].could_extract_minus_sign(),
-                     lambda x: 1 - sigmoid(-x.args[0]))
+def _canonical_negations(e, printed=False):
+    """f(-a) -> f(a) by each registry entry's ``negation`` (sigmoid(-a) -> 1 - sigmoid(a),
+    softplus(-a) -> softplus(a) - a), in the registry's order. ``printed``: only the entries
+    whose rewrite reads better (``prefer_negation``: 1 - sigmoid(-z) reads sigmoid(z))."""
+    for f in REGISTRY.values():
+        if f.negation is not None and (f.prefer_negation or not printed):
+            e = e.replace(lambda x, cls=f.cls: isinstance(x, cls)
+                          and x.args[0].could_extract_minus_sign(),
+                          lambda x, f=f: f.negation(-x.args[0]))
+    return e
 
 
 def _sum_deltas(e):
@@ -286,16 +293,10 @@ def _sum_deltas(e):
     return e
 
 
-def _canonical_softplus(e):
-    """softplus(-a) -> softplus(a) - a (the identity log(1 + e^-a) = log(1 + e^a) - a)."""
-    return e.replace(lambda x: isinstance(x, softplus) and x.args[0].could_extract_minus_sign(),
-                     lambda x: softplus(-x.args[0]) + x.args[0])
-
-
 def _same_branches(p):
     """Piecewise((a, c), (b, True)) -> the shortest of a, b when a == b: the branches of a
     numerically stable form (x >= 0 or not) agree in the math."""
-    exprs = [sympy.expand(_canonical_softplus(_canonical_sigmoid(a.expr))) for a in p.args]
+    exprs = [sympy.expand(_canonical_negations(a.expr)) for a in p.args]
     if any(sympy.expand(x - exprs[0]) != 0 for x in exprs[1:]):
         return p
     return min([a.expr for a in p.args] + exprs, key=sympy.count_ops)
@@ -321,7 +322,7 @@ def _fold_piecewise(e):
 
 
 def _tidy(e):
-    e = _collapse(_sum_deltas(_fold_piecewise(_canonical_sigmoid(e))))
+    e = _collapse(_sum_deltas(_fold_piecewise(_canonical_negations(e, printed=True))))
     if e.has(sympy.Sum):
         e = e.replace(lambda x: isinstance(x, sympy.Sum),
                       lambda s: sympy.Sum(_factor_outside_sums(s.function), *s.limits))

@@ -1,0 +1,148 @@
+"""Shapes: dimension arguments, reshape/view, flatten, (un)squeeze, permute/transpose and
+expand, as PyTorch's movement ops. Part of `symgrad.mathops`, which re-exports it."""
+
+from __future__ import annotations
+
+from . import prims
+from .dispatch import apply
+from .ops import Op
+from .tensor import _axis
+
+
+def _axes(dim, ndim):
+    if dim is None or (isinstance(dim, list | tuple) and len(dim) == 0):
+        return tuple(range(ndim))
+    if isinstance(dim, int):
+        dim = (dim,)
+    axes = tuple(sorted({_axis(d, ndim) for d in dim}))
+    return axes if ndim > 0 else ()  # a 0-d tensor accepts dim 0 / -1: nothing to reduce
+
+
+def _infer(shape, total):
+    shape = list(shape)
+    if shape.count(-1) > 1:
+        raise RuntimeError("only one dimension can be inferred")
+    if -1 in shape:
+        known = 1
+        for d in shape:
+            if d != -1:
+                known = known * d
+        if known == 0 or (isinstance(total, int) and isinstance(known, int) and total % known):
+            raise RuntimeError(f"shape '{shape}' is invalid for input of size {total}")
+        shape[shape.index(-1)] = total // known
+    return tuple(shape)
+
+
+def _shape_args(shape):
+    if len(shape) == 1 and isinstance(shape[0], list | tuple):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def reshape(input, *shape):
+    """The same elements in a new shape (-1 infers one size)."""
+    total = input.numel()
+    new = _infer(_shape_args(shape), total)
+    n = 1
+    for d in new:
+        n = n * d
+    if n != total:
+        raise RuntimeError(f"shape '{list(new)}' is invalid for input of size {total}")
+    return _view(prims.reshape(input, new, name="ViewBackward0"), input, "ViewBackward0")
+
+
+view = reshape
+
+
+def flatten(input, start_dim=0, end_dim=-1):
+    """Merge dimensions start_dim..end_dim into one."""
+    if input.ndim == 0:
+        return reshape(input, 1)
+    s, e = _axis(start_dim, input.ndim), _axis(end_dim, input.ndim)
+    if s == e:
+        return input  # as PyTorch: flatten over a single dimension is the tensor itself
+    shape = list(input.shape)
+    merged = 1
+    for d in shape[s:e + 1]:
+        merged = merged * d
+    return prims.reshape(input, shape[:s] + [merged] + shape[e + 1:], name="ViewBackward0")
+
+
+def unsqueeze(input, dim):
+    """Insert a size-1 dimension at ``dim``."""
+    d = _axis(dim, input.ndim + 1)
+    shape = list(input.shape)
+    shape.insert(d, 1)
+    return prims.reshape(input, shape, name="UnsqueezeBackward0")
+
+
+def squeeze(input, dim=None):
+    """Remove size-1 dimensions (all of them, or those in ``dim``)."""
+    axes = range(input.ndim) if dim is None else _axes(dim, input.ndim)
+    drop = {a for a in axes if input.shape[a] == 1}
+    shape = [d for i, d in enumerate(input.shape) if i not in drop]
+    name = "SqueezeBackward0" if dim is None else "SqueezeBackward1"
+    return _view(prims.reshape(input, shape, name=name), input, name)
+
+
+def permute(input, *dims):
+    """Reorder the dimensions."""
+    dims = tuple(_axis(d, input.ndim) for d in _shape_args(dims))
+    if sorted(dims) != list(range(input.ndim)):
+        raise RuntimeError(f"permute(): dims {list(dims)} is not a permutation of the "
+                           f"{input.ndim} dimensions of a tensor of shape {list(input.shape)}")
+    return _view(prims.permute(input, dims), input, "PermuteBackward0")
+
+
+def transpose(input, dim0, dim1):
+    """Swap two dimensions."""
+    perm = list(range(input.ndim))
+    a, b = _axis(dim0, input.ndim), _axis(dim1, input.ndim)
+    perm[a], perm[b] = perm[b], perm[a]
+    return _view(prims.permute(input, perm, name="TransposeBackward0"), input,
+                 "TransposeBackward0")
+
+
+def t(input):
+    """Transpose of a tensor with at most 2 dimensions."""
+    if input.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is "
+                           f"{input.ndim}D")
+    if input.ndim < 2:
+        return _view(input, input, "TBackward0")
+    return _view(prims.permute(input, (1, 0), name="TBackward0"), input, "TBackward0")
+
+
+def expand(input, *sizes):
+    """Broadcast to a larger shape without copying (-1 keeps a size)."""
+    sizes = _shape_args(sizes)
+    lead = len(sizes) - input.ndim
+    if lead < 0:
+        raise RuntimeError(f"expand: the number of sizes provided ({len(sizes)}) must be greater "
+                           f"or equal to the number of dimensions in the tensor ({input.ndim})")
+    target = []
+    for i, s in enumerate(sizes):
+        cur = input.shape[i - lead] if i >= lead else None
+        if s == -1:
+            target.append(cur)
+        elif cur is not None and cur != 1 and cur != s:
+            raise RuntimeError(
+                f"The expanded size of the tensor ({s}) must match the existing size ({cur}) at "
+                f"non-singleton dimension {i}.  Target sizes: {list(sizes)}.  Tensor sizes: "
+                f"{list(input.shape)}")
+        else:
+            target.append(s)
+    return _view(prims.broadcast(input, target), input, "ExpandBackward0")
+
+
+def _view(r, x, name):
+    """PyTorch's movement ops return a new view even when nothing moves (never ``x`` itself:
+    a leaf's view is not a leaf)."""
+    if r is x and x._node is None:
+        return apply(Op.RESHAPE, [x], {"shape": tuple(x.shape)}, name=name)
+    return r
+
+
+def broadcast_to(input, shape):
+    """`expand` to ``shape``."""
+    return expand(input, *shape)
