@@ -73,7 +73,9 @@ def test_a_repeated_call_allocates_only_its_outputs(name):
     for n in (100_000, 200_000):
         arrays = big_arrays(case, n)
         run(arrays)
-        peaks.append(_peak_bytes(run, arrays))
+        # the least of three calls: a one-off allocation elsewhere in the process (a thread
+        # starting, a helper process's kernels loading) is not a call's own
+        peaks.append(min(_peak_bytes(run, arrays) for _ in range(3)))
     assert peaks[0] < 8 * 100_000 / 4, peaks  # far below one float64 per sample
     assert abs(peaks[1] - peaks[0]) < 4096, peaks
 
