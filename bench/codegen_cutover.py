@@ -3,7 +3,7 @@
 For a linear layer with D inputs and C outputs and a squared loss, the forward product
 ``X @ W`` and the weight gradient ``X.T @ dZ`` run once as fused loops (``SYMGRAD_BLAS=0``) and
 once as ``np.dot`` on blocks of rows; the table gives nanoseconds per row for each and the
-ratio. `codegen.contract` uses BLAS from ``MIN_COLUMNS`` columns and ``MIN_WORK``
+ratio. `codegen.schedule.contract` uses BLAS from ``MIN_COLUMNS`` columns and ``MIN_WORK``
 multiply-adds per row, read off this table.
 """
 

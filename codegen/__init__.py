@@ -1,27 +1,38 @@
 """The Numba back end of symgrad: IR program -> fused loop kernels -> Python+Numba source.
 
-Four steps, each with a printable artefact:
+The packages, in the order a program goes through them (each with a printable artefact):
 
-* `codegen.schedule` (program -> kernels in loop IR, ``str(Schedule(program))``), helped by
-  `lower` and `linear` (rewrites), `analysis` (batch axis, levels, storage), `expand` and
-  `nests` (values and loop nests), `rows` (pass kernels), `contract` (BLAS products) and
-  `unroll` (row interleaving);
-* `codegen.render` (loop IR -> module source, with `pyexpr` and the `prelude` helpers);
-* `codegen.cache` (key -> file in ``SYMGRAD_CACHE_DIR``, atomic, repaired when corrupt);
-* `codegen.jit` (file -> module, compiled by Numba with its on-disk cache, or run as plain
-  Python with ``jit=False``; `precompile` hands a new module's glue kernels to a helper
-  process). What the kernels call: `runtime` (chunks, threads, allocation), `blas` (products
-  as ``gemm`` calls) and `vmath` (libm-free exp, log, log1p, tanh), the last two emitted as
-  LLVM IR into the kernel.
+0. `codegen.loop_ir`: the language of the later stages: the loop IR (`loops`: loops, stores,
+   accumulator updates, products), its expressions printed as Python (`pyexpr`), the names a
+   kernel may use (`names`).
+1. `codegen.analysis`: facts about a program: the batch axis, levels (how many passes over the
+   batch a node needs), what is materialized, index layouts (`layout`).
+2. `codegen.prepare`: the graph rewrites that ready an optimized program for scheduling, one
+   list (`PREPARE`) run by the front end's pass driver (`lower`, `linear`).
+3. `codegen.schedule`: program -> kernels in loop IR (``str(Schedule(program))``): values and
+   index expressions (`expand`), loop nests (`nests`), pass kernels over the rows of the batch
+   (`rows`), rows interleaved (unrolled, `unroll`), products turned into BLAS ``gemm`` calls
+   (`contract`), glue kernels and the driver steps (the package itself).
+4. `codegen.render`: loop IR -> module source text (the only place that knows Python syntax),
+   with the helper functions it prints (`prelude`).
+5. `codegen.load`: source -> running module: the on-disk cache in ``SYMGRAD_CACHE_DIR``
+   (`cache`, atomic, repaired when corrupt), import and Numba compilation with its on-disk
+   cache, or plain Python with ``jit=False`` (`jit`), a helper process compiling a new module's
+   glue kernels (`precompile`).
+
+What the kernels call at run time: `runtime` (chunks, threads, allocation), `blas` (products as
+``gemm`` calls) and `vmath` (libm-free exp, log, log1p, tanh), the last two emitted as LLVM IR
+into the kernel.
 
 Public API, as `symgrad.compile` uses it: `available`, `compile_program`, `load_program`,
 `program_source`.
 Environment: ``SYMGRAD_CACHE_DIR``, ``SYMGRAD_CACHE_MAX_MB`` (cache size limit, default 512;
 0 for none), ``SYMGRAD_THREADS`` (threads for passes), ``SYMGRAD_BLAS=0``
 (products as loops), ``SYMGRAD_BLAS_THREADS`` (SciPy's BLAS threads, default 1; 0 leaves it),
-``SYMGRAD_PRECOMPILE=0`` (no helper process, `codegen.precompile`),
+``SYMGRAD_PRECOMPILE=0`` (no helper process, `codegen.load.precompile`),
 ``SYMGRAD_PARALLEL=prange`` (``parallel=True`` kernels instead of the
-thread pool; slower to compile), ``SYMGRAD_DEBUG=4`` (print the source).
+thread pool; slower to compile), ``SYMGRAD_CHECK=1`` (kernels compiled with ``boundscheck``),
+``SYMGRAD_DEBUG=4`` (print the source).
 """
 
 from __future__ import annotations
@@ -47,9 +58,9 @@ stats = {"schedules": 0, "loads": 0, "files_written": 0, "files_repaired": 0,
 
 def build(program):
     """(schedule, final source text, cache key) for ``program``."""
-    from .cache import source_key
-    from .render import render, with_key
-    from .schedule import Schedule
+    from codegen.load.cache import source_key
+    from codegen.render import render, with_key
+    from codegen.schedule import Schedule
 
     schedule = Schedule(program)
     text = render(schedule)
@@ -73,10 +84,9 @@ def compile_program(program, jit: bool = True, alias: str | None = None):
     first call (or loads it from its disk cache) and never again for new sizes. ``alias`` (a
     hash naming where ``program`` came from, see `load_program`) is recorded beside it.
     """
+    from codegen.load import cache
+    from codegen.runtime import Fallback
     from symgrad import debug
-
-    from . import cache
-    from .runtime import Fallback
 
     t0 = time.perf_counter()
     schedule, source, key = build(program)
@@ -98,7 +108,7 @@ def compile_program(program, jit: bool = True, alias: str | None = None):
     helper = None
     if jit and status == "written" and _module_name(key, jit) not in _modules:
         # a new module: its glue kernels compile in a helper process beside its passes
-        from . import precompile
+        from codegen.load import precompile
 
         helper = precompile.start(path, _module_name(key, jit), schedule, schedule.consts)
     try:
@@ -114,9 +124,8 @@ def compile_program(program, jit: bool = True, alias: str | None = None):
 
 def _prune(key: str) -> None:
     """Apply the cache size limit, keeping ``key`` and every module loaded in this process."""
+    from codegen.load import cache
     from symgrad import debug
-
-    from . import cache
 
     with _lock:  # a snapshot: another thread may be adding a module
         keep = {name.rsplit(".k_", 1)[-1].removesuffix("_py") for name in _modules}
@@ -136,7 +145,7 @@ def load_program(alias: str, jit: bool = True):
     None when there is none or its kernel file is missing or damaged."""
     import numpy as np
 
-    from . import cache
+    from codegen.load import cache
 
     record = cache.read_alias(alias)
     text = None if record is None else cache.read_module(record["key"])
@@ -161,9 +170,9 @@ def _module_name(key: str, jit: bool) -> str:
 
 def _load(key, path, consts, bindings, jit, helper=None):
     """Import (once per process) the kernel module at ``path``; its ``run``. ``helper``: a
-    `codegen.precompile.Helper` compiling some of its kernels."""
-    from .jit import load_module
-    from .runtime import load_cython_blas, pin_blas_threads
+    `codegen.load.precompile.Helper` compiling some of its kernels."""
+    from codegen.load.jit import load_module
+    from codegen.runtime import load_cython_blas, pin_blas_threads
 
     # The kernels' products call SciPy's BLAS (codegen.blas), and Numba imports it when its CPU
     # target starts, through scipy.linalg's slow package import; loading the module directly
@@ -183,7 +192,7 @@ def _load(key, path, consts, bindings, jit, helper=None):
         elif helper is not None:  # loaded by another thread meanwhile: its kernels are its own
             helper = None
     if helper is not None:
-        from .precompile import install
+        from codegen.load.precompile import install
 
         install(module, helper)
     run = module.run

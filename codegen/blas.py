@@ -66,7 +66,7 @@ GEMM_SYMBOLS = {np.dtype(np.float64): ("dgemm", "symgrad_dgemm"),
 def _register_symbols() -> bool:
     """Make ``symgrad_dgemm``/``symgrad_sgemm`` resolvable by Numba's JIT linker (each process,
     before a kernel is compiled or loaded from the disk cache); False without SciPy."""
-    from .runtime import load_cython_blas
+    from codegen.runtime import load_cython_blas
 
     if not load_cython_blas():
         return False

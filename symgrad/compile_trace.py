@@ -354,8 +354,8 @@ class CompiledTrace:
 
     def _alias(self, kind) -> str:
         """Names the kernels of runner ``kind`` across processes: the traced program and what
-        is differentiated (`codegen.cache.alias` adds the rest)."""
-        from codegen.cache import alias
+        is differentiated (`codegen.load.cache.alias` adds the rest)."""
+        from codegen.load.cache import alias
         return alias(kind, self.program.fingerprint(), repr(self.wrt_positions))
 
     def run(self, kind, inputs) -> list:

@@ -15,7 +15,7 @@ import pytest
 from corpus_cases import corpus_case
 
 import codegen
-from codegen import cache
+from codegen.load import cache
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ import json, sys, time
 sys.path.insert(0, {root!r}); sys.path.insert(0, {here!r})
 import numpy as np
 import codegen
-from codegen.jit import kernels_of
+from codegen.load.jit import kernels_of
 from corpus_cases import corpus_case
 case = corpus_case("logistic")
 run = codegen.compile_program(case.program)

@@ -10,7 +10,7 @@ import pytest
 from corpus_cases import corpus_case
 
 import codegen
-from codegen import cache
+from codegen.load import cache
 
 KB = 1024
 NOW = 1_700_000_000  # a fixed clock: ages are set with os.utime

@@ -29,7 +29,7 @@ def _imports(path):
 
 def test_codegen_imports_only_ir_modules():
     bad = []
-    for path in sorted((ROOT / "codegen").glob("*.py")):
+    for path in sorted((ROOT / "codegen").rglob("*.py")):
         for module, names in _imports(path):
             if not module.startswith("symgrad"):
                 continue
@@ -41,6 +41,53 @@ def test_codegen_imports_only_ir_modules():
             if not ok:
                 bad.append(f"{path.name}: {full}")
     assert not bad
+
+
+# codegen's stages in run order (codegen/__init__.py's docstring lists them); what the
+# kernels call at run time (runtime, blas, vmath) is below every stage and imports none
+STAGES = ["loop_ir", "analysis", "prepare", "schedule", "render", "load"]
+RUNTIME = ["runtime", "blas", "vmath"]
+
+
+def _layer(module: str):
+    """The stage index of a codegen module (-1: the kernels' runtime), None for the API."""
+    parts = module.split(".")
+    if parts[0] != "codegen" or len(parts) == 1:
+        return None
+    if parts[1] in RUNTIME:
+        return -1
+    return STAGES.index(parts[1])
+
+
+def _module_of(path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = list(rel.parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_no_stage_imports_a_later_one():
+    found = {p.name for p in (ROOT / "codegen").iterdir() if p.is_dir() and
+             (p / "__init__.py").exists()} | {p.stem for p in (ROOT / "codegen").glob("*.py")}
+    assert found == set(STAGES) | set(RUNTIME) | {"__init__"}  # every module has its place
+    bad = []
+    for path in sorted((ROOT / "codegen").rglob("*.py")):
+        here = _layer(_module_of(path))
+        if here is None:
+            continue
+        for module, names in _imports(path):
+            targets = [module] if module != "codegen" else [f"codegen.{n}" for n in names]
+            for target in targets:
+                there = _layer(target) if target.startswith("codegen") else None
+                if there is not None and there > here:
+                    bad.append(f"{_module_of(path)} imports {target}")
+    assert not bad, bad
+
+
+def test_the_map_in_the_docstring_names_every_stage_in_order():
+    import codegen
+    doc = codegen.__doc__
+    positions = [doc.index(f"`codegen.{s}`") for s in STAGES]
+    assert positions == sorted(positions)
 
 
 def test_import_symgrad_does_not_import_numba():

@@ -66,7 +66,7 @@ def test_non_contiguous_inputs(name):
 def test_new_batch_size_reuses_the_compiled_kernels():
     import sys
 
-    from codegen.jit import kernels_of
+    from codegen.load.jit import kernels_of
 
     case = corpus_case("mse")
     run = codegen.compile_program(case.program)

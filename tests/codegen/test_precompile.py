@@ -1,4 +1,4 @@
-"""codegen.precompile: a new module's glue kernel is compiled by a helper process while the
+"""codegen.load.precompile: a new module's glue kernel is compiled by a helper process while the
 passes compile here; whatever happens to the helper, the results are the same."""
 
 import json
@@ -10,7 +10,7 @@ from corpus_cases import corpus_case
 pytest.importorskip("numba")
 
 import codegen  # noqa: E402
-from codegen import precompile  # noqa: E402
+from codegen.load import precompile  # noqa: E402
 
 CASE = "nn_mlp_ce"  # a pass kernel and a glue kernel
 
@@ -39,7 +39,7 @@ def helpers(monkeypatch):
 
 
 def _glue_stats(run):
-    from codegen.jit import kernels_of
+    from codegen.load.jit import kernels_of
 
     glue = kernels_of(sys.modules[run.__module__])["glue1"]
     return sum(glue.stats.cache_hits.values()), sum(glue.stats.cache_misses.values())

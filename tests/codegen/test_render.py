@@ -11,7 +11,7 @@ import sympy
 from corpus_cases import corpus_case
 
 import codegen
-from codegen.pyexpr import body_supported, print_expr
+from codegen.loop_ir.pyexpr import body_supported, print_expr
 from symgrad.pointwise import X, sigmoid, softplus
 
 N = sympy.Symbol("N", integer=True, positive=True)
@@ -88,8 +88,8 @@ def test_a_pass_that_finishes_the_program_has_a_one_chunk_entry():
 
 def test_every_name_the_module_defines_or_imports_is_reserved():
     from codegen import blas, vmath
-    from codegen.names import RESERVED
-    from codegen.prelude import HELPER_SOURCE
+    from codegen.loop_ir.names import RESERVED
+    from codegen.render.prelude import HELPER_SOURCE
 
     assert set(HELPER_SOURCE) | set(blas.PRODUCTS) | set(vmath.FUNCTIONS) <= RESERVED
     assert {"empty", "chunks", "run_chunks", "run", "bind", "free", "shapes"} <= RESERVED

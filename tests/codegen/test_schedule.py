@@ -13,8 +13,8 @@ from corpus_cases import big_arrays, corpus_case
 import codegen
 import codegen.prepare as prepare_module
 import codegen.schedule as schedule_module
-from codegen.layout import gather_layout, identity_axis, reshape_groups
-from codegen.loops import Alloc, If, Loop, Store
+from codegen.analysis.layout import gather_layout, identity_axis, reshape_groups
+from codegen.loop_ir.loops import Alloc, If, Loop, Store
 from codegen.schedule import PassStep, Schedule
 from symgrad.ir.interpret import Interpreter, evaluate
 from symgrad.ops import Op
@@ -123,7 +123,7 @@ def test_identity_index_arrays():
 @pytest.mark.parametrize("name", ["nn_linear_ce", "nn_mlp_ce"])
 def test_count_normalised_mean_is_still_one_pass(name, monkeypatch):
     # cross_entropy divides by the number of non-ignored labels, itself a sum over the batch;
-    # the scalar is factored out of the gradient sums (codegen.linear)
+    # the scalar is factored out of the gradient sums (codegen.prepare.linear)
     s = Schedule(corpus_case(name).program)
     assert len(_passes(s)) == 1
     without = [p for p in prepare_module.PREPARE if p[0] != "defer_scalars"]

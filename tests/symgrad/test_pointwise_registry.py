@@ -88,10 +88,10 @@ def test_latex_names():
 
 
 def test_codegen_prints_and_expands_every_entry():
-    from codegen.expand import stable_forms
-    from codegen.names import RESERVED
-    from codegen.prelude import HELPER_SOURCE
-    from codegen.pyexpr import KernelPrinter, body_supported
+    from codegen.loop_ir.names import RESERVED
+    from codegen.loop_ir.pyexpr import KernelPrinter, body_supported
+    from codegen.render.prelude import HELPER_SOURCE
+    from codegen.schedule.expand import stable_forms
 
     for f in REGISTRY.values():
         e = f.cls(X[0])
@@ -108,8 +108,8 @@ def test_codegen_prints_and_expands_every_entry():
             assert expanded == f.stable_form(X[0])
 
 
-_CONSUMERS = ["codegen/expand.py", "codegen/prelude.py", "codegen/pyexpr.py",
-              "symgrad/pointwise.py", "symgrad/formulas.py"]
+_CONSUMERS = ["codegen/schedule/expand.py", "codegen/render/prelude.py",
+              "codegen/loop_ir/pyexpr.py", "symgrad/pointwise.py", "symgrad/formulas.py"]
 
 
 def _docstrings(tree):

@@ -183,7 +183,8 @@ def test_gradient_program_can_be_differentiated_again(torch):
 
 
 def test_scatter_add_onto_a_base_differentiates_into_both():
-    # codegen's form of dense + scatter (codegen.lower.scatter_bases): out = base; out[k] += g
+    # codegen's form of dense + scatter (codegen.prepare.lower.scatter_bases):
+    # out = base; out[k] += g
     from symgrad.ir.node import make_node
     from symgrad.ir.program import Program
     base = make_node(Op.INPUT, (), {"name": "base"}, (3, 4), F64)

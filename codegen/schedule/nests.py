@@ -13,11 +13,20 @@ import re
 import numpy as np
 import sympy
 
+from codegen.analysis.layout import gather_layout
+from codegen.loop_ir.loops import (
+    Assign,
+    Cast,
+    CheckedIndex,
+    Load,
+    Loop,
+    Store,
+    Update,
+    loop_var,
+    substituted,
+)
+from codegen.schedule.expand import _RULES, gather_index
 from symgrad.ops import Op
-
-from .expand import _RULES, gather_index
-from .layout import gather_layout
-from .loops import Assign, Cast, CheckedIndex, Load, Loop, Store, Update, loop_var, substituted
 
 REDUCE_NAME = {Op.SUM: "sum", Op.MAX: "max", Op.MIN: "min"}
 

@@ -102,8 +102,8 @@ def code_fingerprint() -> str:
     """A hash of the source files of the ``symgrad`` and ``codegen`` packages (once per
     process): what turns a traced program into kernels."""
     h = hashlib.sha256()
-    here = os.path.dirname(os.path.abspath(__file__))
-    for root in (here, os.path.join(os.path.dirname(here), "symgrad")):
+    codegen = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for root in (codegen, os.path.join(os.path.dirname(codegen), "symgrad")):
         for folder, dirs, files in sorted(os.walk(root)):
             dirs.sort()
             for name in sorted(files):
@@ -156,7 +156,7 @@ def write_alias(alias: str, record: dict) -> None:
 def read_module(key: str) -> str | None:
     """The source of kernel module ``key`` if its file is intact (its text hashes to its key),
     else None."""
-    from .render import KEY_LINE
+    from codegen.render import KEY_LINE
 
     try:
         with open(path_for(key), encoding="utf-8") as f:

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import sympy
 
+from codegen.analysis import Analysis
 from symgrad.ir.node import make_node
 from symgrad.ir.program import Program
 from symgrad.ops import Op
 from symgrad.pointwise import placeholder
 from symgrad.shapes import numel
-
-from .analysis import Analysis
 
 _LAM = sympy.Symbol("_lambda")
 _LINEAR_OPS = {Op.RESHAPE, Op.BROADCAST, Op.PERMUTE, Op.SLICE, Op.PAD, Op.STOP_GRADIENT,

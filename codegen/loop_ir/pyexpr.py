@@ -4,7 +4,7 @@ Scalar math goes through NumPy's scalar functions (``np.exp``), which Numba comp
 machine code as ``math.exp`` but which, run as plain Python, give inf/nan like NumPy instead of
 raising. The functions of `symgrad.functions.REGISTRY` print the call their entry names
 (``kernel``): stable ones (sigmoid, softplus, ...) call helpers whose definitions, in their
-stable forms, are printed at the top of the generated module (`codegen.prelude`), as are the
+stable forms, are printed at the top of the generated module (`codegen.render.prelude`), as are the
 NaN-propagating max/min; the printer records which helpers an expression used.
 """
 
@@ -14,9 +14,8 @@ import sympy
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.pycode import PythonCodePrinter
 
+from codegen.loop_ir.loops import Cast, CheckedIndex, FloorDiv, Load
 from symgrad.functions import REGISTRY, registered
-
-from .loops import Cast, CheckedIndex, FloorDiv, Load
 
 # SymPy's own functions that kernels compute with NumPy's (the registry's print their own call)
 NUMPY_CALLS = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sympy
 
-from .loops import Assign, Comment, FloorDiv, Loop, Update, substituted
+from codegen.loop_ir.loops import Assign, Comment, FloorDiv, Loop, Update, substituted
 
 UNROLL = 4
 

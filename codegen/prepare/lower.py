@@ -5,7 +5,7 @@ meaning (checked by the tests against the reference interpreter):
   (``[1/N](k) -> [1/N]()``): it is not a real dependency and would tie a constant to a later
   level. (The front end's ``algebraic`` pass drops one only when the others still give the
   output's shape; kernels need no input for a shape.)
-* `scatter_bases` (run after `codegen.linear.defer_scalars`) turns ``rest + scatter_add(g)``
+* `scatter_bases` (run after `codegen.prepare.linear.defer_scalars`) turns ``rest + scatter_add(g)``
   into one scatter-add onto the base ``rest``: the dense part is written once, then the few
   updates land on it (the cross-entropy gradient ``softmax - onehot(label)`` per row), instead
   of zeroing a scratch row, scattering into it and reading it back.

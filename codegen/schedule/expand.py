@@ -13,12 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
+from codegen.analysis.layout import gather_layout, identity_axis, reshape_groups, row_major
+from codegen.loop_ir.loops import CheckedIndex, FloorDiv, Load, cast
 from symgrad.functions import registered
 from symgrad.ops import Op
 from symgrad.pointwise import placeholder
-
-from .layout import gather_layout, identity_axis, reshape_groups, row_major
-from .loops import CheckedIndex, FloorDiv, Load, cast
 
 
 @dataclass

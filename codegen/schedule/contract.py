@@ -25,10 +25,9 @@ from dataclasses import dataclass
 
 import sympy
 
+from codegen.analysis.layout import reshape_groups
 from symgrad.ops import Op
 from symgrad.pointwise import placeholder
-
-from .layout import reshape_groups
 
 MIN_COLUMNS = 2
 

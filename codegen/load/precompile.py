@@ -2,7 +2,7 @@
 
 Numba compiles one function at a time per process (a global lock), and a cold start of a
 program with a pass kernel and a separate glue kernel compiles both in turn. This machine has
-a second core: a helper process (`main`, ``python -m codegen.precompile SPEC``) imports the
+a second core: a helper process (`main`, ``python -m codegen.load.precompile SPEC``) imports the
 module under the same name, compiles its glue kernels into Numba's disk cache, and exits; the
 first call of each glue kernel here waits for the helper and then loads the machine code from
 that cache. The helper never runs a kernel: it drives the module's ``run`` with stand-in inputs
@@ -64,7 +64,7 @@ class Helper:
 def start(path: str, name: str, schedule, consts: dict) -> Helper | None:
     """Start a helper compiling the glue kernels of the module at ``path`` (imported as
     ``name``), or None when it is not worth it."""
-    from .schedule import _loop_count
+    from codegen.schedule import _loop_count
 
     glue = [k.name for k in schedule.kernels if k.kind == "glue"]
     passes = [k for k in schedule.kernels if k.kind == "pass"]
@@ -101,7 +101,7 @@ def start(path: str, name: str, schedule, consts: dict) -> Helper | None:
 
 def _command(spec_path: str) -> list:
     """The helper's command line."""
-    return [sys.executable, "-m", "codegen.precompile", spec_path]
+    return [sys.executable, "-m", "codegen.load.precompile", spec_path]
 
 
 class _FirstCall:
@@ -173,8 +173,8 @@ def _no_pass(*args):
 
 def main(spec_path: str) -> int:
     """The helper: compile the glue kernels named in the spec file into Numba's cache."""
-    from .jit import load_module
-    from .runtime import load_cython_blas
+    from codegen.load.jit import load_module
+    from codegen.runtime import load_cython_blas
 
     with open(spec_path, encoding="utf-8") as f:
         spec = json.load(f)
@@ -183,7 +183,7 @@ def main(spec_path: str) -> int:
     load_cython_blas()
     globals_ = {k: v[()] if v.ndim == 0 else v for k, v in consts.items()}
     module = load_module(spec["path"], spec["name"], jit=True, bindings=globals_)
-    from .runtime import ONE_CHUNK
+    from codegen.runtime import ONE_CHUNK
 
     for name in spec["passes"]:
         for kernel in (name, name + ONE_CHUNK):  # the pass and its one-chunk entry, if any

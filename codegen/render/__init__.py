@@ -1,6 +1,6 @@
 """Render a schedule as a Python module: Numba kernels plus a plain-Python driver ``run``.
 
-This is the only place that knows Python syntax (with `codegen.pyexpr` for expressions). The
+This is the only place that knows Python syntax (with `codegen.loop_ir.pyexpr` for expressions). The
 module reads top to bottom: a header naming the program, its symbolic sizes and the cache key;
 the helpers it uses; one ``@numba.njit`` function per kernel; the driver.
 """
@@ -9,14 +9,24 @@ from __future__ import annotations
 
 import sympy
 
+from codegen.loop_ir.loops import (
+    Alloc,
+    Assign,
+    Comment,
+    Dot,
+    FlatView,
+    If,
+    Loop,
+    Store,
+    Update,
+    View,
+)
+from codegen.loop_ir.pyexpr import KernelPrinter
+from codegen.render.prelude import HELPER_SOURCE
+from codegen.runtime import ONE_CHUNK
+from codegen.schedule import CallStep, FallbackStep, PassStep
+from codegen.vmath import FUNCTIONS as VECTOR_MATH
 from symgrad.ops import Op
-
-from .loops import Alloc, Assign, Comment, Dot, FlatView, If, Loop, Store, Update, View
-from .prelude import HELPER_SOURCE
-from .pyexpr import KernelPrinter
-from .runtime import ONE_CHUNK
-from .schedule import CallStep, FallbackStep, PassStep
-from .vmath import FUNCTIONS as VECTOR_MATH
 
 FASTMATH = '{"nsz", "arcp", "contract", "reassoc"}'
 JIT_FLAGS = f'nogil=True, cache=True, error_model="numpy", fastmath={FASTMATH}'

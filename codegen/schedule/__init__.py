@@ -2,15 +2,15 @@
 
 The program, readied by `codegen.prepare` (a no-op when it already was), is analysed
 (`codegen.analysis`: batch axis, levels, what is materialized). Stage k then runs: the fallback
-nodes of level k (NumPy, between kernels); glue kernel k (whole-array loop nests: work of
-parameter size, and the combination of pass k-1's chunk accumulators); pass k (`codegen.rows`):
-one loop over the rows of the batch, in chunks, computing every batch node of level k per row
-and accumulating every sum over the batch into per-chunk accumulators. A loss summed over
-samples is one pass over the data; a batch-coupled program (batch norm) takes one pass per
-coupling. With chunks on threads (the default), a small glue of stage k+1 is the end of pass
-k's kernel, under ``if finish``: the driver calls it once more after all chunks ran, or a single
-time when the batch is one chunk (small batches: one Numba call per evaluation).
-``str(schedule)`` prints the kernels as pseudo-code: the artefact of this step.
+nodes of level k (NumPy, between kernels); glue kernel k (whole-array loop nests: work of parameter
+size, and the combination of pass k-1's chunk accumulators); pass k (`codegen.schedule.rows`): one
+loop over the rows of the batch, in chunks, computing every batch node of level k per row and
+accumulating every sum over the batch into per-chunk accumulators. A loss summed over samples is one
+pass over the data; a batch-coupled program (batch norm) takes one pass per coupling. With chunks on
+threads (the default), a small glue of stage k+1 is the end of pass k's kernel, under ``if finish``:
+the driver calls it once more after all chunks ran, or a single time when the batch is one chunk
+(small batches: one Numba call per evaluation). ``str(schedule)`` prints the kernels as pseudo-code:
+the artefact of this step.
 """
 
 from __future__ import annotations
@@ -20,16 +20,24 @@ from dataclasses import dataclass
 
 import sympy
 
-from symgrad.ir.program import topological
-from symgrad.ops import Op
-from symgrad.pointwise import placeholder
-from symgrad.shapes import numel
-
-from .analysis import Analysis
-from .expand import Scope, Storage
-from .loops import Alloc, Assign, FlatView, If, Kernel, Load, Loop, Store, Update, View, cast
-from .names import program_names
-from .nests import (
+from codegen.analysis import Analysis
+from codegen.loop_ir.loops import (
+    Alloc,
+    Assign,
+    FlatView,
+    If,
+    Kernel,
+    Load,
+    Loop,
+    Store,
+    Update,
+    View,
+    cast,
+)
+from codegen.loop_ir.names import program_names
+from codegen.prepare import prepare
+from codegen.schedule.expand import Scope, Storage
+from codegen.schedule.nests import (
     REDUCE_NAME,
     Nest,
     compute,
@@ -40,8 +48,11 @@ from .nests import (
     scatter_into,
     write,
 )
-from .prepare import prepare
-from .rows import CHUNK, LOCAL, R0, R1, ROW, PassBuilder
+from codegen.schedule.rows import CHUNK, LOCAL, R0, R1, ROW, PassBuilder
+from symgrad.ir.program import topological
+from symgrad.ops import Op
+from symgrad.pointwise import placeholder
+from symgrad.shapes import numel
 
 
 def blas_available() -> bool:
@@ -49,7 +60,7 @@ def blas_available() -> bool:
     they do with ``SYMGRAD_BLAS=0``)."""
     if os.environ.get("SYMGRAD_BLAS", "1") == "0":
         return False
-    from .runtime import load_cython_blas
+    from codegen.runtime import load_cython_blas
 
     return load_cython_blas()
 

@@ -2,9 +2,9 @@
 
 *Row mode.* Per row, each materialized node is a register (one value per row) or a row buffer
 (its feature axes); reductions over the batch go into chunk accumulators. With no row buffers
-the row loop is unrolled and jammed (`codegen.unroll`).
+the row loop is unrolled and jammed (`codegen.schedule.unroll`).
 
-*Block mode* (when a product is worth BLAS, `codegen.contract`). The rows of a chunk go in
+*Block mode* (when a product is worth BLAS, `codegen.schedule.contract`). The rows of a chunk go in
 blocks of `BLOCK_ROWS`; the statements between two products form a *segment*, a loop over the
 block's rows; values that cross segments live in block buffers ``[rows of block, features]``;
 products are BLAS calls (`codegen.blas`) on whole blocks. Everything stays in cache: still
@@ -15,12 +15,7 @@ from __future__ import annotations
 
 import sympy
 
-from symgrad.ops import Op
-from symgrad.shapes import numel
-
-from .contract import match
-from .expand import Storage
-from .loops import (
+from codegen.loop_ir.loops import (
     Alloc,
     Assign,
     Comment,
@@ -34,8 +29,12 @@ from .loops import (
     Store,
     View,
 )
-from .nests import REDUCE_NAME, Nest, cse_statements, fill, init_value, reduce_into
-from .unroll import accumulates, unroll_rows
+from codegen.schedule.contract import match
+from codegen.schedule.expand import Storage
+from codegen.schedule.nests import REDUCE_NAME, Nest, cse_statements, fill, init_value, reduce_into
+from codegen.schedule.unroll import accumulates, unroll_rows
+from symgrad.ops import Op
+from symgrad.shapes import numel
 
 R0 = sympy.Symbol("r0", integer=True, nonnegative=True)
 R1 = sympy.Symbol("r1", integer=True, nonnegative=True)

@@ -21,12 +21,11 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
+from codegen.analysis.layout import gather_layout, identity_axis, reshape_groups
 from symgrad.ir.program import topological
 from symgrad.ops import REDUCE_OPS, Op
 from symgrad.pointwise import placeholder, transcendental
 from symgrad.shapes import broadcast_shapes, numel
-
-from .layout import gather_layout, identity_axis, reshape_groups
 
 SUPPORTED_DTYPES = {"float64", "float32", "int64", "int32", "int16", "int8", "uint8", "bool"}
 STATEMENT_OPS = REDUCE_OPS | {Op.SCATTER_ADD, Op.PAD}
@@ -132,7 +131,7 @@ def _supported(n) -> bool:
     if any(i.dtype.name not in SUPPORTED_DTYPES for i in n.inputs):
         return False
     if n.op is Op.ELEMENTWISE:
-        from .pyexpr import body_supported
+        from codegen.loop_ir.pyexpr import body_supported
         return body_supported(n.attr("body")) and n.attr("cdtype").name in SUPPORTED_DTYPES
     if n.op is Op.CONST:
         return np.asarray(n.attr("value")).dtype.name in SUPPORTED_DTYPES

@@ -67,7 +67,6 @@ def load_module(path: str, name: str, jit: bool = True, bindings: dict | None = 
     else:
         import numba
 
-        from . import blas  # noqa: F401  (compiled helpers: imported before JIT is disabled)
 
         with _DISABLE_LOCK:
             old = numba.config.DISABLE_JIT
