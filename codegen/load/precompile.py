@@ -64,12 +64,12 @@ class Helper:
 def start(path: str, name: str, schedule, consts: dict) -> Helper | None:
     """Start a helper compiling the glue kernels of the module at ``path`` (imported as
     ``name``), or None when it is not worth it."""
-    from codegen.schedule import _loop_count
+    from codegen.schedule import loop_count
 
     glue = [k.name for k in schedule.kernels if k.kind == "glue"]
     passes = [k for k in schedule.kernels if k.kind == "pass"]
     if not glue or schedule.fallbacks or not enabled() or \
-            sum(_loop_count(k.body) for k in passes) < MIN_PASS_LOOPS:
+            sum(loop_count(k.body) for k in passes) < MIN_PASS_LOOPS:
         return None
     inputs = [[n.dtype.np.str, [int(d) if getattr(d, "is_Integer", False) or
                                 isinstance(d, int) else None for d in n.shape]]

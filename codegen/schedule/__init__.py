@@ -34,7 +34,6 @@ from codegen.loop_ir.loops import (
     View,
     cast,
 )
-from codegen.loop_ir.names import program_names
 from codegen.prepare import prepare
 from codegen.schedule.expand import Scope, Storage
 from codegen.schedule.nests import (
@@ -48,6 +47,7 @@ from codegen.schedule.nests import (
     scatter_into,
     write,
 )
+from codegen.schedule.placement import Placement
 from codegen.schedule.rows import CHUNK, LOCAL, R0, R1, ROW, PassBuilder
 from symgrad.ir.program import topological
 from symgrad.ops import Op
@@ -108,64 +108,23 @@ class Schedule:
         self.parallel = parallel or os.environ.get("SYMGRAD_PARALLEL", "threads")
         self.program = program = prepare(program)
         self.an = an = Analysis(program)
-        self.names, self.sizes = program_names(program)
-        self.size_names = {str(s) for s in self.sizes.values()}
-        self.kernels, self.steps, self.consts, self.fallbacks = [], [], {}, {}
+        self.place = place = Placement(program, an, self.parallel)
+        # the placement's tables, read by render and the tests under these names
+        self.names, self.sizes, self.consts = place.names, place.sizes, place.consts
+        self.size_names, self.home, self.exported = place.size_names, place.home, place.exported
+        self.kernels, self.steps, self.fallbacks = [], [], {}
         self.finished = set()  # stages whose glue runs at the end of the previous pass
         self.built_glue = {}  # stage -> (params, body, returns) of a glue made ahead
-        self.home = {id(n): self._home(n) for n in an.nodes if id(n) in an.mat}
-        self._readers()
         for k in range(an.n_levels):
             self._stage(k)
         self.outputs = [self._output_name(o) for o in program.outputs]
-
-    # --- placement ------------------------------------------------------------------------------
-    def _home(self, n):
-        an, lv = self.an, self.an.level[id(n)]
-        if id(n) in an.fallback:
-            return ("fallback", lv)
-        if an.is_batch(n) and not an.batch_reduction(n):
-            return ("pass", lv)
-        return ("glue", lv)
-
-    def reads(self, n) -> list:
-        """Materialized nodes and array leaves that n's statement reads (through inlined ones)."""
-        out, seen, stack = [], set(), list(n.inputs)
-        while stack:
-            p = stack.pop()
-            if id(p) in seen:
-                continue
-            seen.add(id(p))
-            if p.op is Op.CONST and int(p.attr("value").size) == 1:
-                continue
-            if p.op in (Op.INPUT, Op.CONST) or id(p) in self.an.mat:
-                out.append(p)
-            else:
-                stack.extend(p.inputs)
-        return out
-
-    def _readers(self):
-        """Which kernels read each materialized node: the exported ones leave their home."""
-        self.exported = set()
-        for n in self.an.nodes:
-            if id(n) not in self.an.mat:
-                continue
-            where = self.home[id(n)]
-            if self.an.batch_reduction(n):
-                where = ("pass", self.an.level[id(n)] - 1)
-            for p in self.reads(n):
-                if id(p) in self.home and self.home[id(p)] != where:
-                    self.exported.add(id(p))
-        for o in self.program.outputs:
-            if id(o) in self.home:
-                self.exported.add(id(o))
 
     def _nodes_at(self, kind, k) -> list:
         return [n for n in self.an.nodes if self.home.get(id(n)) == (kind, k)]
 
     def _stage(self, k):
         for n in self._nodes_at("fallback", k):
-            args = [self._array_name(i) for i in n.inputs]
+            args = [self.place.array_name(i) for i in n.inputs]
             name = self.names[id(n)]
             self.fallbacks[name] = n
             self.steps.append(FallbackStep(name, n, args))
@@ -177,51 +136,15 @@ class Schedule:
         if rows or reds:
             self._pass(k, rows, reds)
 
-    def _array_name(self, n) -> str:
-        if n.op is Op.CONST:
-            name = self.names[id(n)]
-            self.consts[name] = n.attr("value")
-            return name
-        return self.names[id(n)]
-
     def _output_name(self, o) -> str:
-        return self._array_name(o)
+        return self.place.array_name(o)
 
     # --- kernels ----------------------------------------------------------------------------------
-    def scope(self, params, views=None):
-        """A scope whose external arrays become parameters; in a pass (``views`` given) a
-        whole batch array also gets a per-chunk view."""
-        ext = {}
-
-        def external(n):
-            st = ext.get(id(n))
-            if st is None:
-                name = self._array_name(n)
-                if n.shape == ():  # rank-0 values travel between kernels as scalars
-                    st = Storage(name, "reg")
-                else:
-                    st = self.array_storage(n, name, views)
-                params.append(name)
-                ext[id(n)] = st
-            return st
-
-        return Scope(self.an, external, self.sizes)
-
-    def array_storage(self, n, name, views):
-        axes = tuple(range(len(n.shape)))
-        b = self.an.batch[id(n)]
-        if views is None or b is None:
-            return Storage(name, "arr", axes)
-        view = name + "_c"
-        index = tuple((R0, R1) if a == b else None for a in axes)
-        views.append(View(view, name, index))
-        return Storage(name, "arr", axes, chunk=(view, b, ROW, LOCAL))
-
     def _glue(self, k, nodes):
         built = self.built_glue.pop(k, None)  # made (and found too big) by _finish_stage
         if built is None:
             params = []
-            built = (params, *self._glue_body(self.scope(params), params, nodes))
+            built = (params, *self._glue_body(self.place.scope(params), params, nodes))
         params, body, returns = built
         kernel = Kernel(f"glue{k}", "glue", params, body, returns,
                         doc=f"Stage {k}: whole-array work before pass {k}.")
@@ -243,7 +166,7 @@ class Schedule:
                 st = Storage(name + "_" if exported else name, "reg")
             else:
                 st = Storage(name, "arr", tuple(range(len(n.shape))))
-                body.append(Alloc(name, self.shape_of(n), n.dtype.name))
+                body.append(Alloc(name, self.place.shape_of(n), n.dtype.name))
             scope.local[id(n)] = st
             if self.an.batch_reduction(n):
                 params.append(name + "_parts")
@@ -252,10 +175,10 @@ class Schedule:
                 summed = next(x for x in nodes if id(x) == fused[id(n)])
                 body += self._compute_combining(scope, n, st, summed)
             else:
-                body += self.statement(scope, n, st, {}, {})
+                body += self.place.statement(scope, n, st, {}, {})
             if exported:
                 if st.kind == "reg" and n.shape != ():
-                    body.append(Alloc(name, self.shape_of(n), n.dtype.name))
+                    body.append(Alloc(name, self.place.shape_of(n), n.dtype.name))
                     body.append(Store(name, (0,) * len(n.shape), sympy.Symbol(st.name)))
                 returns.append(name)
         return body, returns
@@ -268,7 +191,7 @@ class Schedule:
         for n in nodes:
             if not self.an.batch_reduction(n) or numel(n.shape) == 1 or id(n) in self.exported:
                 continue
-            readers = [c for c in nodes if c is not n and any(p is n for p in self.reads(c))]
+            readers = [c for c in nodes if c is not n and any(p is n for p in self.place.reads(c))]
             if len(readers) != 1 or id(readers[0]) in out:
                 continue
             c = readers[0]
@@ -333,17 +256,8 @@ class Schedule:
             Loop(CHUNK, 0, nch, [Update(acc, None, op, Load(parts, CHUNK, *nest.idx))])]
         return nest.build([write(st, nest.idx, sympy.Symbol(acc))])
 
-    def statement(self, scope, n, st, bound, in_bound) -> list:
-        if n.op in REDUCE_NAME:
-            return reduce_into(scope, n, st, in_bound, fresh=True)
-        if n.op is Op.SCATTER_ADD:
-            return scatter_into(scope, n, st, in_bound, bound)
-        if n.op is Op.PAD:
-            return pad_into(scope, n, st, in_bound, bound)
-        return compute(scope, n, st, bound)
-
     def _pass(self, k, rows, reds):
-        builder = PassBuilder(self, k, rows, reds)
+        builder = PassBuilder(self.place, self.blas, k, rows, reds)
         kernel, work, parts, spills = builder.build()
         step = PassStep(kernel.name, None, work, parts, spills)
         after = self._nodes_at("glue", k + 1)
@@ -359,10 +273,10 @@ class Schedule:
         +0.2 s for 10 and 18 loops, -0.1 s for 5). Placeholder results of the same types keep
         the returns defined on the chunk-only calls."""
         params = []
-        scope = self.scope(params)
+        scope = self.place.scope(params)
         scope.follow(pass_scope)  # temporaries stay distinct from the pass's
         body, returns = self._glue_body(scope, params, nodes)
-        if _loop_count(body) > FINISH_MAX_LOOPS:
+        if loop_count(body) > FINISH_MAX_LOOPS:
             self.built_glue[self.an.level[id(nodes[0])]] = (params, body, returns)
             return False
         by_name = {self.names[id(n)]: n for n in nodes}
@@ -377,9 +291,6 @@ class Schedule:
         kernel.doc += " With finish, then the next stage's whole-array work."
         step.results = returns
         return True
-
-    def shape_of(self, n) -> tuple:
-        return tuple(sympy.sympify(d).xreplace(self.sizes) for d in n.shape)
 
     def _finish(self, kernel, step, skip=0):
         used = sorted(_size_names(kernel.body) & self.size_names)
@@ -419,8 +330,9 @@ class _Probe(Storage):
         return super().load(idx)
 
 
-def _loop_count(body) -> int:
-    return sum(1 + _loop_count(s.body) for s in body if isinstance(s, Loop))
+def loop_count(body) -> int:
+    """Number of loops in ``body``, nested ones included (a kernel's size, for compile cost)."""
+    return sum(1 + loop_count(s.body) for s in body if isinstance(s, Loop))
 
 
 def _dedupe(items) -> list:

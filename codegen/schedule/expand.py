@@ -103,7 +103,7 @@ class Scope:
             return literal(n.attr("value"))
         if n.op in (Op.INPUT, Op.CONST) or id(n) in self.an.mat:
             return self.external(n).load(idx)
-        rule = _RULES.get(n.op)
+        rule = VALUE_RULES.get(n.op)
         if rule is None:
             raise NotImplementedError(f"{n.op.value} cannot be inlined")
         return rule(self, n, idx)
@@ -232,7 +232,8 @@ def gather_index(scope, lay, x_shape, arrays, idx):
     return tuple(out)
 
 
-_RULES = {
+# op -> its value at an index (read by `value` here and by the loop nests, `nests`)
+VALUE_RULES = {
     Op.ELEMENTWISE: _elementwise,
     Op.IOTA: _iota,
     Op.RESHAPE: _reshape,

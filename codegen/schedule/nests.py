@@ -25,7 +25,7 @@ from codegen.loop_ir.loops import (
     loop_var,
     substituted,
 )
-from codegen.schedule.expand import _RULES, gather_index
+from codegen.schedule.expand import VALUE_RULES, gather_index
 from symgrad.ops import Op
 
 REDUCE_NAME = {Op.SUM: "sum", Op.MAX: "max", Op.MIN: "min"}
@@ -323,7 +323,7 @@ def expand_self(scope, n, idx):
     """The expansion of a materialized node itself (not a read of its storage)."""
     if n.op in (Op.INPUT, Op.CONST):
         return scope.external(n).load(idx)
-    return _RULES[n.op](scope, n, idx)
+    return VALUE_RULES[n.op](scope, n, idx)
 
 
 def fill(scope, target, shape, bound, value) -> list:

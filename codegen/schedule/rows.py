@@ -57,10 +57,10 @@ class PassBuilder:
     """Builds the kernel of pass ``k`` for ``rows`` (batch nodes) and ``reds`` (reductions over
     the batch accumulated here)."""
 
-    def __init__(self, schedule, k, rows, reds):
-        self.s, self.an, self.k = schedule, schedule.an, k
+    def __init__(self, place, blas, k, rows, reds):
+        self.s, self.an, self.k = place, place.an, k  # a `codegen.schedule.placement.Placement`
         self.params, self.views = [], []
-        self.scope = schedule.scope(self.params, self.views)
+        self.scope = place.scope(self.params, self.views)
         self.chunk_pre, self.chunk_post, self.buffers = [], [], []
         self.parts, self.spills, self.work = [], [], sympy.Integer(0)
         self.is_red = {id(r) for r in reds}
@@ -68,7 +68,7 @@ class PassBuilder:
         self.order = [n for n in self.an.nodes if id(n) in self.here]
         self.gemms = {}
         for n in self.order:
-            g = match(n, self.an, self.an.mat) if schedule.blas else None
+            g = match(n, self.an, self.an.mat) if blas else None
             if g is not None and self._gemm_ok(g):
                 self.gemms[id(n)] = g
 

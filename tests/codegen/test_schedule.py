@@ -57,7 +57,7 @@ def test_only_a_small_glue_is_compiled_into_the_pass_kernel():
     assert [k.name for k in small.kernels] == ["pass0"] and _passes(small)[0].results
     big = Schedule(corpus_case("nn_mlp_ce").program)
     assert [k.name for k in big.kernels] == ["pass0", "glue1"] and not _passes(big)[0].results
-    assert schedule_module._loop_count(big.kernels[1].body) > schedule_module.FINISH_MAX_LOOPS
+    assert schedule_module.loop_count(big.kernels[1].body) > schedule_module.FINISH_MAX_LOOPS
 
 
 @pytest.mark.parametrize("name", ["nn_mlp_ce", "mlp_tanh"])
