@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 
 import sympy
+from sympy.printing.numpy import NumPyPrinter
 
 from .functions import REGISTRY, erf, expm1, isnan, log1p, relu, sigmoid, softplus, step
 
@@ -55,7 +56,24 @@ def lambdify_body(body: sympy.Expr, n_inputs: int):
     """A NumPy function of ``n_inputs`` arrays evaluating ``body`` (lambdified once, cached)."""
     args = [placeholder(k) for k in range(n_inputs)]
     body = sympy.sympify(body).xreplace({sympy.zoo: sympy.oo})  # 1/0 (mean of nothing): inf
-    return sympy.lambdify(args, body, modules=[_NUMPY_NAMESPACE, "numpy"], cse=True)
+    return sympy.lambdify(args, body, modules=[_NUMPY_NAMESPACE, "numpy"], cse=True,
+                          printer=_BroadcastingPrinter)
+
+
+class _BroadcastingPrinter(NumPyPrinter):
+    """NumPy's printer, with And/Or as nested ``logical_and(a, b)`` calls: SymPy prints
+    ``logical_and.reduce((a, b))``, which stacks the operands and fails when they broadcast."""
+
+    def _nested(self, name, expr):
+        parts = [self._print(a) for a in expr.args]
+        fn = self._module_format(f"numpy.{name}")
+        return functools.reduce(lambda a, b: f"{fn}({a}, {b})", parts)
+
+    def _print_And(self, expr):
+        return self._nested("logical_and", expr)
+
+    def _print_Or(self, expr):
+        return self._nested("logical_or", expr)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -521,3 +521,12 @@ def test_gather_out_of_range_index_raises(torch):
     for m in (sg, torch):
         with pytest.raises(RuntimeError, match="index 5 is out of bounds for dimension 1"):
             m.ones(2, 2).gather(1, m.tensor([[5], [0]]))
+
+
+@pytest.mark.parametrize("op", ["logical_and", "logical_or", "and", "or"])
+def test_logical_ops_broadcast_like_torch(differential, op):
+    a = np.array([True, False, True])
+    b = np.array([[True], [False]])
+    fns = {"and": lambda m, x, y: x & y, "or": lambda m, x, y: x | y}
+    fn = fns.get(op) or (lambda m, x, y: getattr(m, op)(x, y))
+    differential(fn, a, b, grad=False)
