@@ -67,33 +67,54 @@ from .mathops import (  # noqa: E402,F401
     amax,
     amin,
     any,
+    arctan2,
     argmax,
     argmin,
+    argsort,
+    atan2,
     bmm,
     broadcast_to,
     cat,
+    ceil,
     chunk,
     clamp,
     clip,
     concat,
     cos,
+    cumsum,
+    diag,
+    diagonal,
     div,
     dot,
+    einsum,
     eq,
     erf,
+    erfc,
     exp,
+    fix,
     flatten,
+    flip,
+    fliplr,
+    flipud,
+    floor,
+    frac,
     gather,
     ge,
+    ger,
     gt,
+    hypot,
     index_select,
     isnan,
     le,
+    lerp,
     log,
     log_softmax,
+    logaddexp,
+    logcumsumexp,
     logical_and,
     logical_not,
     logical_or,
+    logit,
     logsumexp,
     lt,
     matmul,
@@ -103,18 +124,27 @@ from .mathops import (  # noqa: E402,F401
     min,
     minimum,
     mm,
+    moveaxis,
+    movedim,
     mul,
     mv,
+    narrow,
     ne,
     neg,
+    norm,
+    outer,
     permute,
     pow,
+    prod,
     reciprocal,
     remainder,
     reshape,
+    roll,
+    round,
     rsqrt,
     sin,
     softmax,
+    sort,
     split,
     sqrt,
     square,
@@ -126,11 +156,18 @@ from .mathops import (  # noqa: E402,F401
     t,
     tan,
     tanh,
+    tile,
+    topk,
     transpose,
+    tril,
+    triu,
     true_divide,
+    trunc,
+    unbind,
     unsqueeze,
     var,
     where,
+    xlogy,
 )
 from .mathops import expm1_ as expm1  # noqa: E402,F401
 from .mathops import log1p_ as log1p  # noqa: E402,F401
@@ -156,8 +193,18 @@ _wrap_exports()
 Tensor.erf = erf  # (symgrad.methods' table attaches the other methods)
 special = _types.ModuleType("symgrad.special", "torch.special: the special functions symgrad has.")
 special.erf = erf
+special.erfc = erfc
+special.expit = sigmoid
+special.logit = logit
+special.xlogy = xlogy
+special.log1p = log1p
+special.expm1 = expm1
+special.logsumexp = logsumexp
+special.softmax = softmax
+special.log_softmax = log_softmax
+special.round = round
 _sys.modules[special.__name__] = special
 
-from . import nn, optim  # noqa: E402
+from . import linalg, nn, optim  # noqa: E402,F401 (linalg: torch.linalg's norms)
 from .compile import CompiledFunction, compile  # noqa: E402,F401
 from .trace import TraceError  # noqa: E402,F401

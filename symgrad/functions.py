@@ -8,9 +8,9 @@ it is in that entry. Its readers:
 * bodies, IR text and formulas hold the SymPy function ``cls`` (its ``fdiff`` is the derivative
   that `symgrad.pointwise.derivative` takes) and print its class name (LaTeX: ``latex``);
 * eager execution and the reference interpreter call ``numpy`` (`symgrad.pointwise`'s lambdify);
-* `codegen.expand` writes ``stable_form`` into kernels in place of the call, `codegen.pyexpr`
-  prints a call of ``kernel`` otherwise, and `codegen.prelude` prints ``helper`` at the top of
-  a generated module that calls it;
+* `codegen.schedule.expand` writes ``stable_form`` into kernels in place of the call,
+  `codegen.loop_ir.pyexpr` prints a call of ``kernel`` otherwise, and `codegen.render.prelude`
+  prints ``helper`` at the top of a generated module that calls it;
 * `symgrad.formulas` rewrites f(-a) with ``negation`` (and `symgrad.pointwise.transcendental`
   reads ``transcendental``).
 
@@ -27,9 +27,10 @@ import sympy
 from sympy.codegen.cfunctions import expm1, log1p
 
 __all__ = ["PointwiseFunction", "REGISTRY", "registered", "sigmoid", "softplus", "relu", "step",
-           "isnan", "log1p", "expm1", "erf"]
+           "isnan", "log1p", "expm1", "erf", "erfc", "rint", "trunc"]
 
 erf = sympy.erf  # SymPy's: d/dx erf(x) = 2/sqrt(pi) e^(-x^2), erf(-x) = -erf(x), erf(0) = 0
+erfc = sympy.erfc  # SymPy's: 1 - erf(x), d/dx = -2/sqrt(pi) e^(-x^2); accurate for large x
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,13 @@ class PointwiseFunction:
     kernel: what a compiled kernel calls: a name the generated module defines (``helper``) or
         imports (`codegen.vmath`), or a qualified NumPy function (``np.expm1``). None: no kernel
         code (a body calling it runs as a NumPy fallback).
-    helper: the source of ``def <kernel>(...)`` that `codegen.prelude` prints into a generated
-        module calling it, written with NumPy scalar functions so that it runs the same compiled
-        by Numba and as plain Python (the module imports only ``numba`` and ``np``: a helper
-        needing another module imports it after its definition).
-    stable_form: ``f(args) -> SymPy expression`` that `codegen.expand` writes into kernels in
-        place of the call (inlined and fused with the arithmetic around it), never overflowing.
+    helper: the source of ``def <kernel>(...)`` that `codegen.render.prelude` prints into a
+        generated module calling it, written with NumPy scalar functions so that it runs the
+        same compiled by Numba and as plain Python (the module imports only ``numba`` and
+        ``np``: a helper needing another module imports it after its definition).
+    stable_form: ``f(args) -> SymPy expression`` that `codegen.schedule.expand` writes into
+        kernels in place of the call (inlined and fused with the arithmetic around it), never
+        overflowing.
     negation: ``a -> f(-a)`` written with f(a); `symgrad.formulas` compares the branches of a
         stable form with it, and with ``prefer_negation`` also prints it (1 - σ(z) for σ(-z)).
     latex: the LaTeX command for the name (``\\sigma``); None: SymPy's ``\\operatorname{name}``.
@@ -126,6 +128,32 @@ class isnan(sympy.Function):  # noqa: N801
         return sympy.S.Zero
 
 
+class rint(sympy.Function):  # noqa: N801
+    """rint(x): x rounded to the nearest integer, halves to even (torch.round); gradient 0,
+    as PyTorch's (SymPy's own rounding functions have no derivative)."""
+
+    def fdiff(self, argindex=1):
+        return sympy.S.Zero
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_integer:
+            return x
+
+
+class trunc(sympy.Function):  # noqa: N801
+    """trunc(x): x rounded toward zero (torch.trunc; floor and ceil are written with it);
+    gradient 0, as PyTorch's."""
+
+    def fdiff(self, argindex=1):
+        return sympy.S.Zero
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_integer:
+            return x
+
+
 # --- NumPy implementations ----------------------------------------------------------------------
 
 
@@ -155,6 +183,12 @@ def _np_erf(x):
     from scipy.special import erf as scipy_erf  # imported on first use: SciPy loads slowly
 
     return scipy_erf(x)
+
+
+def _np_erfc(x):
+    from scipy.special import erfc as scipy_erfc  # imported on first use, as erf
+
+    return scipy_erfc(x)
 
 
 # --- stable forms (kernels) ---------------------------------------------------------------------
@@ -217,6 +251,16 @@ def erf(x):
 
 import math  # noqa: E402 - for erf, which only some modules define
 '''),
+    PointwiseFunction(erfc, _np_erfc, kernel="erfc", transcendental=True, helper='''
+def erfc(x):
+    """erfc(x) = 1 - erf(x), without the cancellation for large x: libm's (math.erfc)."""
+    return math.erfc(x)
+
+
+import math  # noqa: E402 - for erfc, which only some modules define
+'''),
+    PointwiseFunction(rint, np.rint, kernel="np.rint"),
+    PointwiseFunction(trunc, np.trunc, kernel="np.trunc"),
 ]
 
 REGISTRY: dict[str, PointwiseFunction] = {f.name: f for f in _ENTRIES}

@@ -48,3 +48,136 @@ def index_select(input, dim, index):
         "index out of range in self"))
     key = tuple(("a", 0) if i == axis else ("s", 0, input.shape[i], 1) for i in range(axis + 1))
     return prims.gather(input, key, [index], name="IndexSelectBackward0")
+
+
+# --- reordering and diagonals by index arrays (issue 13) -------------------------------------
+#
+# There is no slice with a negative step: an axis is reversed or rotated by a gather whose
+# index is an iota mapped by a pointwise body ((n - 1) - i, (i - shift) mod n). Sizes may be
+# symbols: the bodies hold them as they are.
+
+
+def _along(x, axis, index, name):
+    """``x`` indexed along ``axis`` by the 1-D int64 ``index`` (index_select's key)."""
+    key = tuple(("a", 0) if i == axis else ("s", 0, x.shape[i], 1) for i in range(axis + 1))
+    return prims.gather(x, key, [index], name=name)
+
+
+def _mapped_iota(n, body):
+    """``body(i)`` for i in 0..n-1, as an int64 index (``body`` of a SymPy placeholder)."""
+    from .pointwise import X
+    iota, expr = prims.iota((n,), 0), body(X[0])
+    return iota if expr == X[0] else prims.elementwise(expr, [iota], dtypes.int64)
+
+
+def _fresh(r, x, name):
+    """A result that must be a new tensor: ``x`` itself, or an eager view of it, is copied
+    (named ``name``)."""
+    if r is x or (r._node is None and x._node is None and np.may_share_memory(r._data,
+                                                                              x._data)):
+        from .pointwise import X
+        return prims.elementwise(X[0], [r], r.dtype, r.dtype, name=name)
+    if r.grad_fn is not None:
+        r.grad_fn._name = name
+    return r
+
+
+def flip(input, dims):
+    """The tensor with the order of elements reversed along ``dims`` (a copy)."""
+    if isinstance(dims, int):
+        raise TypeError("flip(): argument 'dims' (position 2) must be tuple of ints, not int")
+    axes = [_axis(d, input.ndim) for d in dims]
+    for a in axes:
+        if axes.count(a) > 1:
+            raise RuntimeError(f"dim {a} appears multiple times in the list of dims")
+    r = input
+    for a in sorted(axes):
+        n = input.shape[a] if input.ndim else 1
+        if isinstance(n, int) and n <= 1:
+            continue
+        r = _along(r, a, _mapped_iota(n, lambda i, n=n: n - 1 - i), "FlipBackward0")
+    return _fresh(r, input, "FlipBackward0")
+
+
+def fliplr(input):
+    """`flip` of dimension 1."""
+    if input.ndim < 2:
+        raise RuntimeError("Input must be >= 2-d.")
+    return flip(input, (1,))
+
+
+def flipud(input):
+    """`flip` of dimension 0."""
+    if input.ndim < 1:
+        raise RuntimeError("Input must be >= 1-d.")
+    return flip(input, (0,))
+
+
+def roll(input, shifts, dims=None):
+    """Elements shifted by ``shifts`` along ``dims`` with wrap-around (the flattened tensor
+    when ``dims`` is None), as torch.roll (a copy)."""
+    import sympy
+    shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    dims = () if dims is None else ((dims,) if isinstance(dims, int) else tuple(dims))
+    if not shifts:
+        raise RuntimeError("`shifts` required")
+    if not dims and len(shifts) == 1:
+        flat = roll(input.reshape(-1), shifts, 0)
+        return _fresh(flat.reshape(input.shape), input, "RollBackward0")
+    if len(shifts) != len(dims):
+        raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, "
+                           f"dims:{len(dims)}")
+    r = input
+    for s, d in zip(shifts, dims):
+        a = _axis(d, input.ndim)
+        n = input.shape[a] if input.ndim else 1
+        s = int(s)
+        if isinstance(n, int) and (n <= 1 or s % n == 0):
+            continue
+        r = _along(r, a, _mapped_iota(n, lambda i, n=n, s=s: sympy.Mod(i - s, n)),
+                   "RollBackward0")
+    return _fresh(r, input, "RollBackward0")
+
+
+def diagonal(input, offset=0, dim1=0, dim2=1):
+    """The diagonal of the planes (dim1, dim2), ``offset`` above the main one (below when
+    negative), as the last dimension (a gather: a copy here, a view in torch)."""
+    return _diagonal(input, offset, dim1, dim2, "DiagonalBackward0")
+
+
+def _diagonal(input, offset, dim1, dim2, name):
+    from .guards import decide
+    from .math_shape import movedim
+    a1, a2 = _axis(dim1, input.ndim), _axis(dim2, input.ndim)
+    if a1 == a2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    offset = int(offset)
+    r0, c0 = max(-offset, 0), max(offset, 0)
+    n1, n2 = input.shape[a1], input.shape[a2]
+    length = n1 - r0 if decide(n1 - r0, "<=", n2 - c0, "diagonal length") else n2 - c0
+    if not decide(length, ">=", 0, "diagonal is not empty"):
+        length = 0
+    x = movedim(input, (a1, a2), (-2, -1))
+    rows = _mapped_iota(length, lambda i: i + r0)
+    cols = _mapped_iota(length, lambda i: i + c0)
+    key = tuple(("s", 0, d, 1) for d in x.shape[:-2]) + (("a", 0), ("a", 1))
+    return prims.gather(x, key, [rows, cols], name=name)
+
+
+def diag(input, diagonal=0):
+    """1-D: the square matrix with ``input`` on its ``diagonal``-th diagonal; 2-D: that
+    diagonal of the matrix (a copy)."""
+    diagonal = int(diagonal)
+    if input.ndim == 2:
+        return _diagonal(input, diagonal, 0, 1, "DiagonalBackward0_copy")
+    if input.ndim != 1:
+        raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {input.ndim}D")
+    n = input.shape[0]
+    m = n + abs(diagonal)
+    start = max(diagonal, 0)
+    col = input if m == n else prims.pad(input, (m,), ((start, start + n, 1),))
+    cols_minus_rows = prims.iota((m, m), 1) - prims.iota((m, m), 0)
+    r = where(cols_minus_rows == diagonal, col, False if input.dtype == dtypes.bool_ else 0)
+    if r.grad_fn is not None:
+        r.grad_fn._name = "DiagEmbedBackward0"
+    return r

@@ -99,3 +99,22 @@ def chunk(input, chunks, dim=0):
     if isinstance(n, int) and n == 0:
         return split(input, [0] * chunks, axis)  # as PyTorch: `chunks` empty pieces
     return split(input, -(-n // chunks), axis)
+
+
+def unbind(input, dim=0):
+    """The slices along ``dim``, that dimension removed (views), as torch.unbind. Their number
+    is a size: a symbolic one needs a trace with concrete sizes (a TypeError here)."""
+    if input.ndim == 0:
+        raise IndexError(f"Dimension specified as {dim} but tensor has no dimensions")
+    axis = _axis(dim, input.ndim)
+    n = input.shape[axis]
+    if not isinstance(n, int):
+        raise TypeError(f"unbind(): the number of pieces is the symbolic size {n}")
+    rest = [d for i, d in enumerate(input.shape) if i != axis]
+    out = []
+    for k in range(n):
+        index = [(0, d, 1) for d in input.shape]
+        index[axis] = (k, k + 1, 1)
+        piece = prims.slice_(input, index, name="UnbindBackward0")
+        out.append(prims.reshape(piece, rest, name="UnbindBackward0"))
+    return tuple(out)

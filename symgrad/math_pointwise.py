@@ -11,6 +11,9 @@ import numpy as np
 import sympy
 
 from . import dtypes, prims
+from .functions import erfc as _erfc
+from .functions import rint as _rint
+from .functions import trunc as _trunc
 from .pointwise import X, expm1, log1p, relu, sigmoid, softplus
 from .pointwise import erf as _erf
 from .pointwise import isnan as isnan_
@@ -277,3 +280,219 @@ def _rename(t, name):
     if t.grad_fn is not None:
         t.grad_fn._name = name
     return t
+
+
+# --- two-operand math, rounding, special functions (torch 2.13's signatures and dtypes) --------
+
+# The C++ type names in PyTorch's dtype-mismatch messages ("expected dtype float for `end`").
+_CPP_TYPE = {"float32": "float", "float64": "double", "float16": "c10::Half", "int64": "long int",
+             "int32": "int", "int16": "short int", "int8": "signed char", "uint8": "unsigned char",
+             "bool": "bool"}
+# PyTorch's ScalarType names ("... not implemented for 'Long'").
+_SCALAR_TYPE = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
+                "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+def _require_tensors(fname, **operands):
+    """PyTorch's binding refuses a Python number where only a Tensor overload exists."""
+    for pos, (arg, v) in enumerate(operands.items(), start=1):
+        if not isinstance(v, Tensor):
+            raise TypeError(f"{fname}(): argument '{arg}' (position {pos}) must be Tensor, not "
+                            f"{type(v).__name__}")
+
+
+def _float_kernel(kernel, dtype):
+    """A kernel PyTorch has for floating types only: NotImplementedError otherwise."""
+    if not dtype.is_floating_point:
+        raise NotImplementedError(f"\"{kernel}\" not implemented for '{_SCALAR_TYPE[dtype.name]}'")
+
+
+def atan2(input, other):
+    """The angle of the point (other, input), in [-pi, pi]; integers give floats.
+    d/d input = other / (input^2 + other^2), d/d other = -input / (input^2 + other^2)."""
+    _require_tensors("atan2", input=input, other=other)
+    return pointwise(sympy.atan2, input, other, kind="float", name="Atan2Backward0")
+
+
+arctan2 = atan2
+
+
+def _hypot_body(a, b):
+    # sqrt(a^2 + b^2) overflows for |a| > 1e154 (float32: 1e19): m sqrt(1 + (n/m)^2) with
+    # m = max(|a|, |b|), n = min(|a|, |b|) does not, if (n/m)^2 stays one power: SymPy would
+    # distribute it into n^2 / m^2 (overflowing again), not min(1, n/m)^2 (the same value).
+    # |a| = |b| (also both inf) is m sqrt(2); the gradient a / hypot(a, b) comes out of the
+    # branches (Heaviside(0) = 1/2 at |a| = |b| sums the two halves).
+    m, n = sympy.Max(sympy.Abs(a), sympy.Abs(b)), sympy.Min(sympy.Abs(a), sympy.Abs(b))
+    ratio = sympy.Min(1, n / m)
+    return sympy.Piecewise((m, sympy.Eq(n, 0)), (m * sympy.sqrt(2), sympy.Eq(m, n)),
+                           (m * sympy.sqrt(1 + ratio**2), True))
+
+
+def hypot(input, other):
+    """sqrt(input^2 + other^2) without overflow (floating point only); d/d input =
+    input / hypot. (The gradient, SymPy's derivative of the scaled form, holds squares of the
+    larger operand: it overflows beyond |x| ~ 1e154, float32 1e19, where the value does not.)"""
+    _require_tensors("hypot", input=input, other=other)
+    _float_kernel("hypot_cpu", result_dtype(input, other))
+    return pointwise(_hypot_body, input, other, name="HypotBackward0")
+
+
+def _logaddexp_body(a, b):
+    # max(a, b) + log1p(e^-|a-b|) never overflows; a == b is (a + b)/2 + log 2: ±inf there
+    # (not inf - inf, NaN), and the gradient 1/2 each.
+    return sympy.Piecewise(((a + b) / 2 + sympy.log(2), sympy.Eq(a, b)),
+                           (sympy.Max(a, b) + log1p(sympy.exp(-sympy.Abs(a - b))), True))
+
+
+def logaddexp(input, other):
+    """log(e^input + e^other), computed as max + log1p(e^-|input - other|) (floating point
+    only); d/d input = 1 / (1 + e^(other - input))."""
+    _require_tensors("logaddexp", input=input, other=other)
+    _float_kernel("logaddexp_cpu", result_dtype(input, other))
+    return pointwise(_logaddexp_body, input, other, name="LogaddexpBackward0")
+
+
+def _xlogy_body(x, y, inf):
+    # x log y, and where x == 0: 0 unless y is NaN, as PyTorch. Where y is positive and finite
+    # the x == 0 branch is still x log y (0), so that d/dx is log y there too, as PyTorch's.
+    # (|y| <= inf is False only for NaN; inf is an operand, SymPy folds comparisons with oo.)
+    return sympy.Piecewise((x * sympy.log(y), sympy.Ne(x, 0)), (0, sympy.Eq(y, inf)),
+                           (x * sympy.log(y), y > 0), (0, sympy.Abs(y) <= inf), (y, True))
+
+
+def xlogy(input, other):
+    """input * log(other), 0 where input == 0 (unless other is NaN); integers give floats.
+    d/d input = log(other) (0 where input == 0 and other is not in (0, inf)), d/d other =
+    input / other."""
+    tensors = [isinstance(v, Tensor) for v in (input, other)]
+    if not builtins.any(tensors):
+        raise TypeError("xlogy() received an invalid combination of arguments - got "
+                        f"({type(input).__name__}, {type(other).__name__}), but expected one "
+                        "of:\n * (Tensor input, Tensor other, *, Tensor out = None)\n * (Number "
+                        "self, Tensor other, *, Tensor out = None)\n * (Tensor input, Number "
+                        "other, *, Tensor out = None)\n")
+    name = "XlogyBackward0" if builtins.all(tensors) else (
+        "XlogyBackward1" if tensors[1] else "XlogyBackward2")
+    return pointwise(_xlogy_body, input, other, float("inf"), kind="float", name=name,
+                     promote_from=(0, 1))
+
+
+def _lerp_body(a, b, w):
+    # PyTorch's form: from the nearer end, so that lerp(a, b, 1) == b exactly.
+    return sympy.Piecewise((a + w * (b - a), sympy.Abs(w) < sympy.Rational(1, 2)),
+                           (b - (b - a) * (1 - w), True))
+
+
+def lerp(input, end, weight):
+    """input + weight * (end - input); ``weight`` a number or a tensor. ``end`` (and a weight
+    tensor of one or more dimensions) must have input's dtype, a floating one."""
+    _require_tensors("lerp", input=input, end=end)
+    for arg, v in (("end", end), ("weight", weight)):
+        if isinstance(v, Tensor) and v.dtype != input.dtype and (arg == "end" or v.ndim > 0):
+            raise RuntimeError(f"expected dtype {_CPP_TYPE[input.dtype.name]} for `{arg}` but "
+                               f"got dtype {_CPP_TYPE[v.dtype.name]}")
+    tensor_weight = isinstance(weight, Tensor)
+    _float_kernel("lerp_kernel_tensor" if tensor_weight else "lerp_kernel_scalar", input.dtype)
+    if not tensor_weight and weight in (0, 1):
+        # Folded into the body, 0 or 1 would drop one end out of it: its gradient would be
+        # none instead of PyTorch's zeros. A 0-d tensor stays a symbol.
+        weight = Tensor._wrap(np.asarray(weight, dtype=input.dtype.np))
+    return pointwise(_lerp_body, input, end, weight, name="LerpBackward1" if tensor_weight
+                     else "LerpBackward0", promote_from=(0, 1))
+
+
+# Rounding: the value of a registry function (rint, trunc) or a body over trunc; the gradient
+# is 0 everywhere, and (as PyTorch) a tensor of zeros, not "no gradient".
+
+def _floor_body(x):
+    t = _trunc(x)
+    return sympy.Piecewise((t - 1, x < t), (t, True))
+
+
+def _ceil_body(x):
+    t = _trunc(x)
+    return sympy.Piecewise((t + 1, x > t), (t, True))
+
+
+def _zeros_vjp(ctx, g):
+    from .creation import zeros
+    return (zeros(tuple(ctx.shapes[0]), dtype=ctx.dtypes[0]),)
+
+
+def _flat(body, input, name):
+    """A pointwise function with gradient 0: eagerly, a node whose rule returns zeros (PyTorch
+    accumulates zeros into .grad; the elementwise rule would return none)."""
+    if input._node is not None:
+        return pointwise(body, input, name=name)
+    from .dispatch import record_custom
+    from .grad_mode import no_grad
+    with no_grad():
+        out = pointwise(body, input)
+    return record_custom(out, _zeros_vjp, [input], {}, name)
+
+
+def _rounding(body, name, kernel):
+    def op(input):
+        if input.dtype == dtypes.bool_:
+            raise NotImplementedError(f"\"{kernel}\" not implemented for 'Bool'")
+        if not input.dtype.is_floating_point:  # integers are their own rounding: a copy
+            return prims.elementwise(X[0], [input], input.dtype)
+        return _flat(body, input, name)
+    return op
+
+
+floor = _rounding(_floor_body, "FloorBackward0", "floor_vml_cpu")
+floor.__doc__ = "The largest integer <= x (integers: a copy); gradient 0."
+ceil = _rounding(_ceil_body, "CeilBackward0", "ceil_vml_cpu")
+ceil.__doc__ = "The smallest integer >= x (integers: a copy); gradient 0."
+trunc = _rounding(_trunc, "TruncBackward0", "trunc_vml_cpu")
+trunc.__doc__ = "x rounded toward zero (integers: a copy); gradient 0."
+fix = trunc
+_round_half_even = _rounding(_rint, "RoundBackward0", "round_vml_cpu")
+
+
+def round(input, *, decimals=None):  # noqa: A001 - torch.round
+    """Round half to even (integers: a copy). ``decimals`` (default 0) as PyTorch:
+    rint(x * 10^d) / 10^d, and for d < 0 rint(x / 10^-d) * 10^-d. Gradient 0."""
+    if decimals is None:
+        return _round_half_even(input)
+    return _round(input, decimals)
+
+
+def _round(input, decimals):
+    _float_kernel("round_vml_cpu" if decimals == 0 else "round_cpu", input.dtype)
+    scale = sympy.Integer(10) ** builtins.abs(int(decimals))
+    if decimals == 0:
+        return _flat(_rint, input, "RoundBackward1")
+    if decimals > 0:
+        return _flat(lambda x: _rint(x * scale) / scale, input, "RoundBackward1")
+    return _flat(lambda x: _rint(x / scale) * scale, input, "RoundBackward1")
+
+
+def frac(input):
+    """x - trunc(x), the fractional part with x's sign; d/dx = 1."""
+    _float_kernel("frac_cpu", input.dtype)
+    return pointwise(lambda x: x - _trunc(x), input, name="FracBackward0")
+
+
+erfc = _unary(_erfc, "ErfcBackward0", doc="1 - erf(x), accurate for large x; "
+              "d/dx = -2/sqrt(pi) e^(-x^2)")
+
+
+def logit(input, eps=None):
+    """log(p / (1 - p)), as log(p) - log(1 - p) (whose derivative 1/p + 1/(1 - p) is inf, not
+    NaN, at 0 and 1); with ``eps``, p is first clamped to [eps, 1 - eps] (the gradient is 0
+    outside). Without eps the gradient is NaN outside [0, 1], as PyTorch's."""
+    if eps is None:
+        def body(x, nan):
+            return sympy.Piecewise((nan * x, x < 0), (nan * x, x > 1),
+                                   (sympy.log(x) - sympy.log(1 - x), True))
+        return pointwise(body, input, float("nan"), kind="float", name="LogitBackward0",
+                         promote_from=(0,))
+    lo, hi = prims.as_sympy_number(eps), 1 - prims.as_sympy_number(eps)
+
+    def clamped(x):
+        p = sympy.Piecewise((lo, x < lo), (hi, x > hi), (x, True))
+        return sympy.log(p) - sympy.log(1 - p)
+    return pointwise(clamped, input, kind="float", name="LogitBackward0")

@@ -4,12 +4,25 @@ which re-exports it."""
 
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 import sympy
 
-from . import dtypes, prims
+from . import dtypes, grad_mode, prims
 from .math_gather import gather
-from .math_pointwise import _refuse_bool, _rename, exp, log, maximum, minimum, pointwise, sqrt
+from .math_pointwise import (
+    _abs,
+    _flat,
+    _refuse_bool,
+    _rename,
+    exp,
+    log,
+    maximum,
+    minimum,
+    pointwise,
+    sqrt,
+)
 from .math_shape import _axes, reshape, squeeze
 from .ops import Op
 from .pointwise import X
@@ -230,3 +243,274 @@ def _shift_source(x):
         from .trace import stop_gradient
         return stop_gradient(x, stabilizer=True)
     return x.detach()
+
+
+# --- prod, cumsum, logcumsumexp ---------------------------------------------------------------
+
+
+def _int64_unless(input, dtype):
+    """``input`` in ``dtype`` if given, else integers and bools as int64 (as sum and prod)."""
+    if dtype is not None:
+        dtype = dtypes.as_dtype(dtype)
+        if not dtype.is_floating_point and input.requires_grad and \
+                grad_mode.is_grad_enabled():
+            raise RuntimeError(f"Autograd not support dtype: {_word(dtype)}")
+        return input.to(dtype)
+    if not input.dtype.is_floating_point:
+        return prims.cast(input, dtypes.int64)
+    return input
+
+
+def _pinned(size, why):
+    """A size as a Python int; a symbolic one is pinned by a guard (a new trace at another
+    size), for code whose structure depends on it."""
+    from .guards import concrete, decide
+    value = concrete(size)
+    if isinstance(size, sympy.Basic) and size.free_symbols:
+        decide(size, "==", value, why=why)
+    return value
+
+
+def _along(x, axis, start, stop, step=1):
+    index = [(0, d, 1) for d in x.shape]
+    index[axis] = (start, stop, step)
+    return prims.slice_(x, index)
+
+
+def _prod_axis(x, axis):
+    """The product along ``axis`` (kept, size 1), as a tree of multiplications: pairs of
+    neighbours (even and odd positions) multiplied, log2(n) times. The gradient is then the
+    product of the other factors, exact with zeros (PyTorch's formula), and of any order."""
+    from .math_join import cat
+    n = _pinned(x.shape[axis], "prod: the product tree depends on the size")
+    if n == 0:  # 1, with a gradient of zeros (an empty one), as PyTorch
+        return _flat(lambda v: sympy.S.One, prims.reduce(Op.SUM, x, (axis,), True), "")
+    if n == 1:
+        return _copy(x, "ProdBackward1")
+    while n > 1:
+        half = n // 2
+        p = _along(x, axis, 0, 2 * half, 2) * _along(x, axis, 1, 2 * half, 2)
+        if n % 2:
+            p = cat([p, _along(x, axis, n - 1, n)], axis)
+        x, n = p, half + n % 2
+    return x
+
+
+def prod(input, dim=None, keepdim=False, dtype=None):
+    """The product of all elements, or along the int ``dim``. Integers and bools multiply in
+    int64 (wrapping as PyTorch). The gradient is the product of the other elements (correct
+    where some are 0)."""
+    if isinstance(dim, list | tuple):
+        raise TypeError("prod() received an invalid combination of arguments - got (Tensor, "
+                        f"{type(dim).__name__}), but expected one of:\n * (Tensor input, *, "
+                        "torch.dtype dtype = None)\n * (Tensor input, int dim, bool keepdim = "
+                        "False, *, torch.dtype dtype = None, Tensor out = None)\n")
+    x = _int64_unless(input, dtype)
+    if dim is None:
+        r = prims.reshape(_prod_axis(reshape(x, (-1,)), 0), [1] * x.ndim if keepdim else ())
+        return _rename(r, "ProdBackward0")
+    axis = _axis(dim, x.ndim)
+    if x.ndim == 0:
+        return _copy(x, "ProdBackward1")
+    r = _prod_axis(x, axis)
+    if not keepdim:
+        r = prims.reshape(r, [d for i, d in enumerate(r.shape) if i != axis])
+    return _rename(r, "ProdBackward1")
+
+
+def _masked_square(x, axis, fill):
+    """x broadcast to (..., n, n, ...) at (axis, axis + 1) = (i, j), holding x_j where
+    j <= i and ``fill`` elsewhere: reducing over axis + 1 gives a cumulative reduction."""
+    from .math_shape import unsqueeze
+    n = x.shape[axis]
+    shape = tuple(x.shape[:axis]) + (n, n) + tuple(x.shape[axis + 1:])
+    i, j = prims.iota(shape, axis), prims.iota(shape, axis + 1)
+    return pointwise(lambda a, b, v, f: sympy.Piecewise((v, b <= a), (f, True)), i, j,
+                     unsqueeze(x, axis), fill, promote_from=(2,))
+
+
+def cumsum(input, dim, dtype=None):
+    """Running sums along ``dim``; integers and bools sum in int64. Traced: the sum over j of
+    a masked broadcast (x_j where j <= i), which the compiler fuses; eager: NumPy's cumsum
+    with the reversed cumsum as the gradient."""
+    x = _int64_unless(input, dtype)
+    axis = _axis(dim, x.ndim)
+    if x.ndim == 0:
+        return _copy(x, "CumsumBackward0")
+    if x._node is None:
+        from .dispatch import record_custom
+        with np.errstate(all="ignore"):  # inf + -inf is nan, quietly (as in torch)
+            out = Tensor._wrap(np.cumsum(x._data, axis=axis, dtype=x._data.dtype))
+        return record_custom(out, _cumsum_vjp, [x], {"axis": axis}, "CumsumBackward0")
+    zero = 0.0 if x.dtype.is_floating_point else 0
+    r = prims.reduce(Op.SUM, _masked_square(x, axis, zero), (axis + 1,), False)
+    return _rename(r, "CumsumBackward0")
+
+
+def _flip(x, axis):
+    from .math_gather import index_select
+    n = x.shape[axis]
+    return index_select(x, axis, Tensor._wrap(np.arange(n - 1, -1, -1, dtype=np.int64)))
+
+
+def _cumsum_vjp(ctx, g):
+    """d cumsum: the gradient summed from the end (reversed, cumsum, reversed)."""
+    axis = ctx.attrs["axis"]
+    return (_flip(cumsum(_flip(g, axis), axis), axis),)
+
+
+def logcumsumexp(input, dim):
+    """log of the running sums of exp along ``dim`` (floating point only): logsumexp over j of
+    a masked broadcast (x_j where j <= i, -inf elsewhere), stable as logsumexp."""
+    if not input.dtype.is_floating_point:
+        raise NotImplementedError("\"logcumsumexp_out_cpu\" not implemented for "
+                                  f"'{_word(input.dtype)}'")
+    axis = _axis(dim, input.ndim)
+    if input.ndim == 0:
+        return _copy(input, "LogcumsumexpBackward0")
+    r = logsumexp(_masked_square(input, axis, float("-inf")), axis + 1)
+    return _rename(r, "LogcumsumexpBackward0")
+
+
+# --- norms (torch.norm, torch.linalg.vector_norm / matrix_norm / norm) -------------------------
+
+
+def _float_check(x, where):
+    if not x.dtype.is_floating_point:
+        raise RuntimeError(f"{where}: Expected a floating point or complex tensor as input. Got "
+                           f"{_word(x.dtype)}")
+
+
+def _norm_dtype(x, dtype, where):
+    if dtype is None:
+        return x
+    dtype = dtypes.as_dtype(dtype)
+    if not dtype.is_floating_point:
+        raise RuntimeError(f"{where}: dtype should be floating point or complex, but got "
+                           f"{_word(dtype)}")
+    return x.to(dtype)
+
+
+def _reduce_or_keep(op, x, axes, keepdim):
+    if not axes:
+        return x
+    return prims.reduce(op, x, axes, keepdim)
+
+
+def vector_norm(x, ord=2, dim=None, keepdim=False, dtype=None):  # noqa: A002
+    """(Σ |x|^ord)^(1/ord) over ``dim`` (all dimensions by default); ord inf / -inf: max / min
+    of |x|, 0: the count of nonzeros. Gradients as PyTorch's: 0 where the norm is 0 (a
+    subgradient, never NaN), ties of max/min share it, ord 0 has none."""
+    if isinstance(ord, str):
+        raise TypeError("linalg_vector_norm(): argument 'ord' (position 2) must be Number, not "
+                        "str")
+    _float_check(x, "linalg.vector_norm")
+    x = _norm_dtype(x, dtype, "linalg.vector_norm")
+    axes = _axes(dim, x.ndim)
+    p = float(ord)
+    if np.isinf(p):
+        if _count(x.shape, axes) == 0:
+            raise RuntimeError("linalg.vector_norm cannot compute the inf norm on an empty tensor "
+                               "because the operation does not have an identity")
+        r = _reduce_or_keep(Op.MAX if p > 0 else Op.MIN, _abs(x), axes, keepdim)
+    elif p == 0:
+        nonzero = pointwise(lambda v: sympy.Piecewise((0, sympy.Eq(v, 0)), (1, True)), x)
+        r = _reduce_or_keep(Op.SUM, nonzero, axes, keepdim)
+    elif p == 1:
+        r = _reduce_or_keep(Op.SUM, _abs(x), axes, keepdim)
+    else:
+        r = _p_norm(x, p, axes, keepdim)
+    if r is x:
+        r = _copy(x, "LinalgVectorNormBackward0")
+    return _rename(r, "LinalgVectorNormBackward0")
+
+
+def _p_norm(x, p, axes, keepdim):
+    """(Σ |x|^p)^(1/p). |x|^p and the root are set apart where the derivative would be
+    infinite times 0 (x = 0 for p < 1; a zero sum for the root), as PyTorch masks them."""
+    e = prims.as_sympy_number(p)
+    if p == 2:
+        powers = pointwise(lambda v: v * v, x)
+    elif p > 0:
+        powers = pointwise(lambda v: sympy.Piecewise((sympy.Abs(v) ** e, sympy.Ne(v, 0)),
+                                                     (0, True)), x)
+    else:  # |0|^p = inf, with a zero derivative
+        powers = pointwise(lambda v, inf: sympy.Piecewise((sympy.Abs(v) ** e, sympy.Ne(v, 0)),
+                                                          (inf, True)), x, float("inf"),
+                           promote_from=(0,))
+    s = _reduce_or_keep(Op.SUM, powers, axes, keepdim)
+    root = sympy.sqrt if p == 2 else (lambda v: v ** (1 / e))
+    if p < 0:
+        return pointwise(root, s)
+    return pointwise(lambda v: sympy.Piecewise((0, sympy.Eq(v, 0)), (root(v), True)), s)
+
+
+def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, dtype=None):  # noqa: A002
+    """Matrix norms over the two dimensions ``dim``: 'fro' (the 2-norm of the entries), 1 / -1
+    (max / min column sum of |A|), inf / -inf (max / min row sum). 'nuc' and ±2 need singular
+    values, which symgrad does not compute: NotImplementedError."""
+    if isinstance(ord, str):
+        if ord not in ("fro", "nuc"):
+            raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
+    else:
+        o = float(ord)
+        if builtins.abs(o) not in (1.0, 2.0, float("inf")):
+            raise RuntimeError(f"linalg.matrix_norm: Order {o:g} not supported.")
+    if A.ndim < 2:
+        raise RuntimeError("linalg.matrix_norm: The input tensor A must have at least 2 "
+                           "dimensions.")
+    _float_check(A, "linalg.matrix_norm")
+    dim = [dim] if isinstance(dim, int) else list(dim)
+    if len(dim) != 2:
+        raise RuntimeError(f"linalg.matrix_norm: dim must be a 2-tuple. Got "
+                           f"{' '.join(map(str, dim))}")
+    dim = [_axis(d, A.ndim) for d in dim]
+    if dim[0] == dim[1]:
+        raise RuntimeError(f"linalg.matrix_norm: dims must be different. Got ({dim[0]}, "
+                           f"{dim[1]})")
+    if dtype is not None:
+        A = _norm_dtype(A, dtype, "linalg.matrix_norm")
+    if ord == "fro":
+        return vector_norm(A, 2, dim, keepdim)
+    if ord == "nuc" or builtins.abs(float(ord)) == 2.0:
+        raise NotImplementedError(f"linalg.matrix_norm: ord={ord!r} needs singular values "
+                                  "(an SVD), which symgrad does not compute")
+    o = float(ord)
+    if np.isinf(o):  # the inf norm is the 1 norm of the transpose
+        dim = dim[::-1]
+    if not keepdim and dim[0] < dim[1]:
+        dim[1] -= 1
+    col = vector_norm(A, 1, dim[0], keepdim)
+    return (amax if o > 0 else amin)(col, dim[1], keepdim)
+
+
+def linalg_norm(A, ord=None, dim=None, keepdim=False, dtype=None):  # noqa: A002
+    """torch.linalg.norm: a vector norm (ord a number, dim one dimension, or ord None: the
+    2-norm of the flattened input) or a matrix norm (dim two dimensions, or a 2-D input with
+    an ord)."""
+    if dim is not None:
+        dims = [dim] if isinstance(dim, int) else list(dim)
+        if len(dims) not in (1, 2):
+            raise RuntimeError("linalg.norm: If dim is specified, it must be of length 1 or 2. "
+                               f"Got {dims}")
+    elif ord is not None and A.ndim not in (1, 2):
+        raise RuntimeError("linalg.norm: If dim is not specified but ord is, the input must be "
+                           f"1D or 2D. Got {A.ndim}D.")
+    if isinstance(ord, str) or (ord is not None and (
+            (dim is not None and len(dims) == 2) or (dim is None and A.ndim == 2))):
+        return matrix_norm(A, ord, dims if dim is not None else (0, 1), keepdim, dtype)
+    return vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype)
+
+
+def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
+    """torch.norm (deprecated in PyTorch, kept for old code): p a number gives the vector norm
+    over ``dim`` (all by default); 'fro' the 2-norm over up to two dims; 'nuc' is refused."""
+    if out is not None:
+        raise NotImplementedError("norm(): out= is not supported")
+    dims = None if dim is None else ([dim] if isinstance(dim, int) else list(dim))
+    if isinstance(p, str):
+        if p == "fro" and (dims is None or len(dims) <= 2):
+            return vector_norm(input, 2, dims, keepdim, dtype)
+        return matrix_norm(input, p, dims if dims is not None else list(range(input.ndim)),
+                           keepdim, dtype)
+    return vector_norm(input, 2.0 if p is None else p, dims, keepdim, dtype)

@@ -3,6 +3,8 @@ expand, as PyTorch's movement ops. Part of `symgrad.mathops`, which re-exports i
 
 from __future__ import annotations
 
+import builtins
+
 from . import prims
 from .dispatch import apply
 from .ops import Op
@@ -146,3 +148,136 @@ def _view(r, x, name):
 def broadcast_to(input, shape):
     """`expand` to ``shape``."""
     return expand(input, *shape)
+
+
+# --- moving, narrowing and repeating (issue 13) ----------------------------------------------
+
+
+def _dim_list(dims):
+    return [dims] if isinstance(dims, int) else list(dims)
+
+
+def movedim(input, source, destination):
+    """Move the dimensions ``source`` to the positions ``destination`` (the others keep their
+    order), as torch.movedim: a permuted view."""
+    src, dst = _dim_list(source), _dim_list(destination)
+    if len(src) != len(dst):
+        raise RuntimeError(f"movedim: Invalid source or destination dims: source ({src} dims) "
+                           f"should contain the same number of dims as destination ({dst} dims)")
+    nd = input.ndim
+    s = [_axis(d, nd) for d in src]
+    d = [_axis(x, nd) for x in dst]
+    if len(set(s)) != len(s):
+        raise RuntimeError(f"movedim: repeated dim in `source` ({src})")
+    if len(set(d)) != len(d):
+        raise RuntimeError(f"movedim: repeated dim in `destination` ({dst})")
+    if nd == 0:
+        return _view(input, input, "PermuteBackward0")
+    perm = [None] * nd
+    for a, b in zip(s, d):
+        perm[b] = a
+    rest = iter(i for i in range(nd) if i not in s)
+    perm = [next(rest) if p is None else p for p in perm]
+    return _view(prims.permute(input, perm), input, "PermuteBackward0")
+
+
+moveaxis = movedim
+
+
+def narrow(input, dim, start, length):
+    """``length`` elements of ``dim`` from ``start`` (negative counts from the end), as
+    torch.narrow: a sliced view."""
+    from .guards import GuardedIndexError, concrete, decide
+    from .tensor import Tensor
+    if input.ndim == 0:
+        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
+    if isinstance(start, Tensor):
+        start = start.item()  # a traced start raises TraceError: it is data
+    start, length = int(start), int(length)
+    if length < 0:
+        raise RuntimeError("narrow(): length must be non-negative.")
+    axis = _axis(dim, input.ndim)
+    n = input.shape[axis]
+    if not (decide(start, ">=", -n, "narrow start") and decide(start, "<=", n, "narrow start")):
+        raise GuardedIndexError(f"start out of range (expected to be in range of "
+                                f"[{-concrete(n)}, {concrete(n)}], but got {start})")
+    begin = start + n if start < 0 else start
+    if not decide(begin + length, "<=", n, "narrow length"):
+        raise RuntimeError(f"start ({concrete(begin)}) + length ({length}) exceeds dimension "
+                           f"size ({concrete(n)}).")
+    index = [(0, d, 1) for d in input.shape]
+    index[axis] = (begin, begin + length, 1)
+    return prims.slice_(input, index, name="SliceBackward0")
+
+
+def repeat(input, *sizes):
+    """Tensor.repeat: the tensor tiled ``sizes[i]`` times along each dimension (leading
+    sizes add dimensions), as a broadcast of interleaved size-1 axes (a copy)."""
+    sizes = tuple(int(r) for r in _shape_args(sizes))
+    if len(sizes) < input.ndim:
+        raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number "
+                           "of dimensions of tensor")
+    shape = [1] * (len(sizes) - input.ndim) + list(input.shape)
+    final = [r * d for r, d in zip(sizes, shape)]
+    if builtins.min(sizes, default=0) < 0:
+        from .guards import concrete
+        shown = [concrete(f) for f in final]
+        negative = [f for f in shown if f < 0]
+        if negative:
+            raise RuntimeError(f"Trying to create tensor with negative dimension "
+                               f"{negative[0]}: {shown}")
+        sizes = tuple(builtins.max(r, 0) for r in sizes)  # -k times an empty axis: empty
+    spread = [v for d in shape for v in (1, d)]
+    target = [v for r, d in zip(sizes, shape) for v in (r, d)]
+    x = prims.reshape(input, spread, name="RepeatBackward0")
+    x = prims.broadcast(x, target, name="RepeatBackward0")
+    r = prims.reshape(x, final, name="RepeatBackward0")
+    if r._node is None and (r is input or _shares_memory(r, input)):
+        r = _copy(r, "RepeatBackward0")  # repeat always returns a new tensor
+    if r.grad_fn is not None:
+        r.grad_fn._name = "RepeatBackward0"
+    return r
+
+
+def _shares_memory(a, b):
+    import numpy as np
+    return np.may_share_memory(a._data, b._data)
+
+
+def _copy(x, name):
+    from .pointwise import X
+    return prims.elementwise(X[0], [x], x.dtype, x.dtype, name=name)
+
+
+def tile(input, dims):
+    """torch.tile: `repeat`, with ``dims`` padded with leading 1s to the tensor's rank."""
+    dims = tuple(_shape_args(dims if isinstance(dims, list | tuple) else (dims,)))
+    dims = (1,) * (input.ndim - len(dims)) + dims
+    return repeat(input, dims)
+
+
+def _triangle(input, diagonal, keep_lower, name):
+    from . import dtypes
+    from .math_pointwise import where
+    if input.ndim < 2:
+        raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions")
+    n, m = input.shape[-2], input.shape[-1]
+    cols_minus_rows = prims.iota((n, m), 1) - prims.iota((n, m), 0)
+    mask = cols_minus_rows <= diagonal if keep_lower else cols_minus_rows >= diagonal
+    zero = False if input.dtype == dtypes.bool_ else 0
+    r = where(mask, input, zero)
+    if r.grad_fn is not None:
+        r.grad_fn._name = "TrilBackward0" if keep_lower else "TriuBackward0"
+    return r
+
+
+def tril(input, diagonal=0):
+    """The lower triangle of the last two dimensions (``diagonal`` > 0 keeps more
+    superdiagonals), zeros elsewhere."""
+    return _triangle(input, int(diagonal), True, "tril")
+
+
+def triu(input, diagonal=0):
+    """The upper triangle of the last two dimensions (``diagonal`` > 0 drops more), zeros
+    elsewhere."""
+    return _triangle(input, int(diagonal), False, "triu")

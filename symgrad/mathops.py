@@ -11,7 +11,10 @@ included, under the names the rest of symgrad uses (``mathops.where``, ``M.sum``
 - `symgrad.math_reduce`: sum, mean, max/min, argmax/argmin, var/std, logsumexp, softmax
 - `symgrad.math_matmul`: matmul, mm, bmm, dot, mv
 - `symgrad.math_gather`: gather, index_select
-- `symgrad.math_join`: cat, stack, split, chunk
+- `symgrad.math_join`: cat, stack, split, chunk, unbind
+- shape and index functions (issue 13): movedim, narrow, repeat/tile, tril/triu in
+  `symgrad.math_shape`; flip, roll, diag/diagonal in `symgrad.math_gather`; einsum and
+  outer/ger in `symgrad.math_einsum`; sort/argsort/topk in `symgrad.math_sort`
 """
 
 from __future__ import annotations
@@ -19,10 +22,17 @@ from __future__ import annotations
 from . import dtypes, prims  # noqa: F401
 from .dispatch import apply, record_custom  # noqa: F401
 from .guards import concrete, decide  # noqa: F401
+from .math_einsum import einsum, ger, outer  # noqa: F401
 from .math_gather import (  # noqa: F401
     _unwrapped,
+    diag,
+    diagonal,
+    flip,
+    fliplr,
+    flipud,
     gather,
     index_select,
+    roll,
 )
 from .math_join import (  # noqa: F401
     cat,
@@ -30,6 +40,7 @@ from .math_join import (  # noqa: F401
     concat,
     split,
     stack,
+    unbind,
 )
 from .math_matmul import (  # noqa: F401
     _matmul_nd,
@@ -47,32 +58,46 @@ from .math_pointwise import (  # noqa: F401
     _as_operand,
     _cmp,
     _erf,
+    _flat,
+    _float_kernel,
     _neg,
     _nonfinite_as_tensor,
     _refuse_bool,
     _relu,
     _rename,
+    _require_tensors,
     _unary,
     _wrap_int,
     abs_,
     add,
+    arctan2,
+    atan2,
+    ceil,
     clamp,
     clip,
     cos,
     div,
     eq,
     erf,
+    erfc,
     exp,
     expm1_,
+    fix,
+    floor,
+    frac,
     ge,
     gt,
+    hypot,
     isnan,
     le,
+    lerp,
     log,
     log1p_,
+    logaddexp,
     logical_and,
     logical_not,
     logical_or,
+    logit,
     lt,
     maximum,
     minimum,
@@ -85,6 +110,7 @@ from .math_pointwise import (  # noqa: F401
     relu_,
     remainder,
     result_dtype,
+    round,
     rsqrt,
     sigmoid_,
     sign,
@@ -96,7 +122,9 @@ from .math_pointwise import (  # noqa: F401
     tan,
     tanh,
     true_divide,
+    trunc,
     where,
+    xlogy,
 )
 from .math_reduce import (  # noqa: F401
     _arg,
@@ -113,15 +141,22 @@ from .math_reduce import (  # noqa: F401
     any,
     argmax,
     argmin,
+    cumsum,
+    linalg_norm,
     log_softmax,
+    logcumsumexp,
     logsumexp,
+    matrix_norm,
     max,
     mean,
     min,
+    norm,
+    prod,
     softmax,
     std,
     sum,
     var,
+    vector_norm,
 )
 from .math_shape import (  # noqa: F401
     _axes,
@@ -131,14 +166,22 @@ from .math_shape import (  # noqa: F401
     broadcast_to,
     expand,
     flatten,
+    moveaxis,
+    movedim,
+    narrow,
     permute,
+    repeat,
     reshape,
     squeeze,
     t,
+    tile,
     transpose,
+    tril,
+    triu,
     unsqueeze,
     view,
 )
+from .math_sort import argsort, sort, topk  # noqa: F401
 from .ops import Op  # noqa: F401
 from .pointwise import X, expm1, log1p, relu, sigmoid, softplus  # noqa: F401
 from .pointwise import isnan as isnan_  # noqa: F401
@@ -149,7 +192,8 @@ from .tensor import Tensor, _axis  # noqa: F401
 # reachable as ``mathops.<name>``.)
 
 _PARTS = {f"{__package__}.{m}" for m in ("math_pointwise", "math_shape", "math_gather",
-                                          "math_join", "math_reduce", "math_matmul")}
+                                          "math_join", "math_reduce", "math_matmul",
+                                          "math_einsum", "math_sort")}
 
 
 def _adopt():

@@ -109,6 +109,11 @@ def _unique(self, sorted=True, return_inverse=False, return_counts=False, dim=No
     return unique(self, sorted, return_inverse, return_counts, dim)
 
 
+def _dims_args(dims):
+    """``x.flip(0, 1)``, ``x.flip((0, 1))`` and ``x.flip([0, 1])`` alike."""
+    return tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], list | tuple) else dims
+
+
 def _getattr_T(self):
     return M.permute(self, *reversed(range(self.ndim)))
 
@@ -171,6 +176,25 @@ METHODS = {
     "masked_fill_": _inplace(lambda self, mask, value: M.where(mask, value, self)),
     "__iadd__": _inplace(M.add), "__isub__": _inplace(M.sub), "__imul__": _inplace(M.mul),
     "__itruediv__": _inplace(M.div),
+    # shape and index functions (issue 13)
+    "outer": M.outer, "ger": M.ger, "diag": M.diag, "diagonal": M.diagonal,
+    "tril": M.tril, "triu": M.triu, "tril_": _inplace(M.tril), "triu_": _inplace(M.triu),
+    "flip": lambda self, *dims: M.flip(self, _dims_args(dims)), "fliplr": M.fliplr,
+    "flipud": M.flipud, "roll": M.roll, "repeat": M.repeat,
+    "tile": lambda self, *dims: M.tile(self, _dims_args(dims)),
+    "narrow": M.narrow, "unbind": M.unbind, "movedim": M.movedim, "moveaxis": M.moveaxis,
+    "sort": M.sort, "argsort": M.argsort, "topk": M.topk,
+    # tensor functions (issue 13)
+    "atan2": M.atan2, "arctan2": M.atan2, "hypot": M.hypot, "logaddexp": M.logaddexp,
+    "xlogy": M.xlogy, "lerp": M.lerp, "floor": M.floor, "ceil": M.ceil, "round": M.round,
+    "trunc": M.trunc, "fix": M.trunc, "frac": M.frac, "erfc": M.erfc, "logit": M.logit,
+    "prod": M.prod, "cumsum": M.cumsum, "logcumsumexp": M.logcumsumexp,
+    "norm": lambda self, p="fro", dim=None, keepdim=False, dtype=None: M.norm(
+        self, p, dim, keepdim, dtype=dtype),
+    "floor_": _inplace(M.floor), "ceil_": _inplace(M.ceil), "round_": _inplace(M.round),
+    "trunc_": _inplace(M.trunc), "frac_": _inplace(M.frac), "lerp_": _inplace(M.lerp),
+    "atan2_": _inplace(M.atan2), "hypot_": _inplace(M.hypot), "xlogy_": _inplace(M.xlogy),
+    "cumsum_": _inplace(M.cumsum), "logit_": _inplace(M.logit), "erfc_": _inplace(M.erfc),
     "uniform_": _random_(lambda g, a, b, s: g.uniform(a, b, s)),
     "normal_": _random_(lambda g, a, b, s: g.normal(a, b, s)),
 }

@@ -56,8 +56,11 @@ def lambdify_body(body: sympy.Expr, n_inputs: int):
     """A NumPy function of ``n_inputs`` arrays evaluating ``body`` (lambdified once, cached)."""
     args = [placeholder(k) for k in range(n_inputs)]
     body = sympy.sympify(body).xreplace({sympy.zoo: sympy.oo})  # 1/0 (mean of nothing): inf
+    printer = _BroadcastingPrinter({  # the settings lambdify gives its own NumPy printer
+        "fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True,
+        "user_functions": {name: name for name in _NUMPY_NAMESPACE}})
     return sympy.lambdify(args, body, modules=[_NUMPY_NAMESPACE, "numpy"], cse=True,
-                          printer=_BroadcastingPrinter)
+                          printer=printer)
 
 
 class _BroadcastingPrinter(NumPyPrinter):

@@ -1,0 +1,647 @@
+"""The tensor functions of issue 13 against PyTorch 2.13: atan2/arctan2, hypot, logaddexp, xlogy,
+lerp, floor/ceil/round/trunc/frac, prod, cumsum, logcumsumexp, the norms (torch.norm,
+torch.linalg.norm / vector_norm / matrix_norm) and torch.special (expit, logit, xlogy, log1p,
+expm1, logsumexp, softmax, log_softmax, erf, erfc).
+
+Each form runs on symgrad and on torch (the `differential` fixture: values, dtypes,
+requires_grad and the gradients of a random upstream gradient, float32 and float64), with
+broadcasting; then grad_fn names, error messages, special values (zeros, inf, NaN) and
+`gradcheck` in float64, first and second order."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import mutually_broadcastable_shapes
+
+import symgrad as sg
+from symgrad.autograd import gradcheck
+
+pytestmark = pytest.mark.usefixtures("torch")
+
+DTYPES = ["float32", "float64"]
+INF = math.inf
+
+# --- two operands, broadcasting -------------------------------------------------------------
+
+BINARY = {
+    "atan2": (lambda m, a, b: m.atan2(a, b), "real", "real"),
+    "arctan2": (lambda m, a, b: m.arctan2(a, b), "real", "real"),
+    "atan2_method": (lambda m, a, b: a.atan2(b), "real", "real"),
+    "hypot": (lambda m, a, b: m.hypot(a, b), "real", "real"),
+    "hypot_method": (lambda m, a, b: a.hypot(b), "real", "real"),
+    "logaddexp": (lambda m, a, b: m.logaddexp(a, b), "real", "real"),
+    "logaddexp_method": (lambda m, a, b: a.logaddexp(b), "real", "real"),
+    "xlogy": (lambda m, a, b: m.xlogy(a, b), "real", "pos"),
+    "xlogy_method": (lambda m, a, b: a.xlogy(b), "real", "pos"),
+    "special_xlogy": (lambda m, a, b: m.special.xlogy(a, b), "real", "pos"),
+    "lerp_scalar": (lambda m, a, b: m.lerp(a, b, 0.3), "real", "real"),
+    "lerp_far": (lambda m, a, b: a.lerp(b, 0.8), "real", "real"),
+    "lerp_tensor": (lambda m, a, b: m.lerp(a, b, (a * b).sigmoid() * 2 - 0.5), "real", "real"),
+}
+
+BROADCAST_PAIRS = [((3,), (3,)), ((2, 3), (3,)), ((3,), (2, 3)), ((2, 1), (1, 3)),
+                   ((4, 1, 3), (2, 1)), ((), (2, 3)), ((2, 3), ())]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shapes", BROADCAST_PAIRS, ids=str)
+@pytest.mark.parametrize("name", sorted(BINARY))
+def test_binary(differential, make, name, shapes, dtype):
+    fn, da, db = BINARY[name]
+    differential(fn, make(shapes[0], dtype, da), make(shapes[1], dtype, db))
+
+
+@pytest.mark.parametrize("name", ["atan2", "hypot", "logaddexp", "xlogy", "lerp_tensor"])
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=10)
+@given(shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, max_side=3),
+       dtype=st.sampled_from(DTYPES))
+def test_binary_random_shapes(differential, make, name, shapes, dtype):
+    fn, da, db = BINARY[name]
+    a, b = shapes.input_shapes
+    differential(fn, make(a, dtype, da), make(b, dtype, db))
+
+
+@pytest.mark.parametrize("name", ["atan2", "hypot", "logaddexp", "xlogy"])
+def test_binary_mixed_float_dtypes(differential, make, name):
+    fn, da, db = BINARY[name]
+    # (torch's atan2 backward squares the float32 operand in float32: values only)
+    grad = name != "atan2"
+    differential(fn, make((2, 3), "float32", da), make((3,), "float64", db), grad=grad)
+    differential(fn, make((2, 3), "float64", da), make((), "float32", db), grad=grad)
+
+
+@pytest.mark.parametrize("name", ["atan2", "xlogy"])
+def test_integer_and_bool_inputs_give_floats(differential, make, name):
+    fn = BINARY[name][0]
+    ints = np.array([[0, 1, 2], [3, -1, 5]])
+    differential(fn, ints, np.array([1, 2, 3]))
+    differential(fn, np.array([True, False]), np.array([True, True]))
+    differential(fn, ints.astype(np.int32), make((3,), "float64", "pos"))
+
+
+def test_xlogy_scalar_operands(differential, make):
+    x, y = make((2, 3), "float32"), make((2, 3), "float32", "pos")
+    differential(lambda m, a: m.xlogy(a, 2.5), x)
+    differential(lambda m, b: m.xlogy(3, b), y)
+    differential(lambda m, b: m.xlogy(0.0, b), y)
+    differential(lambda m, b: m.special.xlogy(-2, b), y)
+    differential(lambda m, a: m.xlogy(a, 2), np.array([1, 0, 3]))  # int tensor, int scalar
+
+
+def test_xlogy_zero_times_log_of_anything_is_zero_unless_nan(differential):
+    x = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 2.0, -1.5, np.nan, 0.0])
+    y = np.array([0.0, np.nan, INF, -1.0, -INF, np.nan, 0.0, 0.25, 1.0, 3.0])
+    differential(lambda m, a, b: m.xlogy(a, b), x, y, grad=False)
+    # gradients: d/dx = log(y), also at x == 0; d/dy = x / y
+    differential(lambda m, a, b: m.xlogy(a, b), np.array([0.0, 0.0, 2.0, -1.0]),
+                 np.array([2.0, 0.5, 3.0, 0.5]))
+    differential(lambda m, a, b: m.xlogy(a, b.detach()), np.array([1.0, 0.0]),
+                 np.array([0.0, 1.0]))
+
+
+def test_logaddexp_extremes(differential):
+    a = np.array([INF, -INF, INF, np.nan, 1e30, -1e30, 0.0, 5.0, 700.0, -800.0])
+    b = np.array([INF, -INF, -INF, 1.0, 1e30, 1e30, 0.0, 5.0, 710.0, -790.0])
+    differential(lambda m, x, y: m.logaddexp(x, y), a, b, grad=False)
+    # stable where exp overflows or underflows; the gradient at a == b is 1/2 each
+    differential(lambda m, x, y: m.logaddexp(x, y), np.array([700.0, -800.0, 3.0, 1e4]),
+                 np.array([710.0, -790.0, 3.0, -1e4]))
+    differential(lambda m, x, y: m.logaddexp(x, y),
+                 np.array([80.0, -100.0, 2.0], "float32"), np.array([90.0, -95.0, 2.0], "float32"))
+
+
+def test_hypot_does_not_overflow(differential):
+    a = np.array([3e200, 1e-300, 5e-310, 2.0, -7.0, 1e308, 0.0, INF, np.nan, INF])
+    b = np.array([4e200, 1e-300, 0.0, 2.0, 1e-20, 1e308, 0.0, 1.0, 1.0, INF])
+    differential(lambda m, x, y: m.hypot(x, y), a, b, grad=False)
+    differential(lambda m, x, y: m.hypot(x, y), np.array([3e30, -1e-30, 3.0], "float32"),
+                 np.array([4e30, 1e-30, -4.0], "float32"), grad=False)
+    # the gradient where squares do not overflow (ties |a| = |b| included)
+    differential(lambda m, x, y: m.hypot(x, y), np.array([3e100, -2.0, 0.0, 1.5, 1e-200]),
+                 np.array([4e100, 2.0, 5.0, -1.5, 1e-200]))
+    differential(lambda m, x, y: m.hypot(x, y), np.array([3e15, -2.0, 1e-15], "float32"),
+                 np.array([4e15, 2.0, -3e-15], "float32"))
+
+
+def test_atan2_quadrants_and_zeros(differential):
+    y = np.array([0.0, 0.0, -0.0, 1.0, -1.0, 1.0, -1.0, INF, -INF, 2.0])
+    x = np.array([0.0, -1.0, -1.0, 0.0, 0.0, -1.0, -1.0, INF, 1.0, -INF])
+    differential(lambda m, a, b: m.atan2(a, b), y, x, grad=False)
+
+
+# --- lerp ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.3, 0.5, 0.7, 1.0, -0.25, 1.5, 2])
+def test_lerp_scalar_weights(differential, make, weight):
+    differential(lambda m, a, b: m.lerp(a, b, weight), make((2, 3)), make((3,)))
+    differential(lambda m, a, b: a.lerp(b, weight), make((4,), "float32"), make((4,), "float32"))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shapes", [((3,), (2, 3), (2, 1, 1)), ((2, 3), (2, 3), (3,)),
+                                    ((), (3,), (2, 1)), ((2, 1), (1, 3), ())], ids=str)
+def test_lerp_tensor_weight_broadcasts(differential, make, rng, shapes, dtype):
+    w = np.asarray(rng.uniform(-0.5, 1.5, shapes[2]), dtype=dtype)
+    differential(lambda m, a, b, t: m.lerp(a, b, t), make(shapes[0], dtype),
+                 make(shapes[1], dtype), w)
+
+
+def test_lerp_exact_at_the_ends(differential):
+    a, b = np.array([1e20, 1.0, -3.0]), np.array([1.0, 2e-20, 7.0])
+    differential(lambda m, x, y: m.lerp(x, y, 1.0), a, b)
+    differential(lambda m, x, y, w: m.lerp(x, y, w), a, b, np.array([1.0, 0.5, 0.0]))
+
+
+def test_lerp_weight_0d_tensor_of_another_dtype(differential, make):
+    differential(lambda m, a, b, w: m.lerp(a, b, w), make((3,), "float32"),
+                 make((3,), "float32"), np.asarray(0.25))
+
+
+# --- rounding -------------------------------------------------------------------------------
+
+ROUNDING = {
+    "floor": lambda m, x: m.floor(x), "floor_method": lambda m, x: x.floor(),
+    "ceil": lambda m, x: m.ceil(x), "ceil_method": lambda m, x: x.ceil(),
+    "round": lambda m, x: m.round(x), "round_method": lambda m, x: x.round(),
+    "trunc": lambda m, x: m.trunc(x), "trunc_method": lambda m, x: x.trunc(),
+    "fix": lambda m, x: m.fix(x), "frac": lambda m, x: m.frac(x),
+    "frac_method": lambda m, x: x.frac(), "special_round": lambda m, x: m.special.round(x),
+}
+SPECIAL_VALUES = np.array([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 0.49999997, 1e20, -1e20, INF, -INF,
+                           np.nan, -0.0, 0.3, -0.7, 7.0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(ROUNDING))
+def test_rounding(differential, make, name, dtype):
+    fn = ROUNDING[name]
+    differential(fn, make((3, 4), dtype) * 3)  # the gradient: zeros (frac: ones), not None
+    differential(fn, make((), dtype))
+    differential(fn, SPECIAL_VALUES.astype(dtype), grad=False)
+
+
+@pytest.mark.parametrize("decimals", [0, 1, 2, 3, -1, -2])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_round_decimals(differential, make, decimals, dtype):
+    differential(lambda m, x: m.round(x, decimals=decimals), make((3, 4), dtype) * 50)
+    differential(lambda m, x: x.round(decimals=decimals), SPECIAL_VALUES.astype(dtype) * 1.2345,
+                 grad=False)
+
+
+@pytest.mark.parametrize("name", ["floor", "ceil", "round", "trunc", "fix"])
+def test_rounding_integers_is_a_copy(differential, name):
+    fn = ROUNDING[name]
+    out = differential(fn, np.array([[-3, 0, 7]]))
+    differential(fn, np.array([5, -2], np.int32))
+    assert out[0].grad_fn is None
+
+
+def test_rounding_in_place(differential, make):
+    differential(lambda m, x: (x * 1).floor_() + x, make((2, 3)) * 3)
+    differential(lambda m, x: (x * 1).round_(decimals=1) * x, make((4,)) * 3)
+    differential(lambda m, x: (x + 0).frac_(), make((4,)) * 3)
+
+
+# --- prod ----------------------------------------------------------------------------------
+
+PROD_SHAPES = [(5,), (3, 4), (2, 3, 4), (1, 7), (4, 1), (2, 9)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", PROD_SHAPES, ids=str)
+def test_prod(differential, make, shape, dtype):
+    x = make(shape, dtype, "nonzero")
+    differential(lambda m, a: m.prod(a), x)
+    differential(lambda m, a: a.prod(), x)
+    for dim in range(-len(shape), len(shape)):
+        for keepdim in (False, True):
+            differential(lambda m, a, d=dim, k=keepdim: m.prod(a, d, keepdim=k), x)
+    differential(lambda m, a: a.prod(-1, True), x)
+
+
+def test_prod_scalar_and_empty(differential, make):
+    differential(lambda m, a: m.prod(a), make(()))
+    differential(lambda m, a: m.prod(a, 0), make(()))
+    differential(lambda m, a: m.prod(a, -1, keepdim=True), make(()))
+    differential(lambda m, a: m.prod(a, 1), make((2, 0)))
+    differential(lambda m, a: m.prod(a), make((0, 3)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_prod_gradient_with_zeros(differential, make, dtype):
+    """One zero: the gradient there is the product of the others; two: all zero."""
+    rows = np.array([[0.0, 2.0, 3.0, -1.5], [0.0, 0.0, 1.0, 2.0], [1.0, 2.0, 0.5, 3.0],
+                     [1.5, -2.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]], dtype)
+    differential(lambda m, a: m.prod(a, 1), rows)
+    differential(lambda m, a: m.prod(a, 0, keepdim=True), rows)
+    differential(lambda m, a: m.prod(a), rows[:1])
+    differential(lambda m, a: m.prod(a), rows[1:2])
+    differential(lambda m, a: m.prod(a), rows[2:3])
+
+
+def test_prod_integers_bool_and_dtype(differential, make):
+    differential(lambda m, a: m.prod(a), np.arange(1, 30))  # wraps in int64, as torch
+    differential(lambda m, a: m.prod(a, 0), np.array([[2, 3], [4, -5]], np.int32))
+    differential(lambda m, a: m.prod(a), np.array([True, False]))
+    differential(lambda m, a: m.prod(a, 1), np.array([[True, True], [False, True]]))
+    differential(lambda m, a: m.prod(a, 0), np.array([3, 4], np.uint8))
+    differential(lambda m, a: m.prod(a, dtype=m.float64), make((2, 3), "float32"))
+    differential(lambda m, a: m.prod(a, 1, dtype=m.int32), make((2, 3), "float64") * 4,
+                 grad=False)
+    differential(lambda m, a: m.prod(a, 0, dtype=m.float32), np.array([[2, 3], [4, 5]]))
+
+
+def test_prod_nonfinite(differential):
+    differential(lambda m, a: m.prod(a, 1), np.array([[INF, 0.0], [np.nan, 2.0], [INF, -2.0]]),
+                 grad=False)
+
+
+# --- cumsum, logcumsumexp -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(5,), (3, 4), (2, 3, 4)], ids=str)
+def test_cumsum(differential, make, shape, dtype):
+    x = make(shape, dtype)
+    for dim in range(-len(shape), len(shape)):
+        differential(lambda m, a, d=dim: m.cumsum(a, d), x)
+        differential(lambda m, a, d=dim: a.cumsum(d) * a, x)
+
+
+def test_cumsum_scalar_integers_and_dtype(differential, make):
+    differential(lambda m, a: m.cumsum(a, 0), make(()))
+    differential(lambda m, a: a.cumsum(-1), make(()))
+    differential(lambda m, a: m.cumsum(a, 0), np.array([1, 2, 3], np.int32))  # int64
+    differential(lambda m, a: m.cumsum(a, 1), np.array([[True, False, True]]))
+    differential(lambda m, a: m.cumsum(a, 0), np.array([200, 100], np.uint8))
+    differential(lambda m, a: m.cumsum(a, 0, dtype=m.float64), make((4,), "float32"))
+    differential(lambda m, a: m.cumsum(a, 0, dtype=m.float32), np.array([1, 2, 3]))
+    differential(lambda m, a: m.cumsum(a, 0, dtype=m.int32), np.array([1, 2, 3]))
+    differential(lambda m, a: m.cumsum(a, 0), np.array([1.0, INF, -INF, 2.0]), grad=False)
+    differential(lambda m, a: (a * 1).cumsum_(1), make((2, 3)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(5,), (3, 4), (2, 3, 4)], ids=str)
+def test_logcumsumexp(differential, make, shape, dtype):
+    x = make(shape, dtype) * 3
+    for dim in range(-len(shape), len(shape)):
+        differential(lambda m, a, d=dim: m.logcumsumexp(a, d), x)
+        differential(lambda m, a, d=dim: a.logcumsumexp(d), x)
+
+
+def test_logcumsumexp_extremes(differential, make):
+    differential(lambda m, a: m.logcumsumexp(a, 0), np.array([1000.0, -1000.0, 1000.0, 3.0]))
+    differential(lambda m, a: m.logcumsumexp(a, 0),
+                 np.array([-INF, -INF, 1.0, INF, 2.0, np.nan, 3.0]), grad=False)
+    differential(lambda m, a: m.logcumsumexp(a, 0), make(()))
+
+
+# --- norms ---------------------------------------------------------------------------------
+
+ORDS = [2, 1, INF, -INF, 0, 3, 0.5, -1, 1.5]
+NORM_DIMS = [None, 0, -1, (0, 2), (1, 2), (0, 1, 2)]
+
+
+def _norm_forms():
+    for ord_ in ORDS:
+        for dim in NORM_DIMS:
+            for keepdim in (False, True):
+                yield pytest.param(ord_, dim, keepdim, id=f"{ord_}-{dim}-{keepdim}")
+
+
+@pytest.mark.parametrize("ord_,dim,keepdim", _norm_forms())
+def test_vector_norm(differential, make, ord_, dim, keepdim):
+    dtype = "float32" if isinstance(dim, int) else "float64"
+    x = make((2, 3, 4), dtype)
+    differential(lambda m, a: m.linalg.vector_norm(a, ord_, dim, keepdim), x)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_vector_norm_defaults_scalar_and_dtype(differential, make, dtype):
+    differential(lambda m, a: m.linalg.vector_norm(a), make((3, 4), dtype))
+    differential(lambda m, a: m.linalg.vector_norm(a, dim=[1, 0]), make((3, 4), dtype))
+    differential(lambda m, a: m.linalg.vector_norm(a, ord=1), make((), dtype))
+    differential(lambda m, a: m.linalg.vector_norm(a), make((), dtype))
+    differential(lambda m, a: m.linalg.vector_norm(a, 2, dtype=m.float64), make((3,), "float32"))
+    differential(lambda m, a: m.linalg.vector_norm(a), make((0, 3), dtype))
+
+
+@pytest.mark.parametrize("ord_", ORDS + [-2.5])
+def test_norm_gradient_at_zero_is_zero(differential, ord_):
+    """A subgradient as PyTorch's: 0 where the norm (or, for ord < 1, the entry) is 0; never
+    NaN. ord 0 has no gradient (.grad stays None)."""
+    differential(lambda m, a: m.linalg.vector_norm(a, ord_), np.zeros(3))
+    rows = np.array([[0.0, 1.0, -2.0], [0.0, 0.0, 0.0], [3.0, 3.0, -3.0]])
+    differential(lambda m, a: m.linalg.vector_norm(a, ord_, dim=1), rows)
+    differential(lambda m, a: m.linalg.vector_norm(a, ord_, dim=1), rows.astype("float32"))
+
+
+TORCH_NORM = {
+    "default": lambda m, a: m.norm(a),
+    "p2": lambda m, a: m.norm(a, 2),
+    "p1_dim": lambda m, a: m.norm(a, 1, dim=1),
+    "pinf": lambda m, a: m.norm(a, float("inf")),
+    "p0": lambda m, a: m.norm(a, 0, dim=(0, 1)),
+    "p3_keep": lambda m, a: m.norm(a, 3, 2, True),
+    "fro": lambda m, a: m.norm(a, "fro"),
+    "fro_dim": lambda m, a: m.norm(a, "fro", dim=(0, 2)),
+    "fro_int_dim": lambda m, a: m.norm(a, p="fro", dim=-1, keepdim=True),
+    "none": lambda m, a: m.norm(a, None, 1),
+    "dtype": lambda m, a: m.norm(a, 2, dtype=m.float64),
+    "method": lambda m, a: a.norm(),
+    "method_p": lambda m, a: a.norm(p=1, dim=0),
+    "method_keep": lambda m, a: a.norm(2, -1, True),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(TORCH_NORM))
+def test_torch_norm(differential, make, name, dtype):
+    differential(TORCH_NORM[name], make((2, 3, 4), dtype))
+
+
+LINALG_NORM = {
+    "default": (lambda m, a: m.linalg.norm(a), (2, 3, 4)),
+    "vector_ord": (lambda m, a: m.linalg.norm(a, 3), (5,)),
+    "vector_inf": (lambda m, a: m.linalg.norm(a, -INF), (5,)),
+    "vector_dim": (lambda m, a: m.linalg.norm(a, 1, dim=1), (2, 3, 4)),
+    "vector_dim_keep": (lambda m, a: m.linalg.norm(a, dim=-1, keepdim=True), (2, 3)),
+    "dims_no_ord": (lambda m, a: m.linalg.norm(a, dim=(0, 2)), (2, 3, 4)),
+    "matrix_fro": (lambda m, a: m.linalg.norm(a, "fro"), (3, 4)),
+    "matrix_1": (lambda m, a: m.linalg.norm(a, 1), (3, 4)),
+    "matrix_-1": (lambda m, a: m.linalg.norm(a, -1), (3, 4)),
+    "matrix_inf": (lambda m, a: m.linalg.norm(a, INF), (3, 4)),
+    "matrix_-inf": (lambda m, a: m.linalg.norm(a, -INF, keepdim=True), (3, 4)),
+    "matrix_dims": (lambda m, a: m.linalg.norm(a, 1, dim=(2, 0)), (2, 3, 4)),
+    "matrix_dims_keep": (lambda m, a: m.linalg.norm(a, INF, dim=(0, 2), keepdim=True),
+                         (2, 3, 4)),
+    "matrix_norm": (lambda m, a: m.linalg.matrix_norm(a), (2, 3, 4)),
+    "matrix_norm_1": (lambda m, a: m.linalg.matrix_norm(a, 1, dim=(0, -1)), (2, 3, 4)),
+    "matrix_norm_-inf_keep": (lambda m, a: m.linalg.matrix_norm(a, -INF, (2, 0), True),
+                              (2, 3, 4)),
+    "matrix_norm_dtype": (lambda m, a: m.linalg.matrix_norm(a, "fro", dtype=m.float64), (3, 4)),
+    "torch_norm_fro_2d": (lambda m, a: m.norm(a, "fro", dim=(1, 0)), (3, 4)),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(LINALG_NORM))
+def test_linalg_norm(differential, make, name, dtype):
+    fn, shape = LINALG_NORM[name]
+    differential(fn, make(shape, dtype))
+
+
+def test_matrix_norm_ties_share_the_gradient(differential):
+    a = np.array([[1.0, -2.0], [-2.0, 1.0], [0.0, 0.0]])
+    differential(lambda m, x: m.linalg.norm(x, 1), a)
+    differential(lambda m, x: m.linalg.norm(x, INF), a)
+
+
+# --- special functions ------------------------------------------------------------------------
+
+SPECIAL = {
+    "expit": (lambda m, x: m.special.expit(x), "real"),
+    "logit": (lambda m, x: m.special.logit(x), "prob"),
+    "logit_fn": (lambda m, x: m.logit(x), "prob"),
+    "logit_method": (lambda m, x: x.logit(), "prob"),
+    "logit_eps": (lambda m, x: m.special.logit(x, eps=0.2), "wide"),
+    "logit_eps_pos": (lambda m, x: m.logit(x, 0.05), "wide"),
+    "logit_eps_method": (lambda m, x: x.logit(1e-3), "prob"),
+    "log1p": (lambda m, x: m.special.log1p(x), "unit"),
+    "expm1": (lambda m, x: m.special.expm1(x), "real"),
+    "logsumexp": (lambda m, x: m.special.logsumexp(x, 1), "real"),
+    "logsumexp_keep": (lambda m, x: m.special.logsumexp(x, (0, 1), keepdim=True), "real"),
+    "softmax": (lambda m, x: m.special.softmax(x, 0), "real"),
+    "softmax_dtype": (lambda m, x: m.special.softmax(x, -1, dtype=m.float64), "real"),
+    "log_softmax": (lambda m, x: m.special.log_softmax(x, 1), "real"),
+    "erf": (lambda m, x: m.special.erf(x), "real"),
+    "erfc": (lambda m, x: m.special.erfc(x), "real"),
+    "erfc_fn": (lambda m, x: m.erfc(x * 3), "real"),
+    "erfc_method": (lambda m, x: x.erfc(), "real"),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(SPECIAL))
+def test_special(differential, make, rng, name, dtype):
+    fn, domain = SPECIAL[name]
+    if domain == "prob":
+        x = np.asarray(rng.uniform(0.02, 0.98, (3, 4)), dtype)
+    elif domain == "wide":
+        x = np.asarray(rng.uniform(-0.3, 1.3, (3, 4)), dtype)
+    else:
+        x = make((3, 4), dtype, domain)
+    differential(fn, x)
+
+
+def test_logit_at_and_outside_the_unit_interval(differential):
+    x = np.array([0.0, 1.0, 0.5, -0.5, 1.5, 0.25, 0.75])
+    differential(lambda m, a: m.logit(a), x)  # inf at 0 and 1, NaN (gradient too) outside
+    differential(lambda m, a: m.logit(a, 0.25), x)  # the gradient passes at the bounds
+    differential(lambda m, a: m.logit(a), np.array([0, 1, 2]))
+    differential(lambda m, a: m.logit(a), np.array([True, False]))
+
+
+def test_erfc_tails(differential):
+    x = np.array([-30.0, -5.0, 0.0, 5.0, 10.0, 26.0, 27.5])  # 1 - erf(x) would be 0 there
+    differential(lambda m, a: m.erfc(a), x)
+    differential(lambda m, a: m.erfc(a), x[:6].astype("float32"))
+    differential(lambda m, a: m.erfc(a), np.array([0, 1, -2]))
+
+
+# --- grad_fn names, dtypes and error messages ------------------------------------------------
+
+GRAD_FN_CALLS = [
+    lambda m, x, y: m.atan2(x, y), lambda m, x, y: m.arctan2(x, y),
+    lambda m, x, y: m.hypot(x, y), lambda m, x, y: m.logaddexp(x, y),
+    lambda m, x, y: m.xlogy(x, y), lambda m, x, y: m.xlogy(2.0, y),
+    lambda m, x, y: m.xlogy(x, 2.0), lambda m, x, y: m.special.xlogy(x, y),
+    lambda m, x, y: m.lerp(x, y, 0.5), lambda m, x, y: m.lerp(x, y, y),
+    lambda m, x, y: m.floor(x), lambda m, x, y: m.ceil(x), lambda m, x, y: m.round(x),
+    lambda m, x, y: m.round(x, decimals=0), lambda m, x, y: m.round(x, decimals=2),
+    lambda m, x, y: m.trunc(x), lambda m, x, y: m.fix(x), lambda m, x, y: m.frac(x),
+    lambda m, x, y: m.prod(x), lambda m, x, y: m.prod(x, 1), lambda m, x, y: x.prod(0, True),
+    lambda m, x, y: m.prod(x[:, :1], 1), lambda m, x, y: m.prod(x[0, 0]),
+    lambda m, x, y: m.cumsum(x, 0), lambda m, x, y: m.cumsum(x[0, 0], 0),
+    lambda m, x, y: m.logcumsumexp(x, 1),
+    lambda m, x, y: m.norm(x), lambda m, x, y: m.norm(x, 0), lambda m, x, y: m.norm(x[0, 0]),
+    lambda m, x, y: m.linalg.vector_norm(x, INF), lambda m, x, y: m.linalg.norm(x, 1),
+    lambda m, x, y: m.linalg.norm(x, -1), lambda m, x, y: m.linalg.norm(x, "fro"),
+    lambda m, x, y: m.linalg.matrix_norm(x, -INF),
+    lambda m, x, y: m.special.expit(x), lambda m, x, y: m.special.logit(x),
+    lambda m, x, y: m.logit(x, 0.1), lambda m, x, y: m.special.erfc(x), lambda m, x, y: m.erfc(x),
+    lambda m, x, y: m.special.log1p(x), lambda m, x, y: m.special.expm1(x),
+    lambda m, x, y: m.special.logsumexp(x, 0), lambda m, x, y: m.special.softmax(x, 0),
+    lambda m, x, y: m.special.log_softmax(x, 1),
+]
+
+
+@pytest.mark.parametrize("k", range(len(GRAD_FN_CALLS)))
+def test_grad_fn_names(torch, k):
+    fn = GRAD_FN_CALLS[k]
+    data = np.array([[0.3, -1.2, 0.7], [0.1, 0.45, -2.0]], dtype=np.float32)
+    s = fn(sg, sg.tensor(data, requires_grad=True), sg.tensor(data + 3, requires_grad=True))
+    t = fn(torch, torch.tensor(data, requires_grad=True),
+           torch.tensor(data + 3, requires_grad=True))
+    assert s.grad_fn.name() == t.grad_fn.name()
+    assert str(s.dtype) == str(t.dtype)
+
+
+ERRORS = {
+    "atan2_scalar_other": lambda m, x: m.atan2(x, 2.0),
+    "atan2_scalar_input": lambda m, x: m.atan2(2.0, x),
+    "hypot_scalar": lambda m, x: m.hypot(x, 2.0),
+    "hypot_long": lambda m, x: m.hypot(x.long(), x.long()),
+    "hypot_int": lambda m, x: m.hypot(x.int(), x.int()),
+    "hypot_bool": lambda m, x: m.hypot(x > 0, x > 0),
+    "logaddexp_scalar": lambda m, x: m.logaddexp(x, 1.0),
+    "logaddexp_long": lambda m, x: m.logaddexp(x.long(), x.long()),
+    "xlogy_numbers": lambda m, x: m.xlogy(2.0, 3.0),
+    "lerp_end_dtype": lambda m, x: m.lerp(x, x.double(), 0.5),
+    "lerp_end_0d_dtype": lambda m, x: m.lerp(x, x.double()[0], 0.5),
+    "lerp_end_long": lambda m, x: m.lerp(x, x.long(), 0.5),
+    "lerp_end_half": lambda m, x: m.lerp(x, x.half(), 0.5),
+    "lerp_end_bool": lambda m, x: m.lerp(x, x > 0, 0.5),
+    "lerp_weight_dtype": lambda m, x: m.lerp(x, x, x.double()),
+    "lerp_long_scalar": lambda m, x: m.lerp(x.long(), x.long(), 0.5),
+    "lerp_long_tensor": lambda m, x: m.lerp(x.long(), x.long(), x.long()),
+    "floor_bool": lambda m, x: m.floor(x > 0),
+    "ceil_bool": lambda m, x: m.ceil(x > 0),
+    "round_bool": lambda m, x: m.round(x > 0),
+    "trunc_bool": lambda m, x: m.trunc(x > 0),
+    "frac_long": lambda m, x: m.frac(x.long()),
+    "frac_bool": lambda m, x: m.frac(x > 0),
+    "round_decimals_long": lambda m, x: m.round(x.long(), decimals=1),
+    "round_decimals0_long": lambda m, x: m.round(x.long(), decimals=0),
+    "round_decimals_bool": lambda m, x: m.round(x > 0, decimals=1),
+    "prod_int_dtype_grad": lambda m, x: m.prod(x.requires_grad_(), dtype=m.int64),
+    "cumsum_int_dtype_grad": lambda m, x: m.cumsum(x.requires_grad_(), 0, dtype=m.int32),
+    "cumsum_dim": lambda m, x: m.cumsum(x, 2),
+    "logcumsumexp_long": lambda m, x: m.logcumsumexp(x.long(), 0),
+    "vector_norm_long": lambda m, x: m.linalg.vector_norm(x.long()),
+    "vector_norm_str": lambda m, x: m.linalg.vector_norm(x, "fro"),
+    "vector_norm_dtype": lambda m, x: m.linalg.vector_norm(x, dtype=m.int64),
+    "vector_norm_inf_empty": lambda m, x: m.linalg.vector_norm(x[:0], INF),
+    "norm_long": lambda m, x: m.norm(x.long()),
+    "norm_bad_str": lambda m, x: m.norm(x, "abc"),
+    "norm_fro_three_dims": lambda m, x: m.norm(x[None], "fro", dim=(0, 1, 2)),
+    "linalg_norm_3d_ord": lambda m, x: m.linalg.norm(x[None], 1),
+    "linalg_norm_dim3": lambda m, x: m.linalg.norm(x, dim=(0, 1, 1)),
+    "linalg_norm_fro_1d": lambda m, x: m.linalg.norm(x[0], "fro"),
+    "linalg_norm_ord0_2d": lambda m, x: m.linalg.norm(x, 0),
+    "matrix_norm_ord3": lambda m, x: m.linalg.matrix_norm(x, 3),
+    "matrix_norm_ord_half": lambda m, x: m.linalg.matrix_norm(x, 0.5),
+    "matrix_norm_same_dims": lambda m, x: m.linalg.matrix_norm(x, dim=(0, 0)),
+    "matrix_norm_one_dim": lambda m, x: m.linalg.matrix_norm(x, dim=(0,)),
+    "matrix_norm_long": lambda m, x: m.linalg.matrix_norm(x.long()),
+    "matrix_norm_1d": lambda m, x: m.linalg.matrix_norm(x[0]),
+    "prod_tuple_dim": lambda m, x: m.prod(x, (0, 1)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ERRORS))
+def test_errors_as_torch(torch, name):
+    fn = ERRORS[name]
+    data = np.array([[0.3, -1.2, 0.7], [0.1, 0.45, -2.0]], dtype=np.float32)
+    with pytest.raises(Exception) as t_err:
+        fn(torch, torch.tensor(data))
+    with pytest.raises(type(t_err.value)) as s_err:
+        fn(sg, sg.tensor(data))
+    assert str(s_err.value) == str(t_err.value)
+
+
+def test_svd_norms_are_refused():
+    x = sg.ones(2, 3)
+    for call in (lambda: sg.linalg.norm(x, 2), lambda: sg.linalg.matrix_norm(x, "nuc"),
+                 lambda: sg.norm(x, "nuc"), lambda: sg.linalg.norm(x, -2)):
+        with pytest.raises(NotImplementedError, match="singular values"):
+            call()
+
+
+def test_module_layout():
+    import sys
+    assert sys.modules["symgrad.special"] is sg.special
+    assert sg.linalg.__name__ == "symgrad.linalg"
+    for name in ("erf", "erfc", "expit", "logit", "xlogy", "log1p", "expm1", "logsumexp",
+                 "softmax", "log_softmax"):
+        assert callable(getattr(sg.special, name))
+
+
+# --- gradcheck (float64) --------------------------------------------------------------------
+
+
+def _leaves(rng, *specs):
+    out = []
+    for shape, lo, hi in specs:
+        a = rng.uniform(lo, hi, shape) * (rng.choice([-1.0, 1.0], shape) if lo >= 0 else 1)
+        out.append(sg.tensor(a, requires_grad=True))
+    return out
+
+
+GRADCHECK = {
+    "atan2": (lambda a, b: sg.atan2(a, b), [((2, 3), 0.3, 2.0), ((3,), 0.3, 2.0)]),
+    "hypot": (lambda a, b: sg.hypot(a, b), [((2, 3), 0.3, 2.0), ((2, 1), 0.3, 2.0)]),
+    "logaddexp": (lambda a, b: sg.logaddexp(a, b), [((2, 3), -3.0, 3.0), ((3,), -3.0, 3.0)]),
+    "xlogy": (lambda a, b: sg.xlogy(a, b), [((2, 3), -2.0, 2.0), ((2, 3), 0.5, 2.0)]),
+    "lerp": (lambda a, b, w: sg.lerp(a, b, w), [((2, 3), -2.0, 2.0), ((3,), -2.0, 2.0),
+                                                ((2, 1), -0.5, 1.5)]),
+    "lerp_scalar": (lambda a, b: sg.lerp(a, b, 0.7), [((4,), -2.0, 2.0), ((4,), -2.0, 2.0)]),
+    "frac": (lambda a: sg.frac(a * 3), [((5,), 0.1, 0.3)]),
+    "prod_all": (lambda a: sg.prod(a), [((2, 3), 0.5, 1.5)]),
+    "prod_dim": (lambda a: a.prod(1), [((3, 5), 0.5, 1.5)]),
+    "cumsum": (lambda a: a.cumsum(0) * a, [((4, 2), -2.0, 2.0)]),
+    "logcumsumexp": (lambda a: a.logcumsumexp(1), [((2, 4), -3.0, 3.0)]),
+    "vector_norm_2": (lambda a: sg.linalg.vector_norm(a, dim=1), [((3, 4), 0.2, 2.0)]),
+    "vector_norm_3": (lambda a: sg.linalg.vector_norm(a, 3), [((5,), 0.2, 2.0)]),
+    "vector_norm_half": (lambda a: sg.linalg.vector_norm(a, 0.5, 0), [((3, 2), 0.2, 2.0)]),
+    "vector_norm_neg": (lambda a: sg.linalg.vector_norm(a, -1.5), [((4,), 0.2, 2.0)]),
+    "vector_norm_1": (lambda a: sg.linalg.vector_norm(a, 1), [((4,), 0.2, 2.0)]),
+    "vector_norm_inf": (lambda a: sg.linalg.vector_norm(a, INF, 1), [((3, 4), 0.2, 2.0)]),
+    "matrix_norm_1": (lambda a: sg.linalg.norm(a, 1), [((3, 4), 0.2, 2.0)]),
+    "torch_norm": (lambda a: sg.norm(a, dim=(0, 1)), [((2, 3), 0.2, 2.0)]),
+    "logit": (lambda a: sg.logit(a.sigmoid()), [((4,), -2.0, 2.0)]),
+    "logit_eps": (lambda a: sg.logit(a, 0.01), [((4,), 0.1, 0.9)]),
+    "erfc": (lambda a: sg.special.erfc(a), [((4,), -2.0, 2.0)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GRADCHECK))
+def test_gradcheck(rng, name):
+    fn, specs = GRADCHECK[name]
+    assert gradcheck(fn, _leaves(rng, *specs), eps=1e-6, atol=1e-6, rtol=1e-5)
+
+
+def _second_order(fn):
+    def grad_of(*xs):
+        with sg.enable_grad():
+            rs = [x if x.requires_grad else x.detach().requires_grad_() for x in xs]
+            gs = sg.autograd.grad(fn(*rs).sum(), rs, create_graph=True)
+        return sum((g * g).sum() for g in gs)
+    return grad_of
+
+
+@pytest.mark.parametrize("name", ["hypot", "logaddexp", "xlogy", "lerp", "prod_dim", "cumsum",
+                                  "logcumsumexp", "vector_norm_2", "vector_norm_3", "logit"])
+def test_gradcheck_second_order(rng, name):
+    fn, specs = GRADCHECK[name]
+    assert gradcheck(_second_order(fn), _leaves(rng, *specs), eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+def test_prod_second_order_with_a_zero(torch):
+    """d2 prod / dx_i dx_j = the product of the others (with zeros: the tree's product rule)."""
+    data = np.array([0.0, 2.0, -3.0, 0.5, 1.5])
+    x = sg.tensor(data, requires_grad=True)
+    (g,) = sg.autograd.grad(sg.prod(x), x, create_graph=True)
+    (h,) = sg.autograd.grad(g[1], x)
+    t = torch.tensor(data, requires_grad=True)
+    (tg,) = torch.autograd.grad(torch.prod(t), t, create_graph=True)
+    (th,) = torch.autograd.grad(tg[1], t)
+    np.testing.assert_allclose(g.detach().numpy(), tg.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(h.numpy(), th.numpy(), rtol=1e-12)
