@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy
+from sympy.core.relational import Relational
+from sympy.logic.boolalg import BooleanFunction
 
 from codegen.analysis.layout import gather_layout, identity_axis, reshape_groups, row_major
 from codegen.loop_ir.loops import CheckedIndex, FloorDiv, Load, cast
@@ -134,16 +136,32 @@ def _has_stable_form(e) -> bool:
 def _elementwise(scope, n, idx):
     cdtype = n.attr("cdtype").name
     subs = {}
+    body = n.attr("body").xreplace(scope.sizes)
     for k, x in enumerate(n.inputs):
         v = scope.value(x, _bcast(idx, x.shape, n.shape))
         if x.dtype.name != cdtype:
             v = cast(v, cdtype)
+        elif x.dtype.name == "bool" and isinstance(v, Relational | BooleanFunction):
+            body, v = _as_truth(body, placeholder(k), v)
         subs[placeholder(k)] = v
-    body = n.attr("body").xreplace(scope.sizes)
     e = stable_forms(body.xreplace(subs))
     if n.dtype.name != cdtype and not (_is_boolean(body) and n.dtype.name == "bool"):
         e = cast(e, n.dtype.name)
     return e
+
+
+def _as_truth(body, x, cond):
+    """``body`` with the boolean input ``x`` about to become the condition ``cond`` (a
+    comparison inlined from another node). The bodies test a boolean as ``Ne(x, 0)`` /
+    ``Eq(x, 0)``; substituted literally, SymPy would decide ``Ne(a < 8, 0)`` as True (a
+    condition is never the number 0). Those tests become ``cond`` / ``Not(cond)``; any other use
+    of ``x`` reads it as the number 1 or 0."""
+    truth = sympy.Symbol(f"_truth_{x}")
+    body = body.replace(lambda e: isinstance(e, sympy.Ne | sympy.Eq) and x in e.args and
+                        0 in e.args,
+                        lambda e: truth if isinstance(e, sympy.Ne) else sympy.Not(truth))
+    body = body.xreplace({truth: cond})
+    return body, sympy.Piecewise((1, cond), (0, True))
 
 
 def _iota(scope, n, idx):

@@ -343,16 +343,16 @@ def reduce_into(scope, n, target, bound, fresh=True) -> list:
     nest = Nest(scope, x.shape, bound)
     out_idx = tuple(sympy.Integer(0) if j in axes else i for j, i in enumerate(nest.idx)
                     if keep or j not in axes)
-    value = scope.value(x, nest.idx)
     if target.kind == "reg":
         if fresh:
             nest.pre[0] = [Assign(target.name, init)]
-        return nest.build([Update(target.name, None, op, value)])
+        return nest.build([Update(target.name, None, op, scope.value(x, nest.idx))])
     red = [k for k, (a, _v, _d) in enumerate(nest.loops) if a in axes]
     kept = [k for k, (a, _v, _d) in enumerate(nest.loops) if a not in axes]
     if fresh and red and (not kept or max(kept) < min(red)):
         k = len(kept)
         acc = str(scope.fresh("acc"))
+        value = scope.value(x, nest.idx)
         nest.pre[k] = [Assign(acc, init)]
         nest.post[k] = [write(target, out_idx, sympy.Symbol(acc))]
         return nest.build([Update(acc, None, op, value)])
@@ -360,6 +360,9 @@ def reduce_into(scope, n, target, bound, fresh=True) -> list:
     if fresh:
         out_bound = _out_bound(bound, axes, keep)
         head = fill(scope, target, n.shape, out_bound, init)
+    # the value after the fill: its temporaries (a checked gather index) belong to this nest,
+    # and the fill's build would otherwise take them (reading the index in the wrong loop)
+    value = scope.value(x, nest.idx)
     return head + nest.build([_update(target, out_idx, op, value)])
 
 
