@@ -60,7 +60,12 @@ def _torch_losses():
         """Scalar squared error."""
         return (w * x + b - y) ** 2
 
-    return {"W1": w1, "W2": w2, "W3": w3, "W4": w4, "W5": w5}
+    def w6(W1, b1, W2, b2, Wh, bh, X, labels):
+        """Two 3x3 convolutions with relu, linear head, softmax CE."""
+        h = torch.relu(F.conv2d(torch.relu(F.conv2d(X, W1, b1)), W2, b2))
+        return F.cross_entropy(F.linear(h.flatten(1), Wh, bh), labels)
+
+    return {"W1": w1, "W2": w2, "W3": w3, "W4": w4, "W5": w5, "W6": w6}
 
 
 def _torch_tensors(key: str, data: dict):
@@ -157,7 +162,18 @@ def _jax_losses():
         """Scalar squared error."""
         return (w * x + b - y) ** 2
 
-    return {"W1": w1, "W2": w2, "W3": w3, "W4": w4, "W5": w5}
+    def conv(x, W, b):
+        """Valid 3x3 cross-correlation, NCHW / OIHW as torch."""
+        out = jax.lax.conv_general_dilated(x, W, (1, 1), "VALID",
+                                           dimension_numbers=("NCHW", "OIHW", "NCHW"))
+        return out + b[None, :, None, None]
+
+    def w6(W1, b1, W2, b2, Wh, bh, X, labels):
+        """Two 3x3 convolutions with relu, linear head, softmax CE."""
+        h = jax.nn.relu(conv(jax.nn.relu(conv(X, W1, b1)), W2, b2))
+        return ce(h.reshape(h.shape[0], -1) @ Wh.T + bh, labels)
+
+    return {"W1": w1, "W2": w2, "W3": w3, "W4": w4, "W5": w5, "W6": w6}
 
 
 def jax_jit(key: str):

@@ -38,12 +38,20 @@ def w5_loss(x, y, w, b):
     return (w * x + b - y) ** 2
 
 
+def w6_loss(X, labels, W1, b1, W2, b2, Wh, bh):
+    """W6: two 3x3 convolutions with relu, a linear head, softmax cross-entropy."""
+    h = F.conv2d(F.conv2d(X, W1, b1).relu(), W2, b2).relu()
+    return F.cross_entropy(F.linear(h.flatten(1), Wh, bh), labels)
+
+
 SPECS = {
     "W1": (w1_loss, ("X", "y", "w", "b"), ("w", "b")),
     "W2": (w2_loss, ("X", "y", "w", "b"), ("w", "b")),
     "W3": (w3_loss, ("X", "labels", "W", "b"), ("W", "b")),
     "W4": (w4_loss, ("X", "labels", "W1", "b1", "W2", "b2"), ("W1", "b1", "W2", "b2")),
     "W5": (w5_loss, ("x", "y", "w", "b"), ("w", "b")),
+    "W6": (w6_loss, ("X", "labels", "W1", "b1", "W2", "b2", "Wh", "bh"),
+           ("W1", "b1", "W2", "b2", "Wh", "bh")),
 }
 
 
@@ -102,7 +110,7 @@ def compiled_builder(key, backend):
 
 
 def register_symgrad(include_reference=False) -> None:
-    """Register symgrad eager and compiled for W1..W5."""
+    """Register symgrad eager and compiled for W1..W6."""
     for key in SPECS:
         register(key, "symgrad eager", eager_builder(key))
         register(key, "symgrad compiled", compiled_builder(key, "numba"))

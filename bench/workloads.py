@@ -158,6 +158,80 @@ def ref_w5(data: dict) -> tuple[float, dict]:
     return r * r, {"w": 2.0 * r * x, "b": 2.0 * r}
 
 
+# ----------------------------------------------------------------------------- W6: convnet
+W6_CHANNELS = (8, 16)
+
+
+def make_w6(n: int = 256, seed: int = 5) -> dict:
+    """Small convnet data: 1x28x28 images X (n,1,28,28) whose class sets the position of a
+    bright 6x6 square (plus noise), labels (n,), and parameters with nn.Conv2d / nn.Linear's
+    default init: W1 (8,1,3,3), b1 (8,), W2 (16,8,3,3), b2 (16,), Wh (10, 16*24*24), bh (10,)."""
+    rng = np.random.default_rng(seed)
+    c1, c2 = W6_CHANNELS
+    labels = rng.integers(0, 10, n).astype(np.int64)
+    X = 0.3 * rng.standard_normal((n, 1, 28, 28))
+    for i, c in enumerate(labels):
+        r, q = divmod(int(c), 5)
+        X[i, 0, 4 + 12 * r:10 + 12 * r, 1 + 5 * q:7 + 5 * q] += 1.0
+    k1, k2, kh = 1.0 / np.sqrt(9), 1.0 / np.sqrt(9 * c1), 1.0 / np.sqrt(c2 * 24 * 24)
+    return {
+        "X": X,
+        "labels": labels,
+        "W1": rng.uniform(-k1, k1, (c1, 1, 3, 3)),
+        "b1": rng.uniform(-k1, k1, c1),
+        "W2": rng.uniform(-k2, k2, (c2, c1, 3, 3)),
+        "b2": rng.uniform(-k2, k2, c2),
+        "Wh": rng.uniform(-kh, kh, (10, c2 * 24 * 24)),
+        "bh": rng.uniform(-kh, kh, 10),
+    }
+
+
+def _conv3x3(x: np.ndarray, W: np.ndarray, b: np.ndarray):
+    """Valid 3x3 cross-correlation: (output (n,co,oh,ow), im2col rows (n*oh*ow, ci*9))."""
+    n, ci, h, w = x.shape
+    cols = np.lib.stride_tricks.sliding_window_view(x, (3, 3), axis=(2, 3))  # n,ci,oh,ow,3,3
+    cols = cols.transpose(0, 2, 3, 1, 4, 5).reshape(n * (h - 2) * (w - 2), ci * 9)
+    out = cols @ W.reshape(W.shape[0], -1).T + b
+    return out.reshape(n, h - 2, w - 2, -1).transpose(0, 3, 1, 2), cols
+
+
+def _conv3x3_input_grad(dout: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """Gradient of a valid 3x3 cross-correlation wrt its input (col2im of dout @ W)."""
+    n, co, oh, ow = dout.shape
+    ci = W.shape[1]
+    dcols = (dout.transpose(0, 2, 3, 1).reshape(-1, co) @ W.reshape(co, -1))
+    dcols = dcols.reshape(n, oh, ow, ci, 3, 3)
+    dx = np.zeros((n, ci, oh + 2, ow + 2))
+    for i in range(3):
+        for j in range(3):
+            dx[:, :, i:i + oh, j:j + ow] += dcols[:, :, :, :, i, j].transpose(0, 3, 1, 2)
+    return dx
+
+
+def ref_w6(data: dict) -> tuple[float, dict]:
+    """conv3x3(1->8) relu conv3x3(8->16) relu flatten linear(9216->10), softmax CE; grads of
+    the six parameters."""
+    X, labels = data["X"], data["labels"]
+    W1, b1, W2, b2, Wh, bh = (data[k] for k in ("W1", "b1", "W2", "b2", "Wh", "bh"))
+    n = X.shape[0]
+    z1, cols1 = _conv3x3(X, W1, b1)
+    a1 = np.maximum(z1, 0.0)
+    z2, cols2 = _conv3x3(a1, W2, b2)
+    a2 = np.maximum(z2, 0.0)
+    flat = a2.reshape(n, -1)
+    loss, dz = _softmax_ce_backward(flat @ Wh.T + bh, labels)
+    dz2 = (dz @ Wh).reshape(a2.shape) * (z2 > 0)
+    dz2_rows = dz2.transpose(0, 2, 3, 1).reshape(-1, W2.shape[0])
+    dz1 = _conv3x3_input_grad(dz2, W2) * (z1 > 0)
+    dz1_rows = dz1.transpose(0, 2, 3, 1).reshape(-1, W1.shape[0])
+    grads = {
+        "W1": (dz1_rows.T @ cols1).reshape(W1.shape), "b1": dz1_rows.sum(axis=0),
+        "W2": (dz2_rows.T @ cols2).reshape(W2.shape), "b2": dz2_rows.sum(axis=0),
+        "Wh": dz.T @ flat, "bh": dz.sum(axis=0),
+    }
+    return loss, grads
+
+
 WORKLOADS: dict[str, Workload] = {
     "W1": Workload("W1", "MSE linear regression", ("w", "b"), ("X", "y"), make_w1, ref_w1),
     "W2": Workload("W2", "logistic BCE-with-logits", ("w", "b"), ("X", "y"), make_w2, ref_w2),
@@ -167,13 +241,17 @@ WORKLOADS: dict[str, Workload] = {
         make_w4, ref_w4,
     ),
     "W5": Workload("W5", "scalar (w*x+b-y)**2", ("w", "b"), ("x", "y"), make_w5, ref_w5),
+    "W6": Workload(
+        "W6", "convnet 1x28x28 conv3x3(8) relu conv3x3(16) relu linear + CE",
+        ("W1", "b1", "W2", "b2", "Wh", "bh"), ("X", "labels"), make_w6, ref_w6,
+    ),
 }
 
 # (workload key, batch size N) per benchmark mode.
 CASES: dict[str, list[tuple[str, int]]] = {
     "full": [
         ("W1", 1_000_000), ("W2", 1_000_000), ("W3", 100_000), ("W3", 256),
-        ("W4", 8192), ("W4", 256), ("W5", 1),
+        ("W4", 8192), ("W4", 256), ("W5", 1), ("W6", 256),
     ],
     "quick": [
         ("W1", 100_000), ("W2", 100_000), ("W3", 10_000), ("W3", 256),

@@ -20,6 +20,41 @@ from .layers import (  # noqa: F401
     Softplus,
     Tanh,
 )
+from .layers_activation import (  # noqa: F401
+    CELU,
+    ELU,
+    GELU,
+    GLU,
+    SELU,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LogSigmoid,
+    Mish,
+    ReLU6,
+    Softmin,
+    Softsign,
+    Tanhshrink,
+)
+from .layers_loss import (  # noqa: F401
+    CosineEmbeddingLoss,
+    GaussianNLLLoss,
+    HingeEmbeddingLoss,
+    KLDivLoss,
+    MarginRankingLoss,
+    MultiLabelSoftMarginLoss,
+    PoissonNLLLoss,
+    SoftMarginLoss,
+    TripletMarginLoss,
+)
+from .layers_norm import (  # noqa: F401
+    BatchNorm1d,
+    BatchNorm2d,
+    CosineSimilarity,
+    Embedding,
+    LayerNorm,
+    PairwiseDistance,
+)
 from .loss import (  # noqa: F401
     BCELoss,
     BCEWithLogitsLoss,
@@ -32,3 +67,5 @@ from .loss import (  # noqa: F401
 )
 from .module import Module  # noqa: F401
 from .parameter import Parameter  # noqa: F401
+
+from .layers_conv import AvgPool1d, AvgPool2d, Conv1d, Conv2d, MaxPool1d, MaxPool2d  # noqa: F401  # isort: skip

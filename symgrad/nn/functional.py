@@ -85,7 +85,7 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 
 def logsigmoid(input: Tensor) -> Tensor:
     """log(sigmoid(x)) = -softplus(-x), finite for every finite x."""
-    return -_m.softplus_(-input)
+    return _m._rename(-_m.softplus_(-input), "LogSigmoidBackward0")
 
 
 def _softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
@@ -147,3 +147,55 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,
         keep = rand_like(input, dtype=input.dtype) < (1.0 - p)
         out = input * keep.to(input.dtype) * (1.0 / (1.0 - p))
     return input.copy_(out) if inplace else out
+
+
+# --- more activations, norms and distances, padding, embedding, normalization, losses ----------
+from .functional_activations import (  # noqa: E402,F401 - re-exported
+    celu,
+    celu_,
+    elu,
+    elu_,
+    gelu,
+    glu,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    hardtanh_,
+    mish,
+    relu6,
+    selu,
+    selu_,
+    softmin,
+    softsign,
+    tanhshrink,
+)
+from .functional_losses_more import (  # noqa: E402,F401 - re-exported
+    cosine_embedding_loss,
+    gaussian_nll_loss,
+    hinge_embedding_loss,
+    kl_div,
+    margin_ranking_loss,
+    multilabel_soft_margin_loss,
+    poisson_nll_loss,
+    soft_margin_loss,
+    triplet_margin_loss,
+)
+from .functional_norm import (  # noqa: E402,F401 - re-exported
+    batch_norm,
+    cosine_similarity,
+    embedding,
+    layer_norm,
+    normalize,
+    pad,
+    pairwise_distance,
+)
+
+__all__ += [
+    "gelu", "elu", "elu_", "selu", "selu_", "celu", "celu_", "mish", "hardtanh", "hardtanh_",
+    "relu6", "hardsigmoid", "hardswish", "softsign", "tanhshrink", "softmin", "glu",
+    "normalize", "cosine_similarity", "pairwise_distance", "pad", "embedding", "layer_norm",
+    "batch_norm", "kl_div", "poisson_nll_loss", "gaussian_nll_loss", "margin_ranking_loss",
+    "triplet_margin_loss", "soft_margin_loss", "multilabel_soft_margin_loss",
+    "hinge_embedding_loss", "cosine_embedding_loss",
+]
+from .conv import avg_pool1d, avg_pool2d, conv1d, conv2d, max_pool1d, max_pool2d  # noqa: E402,F401

@@ -53,8 +53,40 @@ def test_mlp_classifier_reaches_its_target_accuracy(capsys):
     assert "final training accuracy" in capsys.readouterr().out
 
 
+def test_layernorm_gelu_mlp_trains_the_same_eagerly_and_compiled(capsys):
+    module = load("layernorm_gelu_mlp")
+    result = module.main(backend="numpy")
+    assert result["max_weight_diff"] < 1e-9
+    assert abs(result["eager_loss"] - result["compiled_loss"]) < 1e-10
+    assert result["accuracy"] > module.TARGET_ACCURACY
+    assert "max |weight difference|" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # compiles the training step with Numba
+def test_layernorm_gelu_mlp_with_numba():
+    result = load("layernorm_gelu_mlp").main(steps=40, verbose=False)
+    assert result["max_weight_diff"] < 1e-9
+
+
+def test_embedding_kl_learns_the_next_token_distributions(capsys):
+    result = load("embedding_kl").main(backend="numpy")
+    assert result["after"] < 0.1 * result["before"]
+    assert abs(result["compiled"] - result["after"]) < 1e-5 * result["after"]
+    assert result["max_grad_diff"] < 1e-6 and result["padding_grad"] == 0.0
+    assert "KL divergence per sample" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("name", ["linear_model", "custom_cross_entropy", "softmax_jacobian",
-                                  "mlp_classifier"])
+                                  "mlp_classifier", "layernorm_gelu_mlp", "embedding_kl"])
 def test_examples_have_a_main_and_a_docstring(name):
     module = load(name)
     assert callable(module.main) and module.__doc__ and "python examples/" in module.__doc__
+
+
+def test_convnet_compiled_training_equals_eager_and_learns(capsys):
+    module = load("convnet")
+    assert module.__doc__ and "python examples/convnet.py" in module.__doc__
+    result = module.main(steps=40, backend="numpy")
+    assert result["loss_diff"] < 1e-12 and result["param_diff"] < 1e-12
+    assert result["accuracy"] > module.TARGET_ACCURACY
+    assert "final training accuracy" in capsys.readouterr().out
