@@ -107,7 +107,8 @@ class CompiledTrace:
         # a literal size 0 anywhere (an empty batch, an empty slice: symbols stand for sizes
         # >= 2 and sizes computed from them are guarded >= 1): run op by op, see `_runner`
         self.empty = any(d == 0 for n in program.nodes for d in n.shape)
-        debug.log(2, f"traced program:\n{self.traced}")
+        if debug.level() >= 2:
+            debug.log(2, f"traced program:\n{self.traced}")
         self.program_at("traced")  # written to $SYMGRAD_DUMP when set
         return self
 
@@ -259,7 +260,8 @@ class CompiledTrace:
             t0 = time.perf_counter()
             prog = grad_program(self.program, self.wrt_positions)
             self.timings["grad"] = time.perf_counter() - t0
-            debug.log(2, f"gradient program:\n{prog}")
+            if debug.level() >= 2:
+                debug.log(2, f"gradient program:\n{prog}")
         elif stage == "optimized":
             scalar = len(self.program.outputs) == 1 and self.program.outputs[0].shape == ()
             src = self.program_at("grad") if scalar else self.program
@@ -282,7 +284,8 @@ class CompiledTrace:
             raise ValueError(f"stage must be 'traced', 'grad' or 'optimized', got {stage!r}")
         self._stages[stage] = prog
         name = stage if isinstance(stage, str) else stage[0]
-        debug.dump(f"{_ident(self.cf.__name__)}.{id(self):x}.{name}.txt", str(prog))
+        if debug.dumping():
+            debug.dump(f"{_ident(self.cf.__name__)}.{id(self):x}.{name}.txt", str(prog))
         return prog
 
     def _runner(self, kind):

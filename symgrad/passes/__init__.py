@@ -43,13 +43,16 @@ def run_passes(program, passes, stage, **verify_options):
         before = program.count()
         program = fn(program)
         dt = time.perf_counter() - t0
-        stats.append((name, dt, before, program.count()))
+        after = program.count()
+        stats.append((name, dt, before, after))
         program.note = f"constructed by {name}, took {1e3 * dt:.1f} ms"
-        debug.log(1, f"pass {name}: {before} -> {program.count()} nodes, {1e3 * dt:.1f} ms")
-        debug.log(3, f"after {name}:\n{program}")
+        debug.log(1, f"pass {name}: {before} -> {after} nodes, {1e3 * dt:.1f} ms")
+        if debug.level() >= 3:  # printing a program costs milliseconds: only when shown
+            debug.log(3, f"after {name}:\n{program}")
         if debug.checking():
             verify(program, after=name, **verify_options)
-        debug.dump(f"{stage}.{tag}.{k:02d}.{name}.txt", str(program))
+        if tag:
+            debug.dump(f"{stage}.{tag}.{k:02d}.{name}.txt", str(program))
     program.stage = stage
     program.pass_stats = stats
     return program
