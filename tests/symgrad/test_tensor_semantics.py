@@ -682,7 +682,7 @@ def test_failed_op_leaves_tensors_as_they_were():
 
 
 def test_failed_backward_leaves_every_grad_as_it_was():
-    # DESIGN.md: a failed call leaves every .grad as it was. (PyTorch may have accumulated
+    # symgrad's rule: a failed call leaves every .grad as it was. (PyTorch may have accumulated
     # into some leaves before hitting the error; symgrad writes .grad only at the end.)
     for order in (0, 1):
         a = sg.tensor([1.0, 2.0], requires_grad=True)
