@@ -190,7 +190,6 @@ def _wrap_exports():
 
 _wrap_exports()
 
-Tensor.erf = erf  # (symgrad.methods' table attaches the other methods)
 special = _types.ModuleType("symgrad.special", "torch.special: the special functions symgrad has.")
 special.erf = erf
 special.erfc = erfc

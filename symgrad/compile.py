@@ -252,24 +252,21 @@ class CompiledFunction:
         (``Target 5 is out of bounds.``). Errors of tracing are already eager's: re-raised."""
         if getattr(error, "symgrad_while_tracing", False):
             raise error
-        from . import grad_mode
+        from .grad_mode import no_grad
         try:
             prepared = prepare_args(args, self.param_names)
             eager = [a.original if isinstance(a.original, Tensor) else Tensor._wrap(a.array)
                      for a in prepared]
         except Exception:
             raise error from None
-        previous = grad_mode.is_grad_enabled()
-        grad_mode._set(False)
         try:
-            self.fn(*eager)
+            with no_grad():
+                self.fn(*eager)
         except (IndexError, RuntimeError, ValueError) as eager_error:
-            eager_error.args = (f"{eager_error}\n(raised by the compiled {self.__name__}; "
-                                "found by running it eagerly)",) if len(eager_error.args) <= 1 \
-                else eager_error.args
+            if len(eager_error.args) <= 1:
+                eager_error.args = (f"{eager_error}\n(raised by the compiled {self.__name__}; "
+                                    "found by running it eagerly)",)
             raise eager_error from None
-        finally:
-            grad_mode._set(previous)
         raise error
 
     def formulas(self, *args):

@@ -85,9 +85,9 @@ class StepLayout:
         for t, rule, g, p in zip(self.tensors, self.rules, grads, params):
             np.copyto(t._data, p, casting="unsafe")
             t._version.bump()
+            t._grad = Tensor._wrap(_as_grad(g, t))
             if not rule.states and not self.adam:
-                t._grad = Tensor._wrap(_as_grad(g, t))
-                continue
+                continue  # plain SGD keeps no state (nor does torch's)
             state = opt.state[t]
             for s in rule.states:
                 new = next(states)
@@ -99,7 +99,6 @@ class StepLayout:
                 if "step" not in state:
                     state["step"] = _step_tensor()
                 _count_step(state["step"])
-            t._grad = Tensor._wrap(_as_grad(g, t))
 
 
 def _as_grad(g, t):

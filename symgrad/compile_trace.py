@@ -207,7 +207,7 @@ class CompiledTrace:
         failed = first_failure(self.program.guards, env)
         if failed is not None:
             sizes = ", ".join(f"{s}={env[s]}" for s in sorted(
-                sympy.sympify(failed.margin).free_symbols, key=str) if s in env)
+                failed.margin.free_symbols, key=str) if s in env)
             debug.log(1, f"{self.cf.__name__}: guard `{failed}` fails at {sizes}; another trace")
             return None
         return arrays

@@ -128,9 +128,9 @@ class isnan(sympy.Function):  # noqa: N801
         return sympy.S.Zero
 
 
-class rint(sympy.Function):  # noqa: N801
-    """rint(x): x rounded to the nearest integer, halves to even (torch.round); gradient 0,
-    as PyTorch's (SymPy's own rounding functions have no derivative)."""
+class _IntegerRounding(sympy.Function):
+    """A rounding to an integer: gradient 0, as PyTorch's (SymPy's own rounding functions have
+    no derivative); an integer is its own rounding."""
 
     def fdiff(self, argindex=1):
         return sympy.S.Zero
@@ -141,17 +141,12 @@ class rint(sympy.Function):  # noqa: N801
             return x
 
 
-class trunc(sympy.Function):  # noqa: N801
-    """trunc(x): x rounded toward zero (torch.trunc; floor and ceil are written with it);
-    gradient 0, as PyTorch's."""
+class rint(_IntegerRounding):  # noqa: N801
+    """rint(x): x rounded to the nearest integer, halves to even (torch.round)."""
 
-    def fdiff(self, argindex=1):
-        return sympy.S.Zero
 
-    @classmethod
-    def eval(cls, x):
-        if x.is_integer:
-            return x
+class trunc(_IntegerRounding):  # noqa: N801
+    """trunc(x): x rounded toward zero (torch.trunc; floor and ceil are written with it)."""
 
 
 # --- NumPy implementations ----------------------------------------------------------------------

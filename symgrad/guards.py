@@ -15,6 +15,7 @@ guard, not ``True``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import sympy
@@ -29,7 +30,7 @@ class Guard:
     rhs: object
     why: str = ""
 
-    @property
+    @functools.cached_property
     def margin(self):
         """An integer expression that is >= 0 exactly when the guard holds ("==" is checked
         as both directions by `holds`)."""
@@ -38,15 +39,15 @@ class Guard:
 
     def holds(self, env) -> bool:
         """Whether the guard holds for ``env`` (size symbol -> int)."""
-        v = int(sympy.sympify(self.margin).xreplace(env))
+        v = int(self.margin.xreplace(env))
         return v == 0 if self.op == "==" else v >= 0
 
     def always_true(self) -> bool:
         """True when the guard holds for every value a size symbol can take: >= 2, since
         sizes 0 and 1 stay literal in a trace (e.g. ``0 < N``, ``N >= 2``)."""
         if self.op == "==":
-            return sympy.sympify(self.margin) == 0
-        m = sympy.sympify(self.margin)
+            return self.margin == 0
+        m = self.margin
         free = {s: 2 + sympy.Symbol(s.name, integer=True, nonnegative=True)
                 for s in m.free_symbols}
         return bool(m.xreplace(free).is_nonnegative)

@@ -187,14 +187,16 @@ METHODS = {
     # tensor functions (issue 13)
     "atan2": M.atan2, "arctan2": M.atan2, "hypot": M.hypot, "logaddexp": M.logaddexp,
     "xlogy": M.xlogy, "lerp": M.lerp, "floor": M.floor, "ceil": M.ceil, "round": M.round,
-    "trunc": M.trunc, "fix": M.trunc, "frac": M.frac, "erfc": M.erfc, "logit": M.logit,
+    "trunc": M.trunc, "fix": M.trunc, "frac": M.frac, "erf": M.erf, "erfc": M.erfc,
+    "logit": M.logit,
     "prod": M.prod, "cumsum": M.cumsum, "logcumsumexp": M.logcumsumexp,
     "norm": lambda self, p="fro", dim=None, keepdim=False, dtype=None: M.norm(
         self, p, dim, keepdim, dtype=dtype),
     "floor_": _inplace(M.floor), "ceil_": _inplace(M.ceil), "round_": _inplace(M.round),
     "trunc_": _inplace(M.trunc), "frac_": _inplace(M.frac), "lerp_": _inplace(M.lerp),
     "atan2_": _inplace(M.atan2), "hypot_": _inplace(M.hypot), "xlogy_": _inplace(M.xlogy),
-    "cumsum_": _inplace(M.cumsum), "logit_": _inplace(M.logit), "erfc_": _inplace(M.erfc),
+    "cumsum_": _inplace(M.cumsum), "logit_": _inplace(M.logit), "erf_": _inplace(M.erf),
+    "erfc_": _inplace(M.erfc),
     "uniform_": _random_(lambda g, a, b, s: g.uniform(a, b, s)),
     "normal_": _random_(lambda g, a, b, s: g.normal(a, b, s)),
 }

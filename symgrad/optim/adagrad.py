@@ -12,6 +12,7 @@ from .optimizer import (
     _scalar,
     _state_tensor,
     _step_tensor,
+    _with_grads,
 )
 
 
@@ -68,11 +69,7 @@ class Adagrad(Optimizer):
         weight_decay, maximize = group["weight_decay"], group["maximize"]
         state_of = self.state
         key = None
-        for p in group["params"]:
-            grad = p._grad
-            if grad is None:
-                continue
-            pd, g = p._data, grad._data
+        for p, pd, g in _with_grads(group):
             state = state_of[p]
             if not state:
                 state = self._init_state(p)

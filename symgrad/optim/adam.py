@@ -14,6 +14,7 @@ from .optimizer import (
     _scalar,
     _state_tensor,
     _step_tensor,
+    _with_grads,
 )
 
 
@@ -67,11 +68,7 @@ class Adam(Optimizer):
         coupled_wd = 0 if decoupled else weight_decay
         state_of = self.state
         key = None
-        for p in group["params"]:
-            grad = p._grad
-            if grad is None:
-                continue
-            pd, g = p._data, grad._data
+        for p, pd, g in _with_grads(group):
             state = state_of[p]
             if not state:  # lazy initialisation, as torch
                 state["step"] = _step_tensor()

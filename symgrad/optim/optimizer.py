@@ -81,6 +81,15 @@ def _grad(g, pd, weight_decay: float, k_wd, maximize: bool, out):
     return g
 
 
+def _with_grads(group: dict):
+    """(parameter, its array, its gradient's array) for each parameter of ``group`` that has
+    a gradient (torch skips the others)."""
+    for p in group["params"]:
+        grad = p._grad
+        if grad is not None:
+            yield p, p._data, grad._data
+
+
 def _lerp_(start, end, k_weight, tmp) -> None:
     """torch's ``start.lerp_(end, weight)``: ``start + weight (end - start)`` for |weight| < 0.5,
     else ``end - (end - start)(1 - weight)`` (weight as rounded to the dtype, as torch's

@@ -13,6 +13,7 @@ from .optimizer import (
     _scalar,
     _state_tensor,
     _step_tensor,
+    _with_grads,
 )
 
 
@@ -58,11 +59,7 @@ class RMSprop(Optimizer):
         values = (_scalar(group["lr"]), alpha, 1 - alpha, group["eps"], weight_decay, momentum)
         state_of = self.state
         dtype = None
-        for p in group["params"]:
-            grad = p._grad
-            if grad is None:
-                continue
-            pd, g = p._data, grad._data
+        for p, pd, g in _with_grads(group):
             state = state_of[p]
             if not state:  # lazy initialisation, as torch
                 state["step"] = _step_tensor()

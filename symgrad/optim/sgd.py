@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _check_tensor_lr, _grad, _scalar, _state_tensor, required
+from .optimizer import (
+    Optimizer,
+    _check_tensor_lr,
+    _grad,
+    _scalar,
+    _state_tensor,
+    _with_grads,
+    required,
+)
 
 
 class SGD(Optimizer):
@@ -46,11 +54,7 @@ class SGD(Optimizer):
         n_scratch = 2 if weight_decay != 0 or maximize else 1
         state_of = self.state
         dtype = None
-        for p in group["params"]:
-            grad = p._grad
-            if grad is None:
-                continue
-            pd, g = p._data, grad._data
+        for p, pd, g in _with_grads(group):
             if pd.dtype is not dtype:
                 dtype = pd.dtype
                 k_lr, k_momentum, k_damp, k_wd = self._scalars(group, dtype, values)
