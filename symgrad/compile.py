@@ -13,6 +13,7 @@ import numpy as np
 from . import debug
 from .compile_args import ArgumentError, prepare_args, signature_of
 from .compile_trace import CompiledTrace, name_hints
+from .over_chunks import any_dask
 from .tensor import Tensor
 
 BACKENDS = ("numpy", "numba")
@@ -146,7 +147,11 @@ class CompiledFunction:
 
     # --- calls ------------------------------------------------------------------------------
     def __call__(self, *args):
-        """The function's value: a Python float for a scalar, else a NumPy array."""
+        """The function's value: a Python float for a scalar, else a NumPy array. Dask array
+        arguments run chunk by chunk (`symgrad.over_chunks`)."""
+        if _fast_key(args) is None and any_dask(args):
+            from . import over_chunks
+            return over_chunks.call(self, args)
         try:
             entry, inputs = self._entry(args)
             outs = entry.run("forward", inputs)
@@ -165,6 +170,9 @@ class CompiledFunction:
                     self._stats["hits"] += 1
                     return result
             key = _fast_key(args)
+            if key is None and any_dask(args):
+                from . import over_chunks
+                return over_chunks.value_and_grad(self, args)
             hit = self._fast.get(key)
             if hit is not None and hit.run_grad is not None:  # a repeated call
                 inputs = args if hit.direct else hit.inputs(args)
@@ -194,13 +202,23 @@ class CompiledFunction:
         """Compute the value and ADD the gradients into ``.grad`` of the wrt tensors.
 
         Nothing is written unless the whole computation succeeded."""
+        if _fast_key(args) is None and any_dask(args):
+            from . import over_chunks
+            value, grads, tensors = over_chunks.backward(self, args)
+            self._add_grads(tensors, grads)
+            return value
         try:
             entry, inputs = self._entry(args)
             tensors = entry.wrt_tensors(args)
             outs = entry.run("grad", inputs)
         except IndexError as e:
             self._raise_eager_error(args, e)
-        grads = [_grad(o, w) for o, w in zip(outs[1:], entry.wrt_dtypes)]
+        self._add_grads(tensors, [_grad(o, w) for o, w in zip(outs[1:], entry.wrt_dtypes)])
+        return _value(outs[0])
+
+    @staticmethod
+    def _add_grads(tensors, grads):
+        """Add ``grads`` into the ``.grad`` of ``tensors`` (None: not a tensor, skipped)."""
         for t, g in zip(tensors, grads):
             if t is None:
                 continue
@@ -209,7 +227,6 @@ class CompiledFunction:
                 t.grad = Tensor._wrap(np.array(g, copy=True))
             else:
                 t.grad._data += g
-        return _value(outs[0])
 
     def step(self, opt, *args):
         """One training step: the loss, its gradients and ``opt``'s update in one compiled

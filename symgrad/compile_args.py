@@ -57,6 +57,11 @@ def prepare_args(args, param_names) -> list:
             from .creation import tensor
             t = tensor(a)
             arr, dt = t._data, t.dtype
+        elif type(a).__module__.startswith("dask.array"):
+            raise ArgumentError(f"argument '{name}' is a Dask array: calling the compiled "
+                                "function, value_and_grad, grad and backward accept Dask "
+                                "arrays (chunked along the batch); this method needs NumPy "
+                                f"arrays ({name}.compute())")
         else:
             raise ArgumentError(f"argument '{name}' has unsupported type {type(a).__name__}; "
                                 "pass a symgrad tensor, a NumPy array or a Python number")

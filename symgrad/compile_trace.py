@@ -273,6 +273,10 @@ class CompiledTrace:
         elif stage == "hvp":
             from .grad.reverse import hvp_program
             prog = optimize(hvp_program(self.program, self.wrt_positions))
+        elif isinstance(stage, tuple) and stage[0] in ("chunk", "chunk_unoptimized"):
+            prog = self.batch_sums.chunk_program(stage[1], self.wrt_positions)
+            if stage[0] == "chunk":
+                prog = optimize(prog)
         elif isinstance(stage, tuple):  # ("step" or "step_unoptimized", update rules' key)
             prog = self._step_program(self._step_rules[stage[1]])
             if stage[0] == "step":
@@ -302,7 +306,7 @@ class CompiledTrace:
                 # as it is, op by op, as eager does (a mean of nothing is NaN, its gradient 0)
                 from .ir.interpret import Interpreter
                 raw = {"forward": "traced", "grad": "grad", "hvp": "hvp_unoptimized"}.get(
-                    kind) or ("step_unoptimized", kind[1])
+                    kind) or (f"{kind[0]}_unoptimized", kind[1])
                 r = Interpreter(self.program_at(raw)).run
             elif self.cf.backend == "numba":
                 from codegen import compile_program, load_program
@@ -323,6 +327,53 @@ class CompiledTrace:
             self.cf.count("compiles")
             self._runners[kind] = r
         return r
+
+    # --- over chunks of rows (symgrad.over_chunks) ------------------------------------------
+    def split_batch(self, chunked):
+        """The program as sums over its batch (`symgrad.batch_sums.BatchSums`), the batch axis
+        being axis 0 of the inputs at positions ``chunked``; cached."""
+        from .batch_sums import BatchSums, NotABatchSum
+        key = tuple(chunked)
+        if getattr(self, "_split_key", None) != key:
+            symbol = self._inputs[chunked[0]].shape[0] if self._inputs[chunked[0]].shape \
+                else None
+            if not self.symbolic or not isinstance(symbol, sympy.Symbol):
+                raise NotABatchSum(
+                    f"{self.cf.__name__} was traced with concrete sizes (it uses a size as a "
+                    "Python int: range(n), a size comparison, reshape(-1, k)), so it cannot be "
+                    "evaluated chunk by chunk")
+            for k in chunked[1:]:
+                if self._inputs[k].shape[:1] != (symbol,):
+                    raise NotABatchSum(f"arguments '{self.arg_names[chunked[0]]}' and "
+                                       f"'{self.arg_names[k]}' do not share the batch axis")
+            self.batch_sums = BatchSums.of(self.program, symbol, chunked, self.cf.__name__)
+            self._split_key = key
+            self._stages = {k: v for k, v in self._stages.items()
+                            if not (isinstance(k, tuple) and k[0] == "chunk")}
+            self._runners = {k: v for k, v in self._runners.items()
+                             if not (isinstance(k, tuple) and k[0] == "chunk")}
+            self._tail_runs = {}
+        return self.batch_sums
+
+    def chunk_runner(self, mode):
+        """The runner of `BatchSums.chunk_program` ``mode`` (after `split_batch`)."""
+        return self._runner(("chunk", mode))
+
+    def tail_run(self, with_grad):
+        """The tail (value, or value and gradients with respect to its sums then its wrt
+        inputs) on the reference interpreter: ``run(arrays, sizes)``."""
+        run = self._tail_runs.get(with_grad)
+        if run is None:
+            from .ir.interpret import Interpreter
+            tail = self.batch_sums.tail
+            if with_grad:
+                from .grad.reverse import grad_program
+                k = len(self.batch_sums.sums)
+                wrt = list(range(k)) + [k + i for i, pos in enumerate(
+                    self.batch_sums.tail_globals) if pos in self.wrt_positions]
+                tail = grad_program(tail, wrt)
+            run = self._tail_runs[with_grad] = Interpreter(tail).run
+        return run
 
     # --- the training step ------------------------------------------------------------------
     def step_runner(self, rules):

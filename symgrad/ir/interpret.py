@@ -48,9 +48,12 @@ class Interpreter:
             self._attrs[key] = a
         return a
 
-    def run(self, arrays) -> list:
-        """Values of the outputs for input ``arrays`` (in program.inputs order)."""
+    def run(self, arrays, sizes=None) -> list:
+        """Values of the outputs for input ``arrays`` (in program.inputs order). ``sizes``:
+        values of size symbols that no input's shape gives (size symbol -> int)."""
         env = bind_sizes(self.program, arrays)
+        if sizes:
+            env.update(sizes)
         env_key = tuple(sorted((str(k), v) for k, v in env.items()))
         values = {id(n): np.asarray(a) for n, a in zip(self.program.inputs, arrays)}
         for node in self.nodes:
