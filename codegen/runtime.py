@@ -30,8 +30,26 @@ _pool = None
 _pool_lock = threading.Lock()
 
 
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Passes called from this thread run on it alone (one chunk) while in the block: for a
+    caller that runs kernels from several threads itself (a Dask task per block)."""
+    before = getattr(_local, "threads", None)
+    _local.threads = 1
+    try:
+        yield
+    finally:
+        _local.threads = before
+
+
 def threads() -> int:
-    """Worker threads for passes: ``SYMGRAD_THREADS`` or the number of cores."""
+    """Worker threads for passes: 1 inside `one_thread`, else ``SYMGRAD_THREADS`` or the
+    number of cores."""
+    if getattr(_local, "threads", None):
+        return _local.threads
     env = os.environ.get("SYMGRAD_THREADS")
     if env:
         return max(1, int(env))

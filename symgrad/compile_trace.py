@@ -353,6 +353,7 @@ class CompiledTrace:
             self._runners = {k: v for k, v in self._runners.items()
                              if not (isinstance(k, tuple) and k[0] == "chunk")}
             self._tail_runs = {}
+            self.chunk_refs = {}  # mode -> over_chunks.KernelRef
         return self.batch_sums
 
     def chunk_runner(self, mode):
