@@ -94,6 +94,22 @@ def make_file(folder, key, rows, seed=0):
     return spec
 
 
+def write_zarr(folder, spec, chunk):
+    """The dataset as a Zarr store (uncompressed, chunks of ``chunk`` rows) beside the files;
+    {name: zarr array}."""
+    import zarr
+    out = {}
+    for name, (path, dtype, shape) in spec.items():
+        src = np.memmap(path, dtype=dtype, mode="r", shape=shape)
+        z = zarr.create_array(os.path.join(folder, f"{os.path.basename(path)}.{chunk}.zarr"),
+                              shape=shape, dtype=dtype, chunks=(chunk,) + shape[1:],
+                              compressors=None, overwrite=True)
+        for start in range(0, shape[0], chunk):
+            z[start:start + chunk] = src[start:start + chunk]
+        out[name] = z
+    return out
+
+
 def open_memmaps(spec):
     return {k: np.memmap(p, dtype=dt, mode="r", shape=shape) for k, (p, dt, shape) in
             spec.items()}
@@ -148,11 +164,15 @@ def run_key(key, rows, chunk, folder, rounds, scheduler):
     # Dask arrays are made once, as a user makes them (from_array hashes an in-memory array)
     dx_mem, dt_mem = da.from_array(X_mem, chunks=chunks_x), da.from_array(t_mem, chunks=chunk)
     dx_mm, dt_mm = da.from_array(mm["X"], chunks=chunks_x), da.from_array(mm["t"], chunks=chunk)
+    zs = write_zarr(folder, spec, chunk)
+    dx_z, dt_z = (da.from_array(zs[n], chunks=zs[n].chunks) for n in "Xt")
     cases = {
         "compiled NumPy": lambda: cf.value_and_grad(X_mem, t_mem, *p),
         "compiled dask, in memory": lambda: cf.value_and_grad(dx_mem, dt_mem, *p),
         "compiled dask, memmap": lambda: cf.value_and_grad(dx_mm, dt_mm, *p),
+        "compiled dask, zarr": lambda: cf.value_and_grad(dx_z, dt_z, *p),
         "hand dask+NumPy, memmap": lambda: hand_dask(key, dx_mm, dt_mm, p),
+        "hand dask+NumPy, zarr": lambda: hand_dask(key, dx_z, dt_z, p),
     }
     # every case agrees with the in-memory compiled call before timing
     want = cases["compiled NumPy"]()
@@ -169,11 +189,11 @@ def run_key(key, rows, chunk, folder, rounds, scheduler):
             fn()
             times[name].append(time.perf_counter() - t0)
     memory = {}
-    chunk_bytes = chunk * (FEATURES[key] + 1) * 8
-    for name in ("compiled dask, memmap", "hand dask+NumPy, memmap"):
-        with PeakMemory() as pm:
-            cases[name]()
-        memory[name] = {k: v / chunk_bytes for k, v in pm.growth.items()}
+    if scheduler == "threads":  # the peak of a fresh process that reads the files
+        for name, source, how in (("compiled dask, memmap", "memmap", "compiled"),
+                                  ("compiled dask, zarr", "zarr", "compiled"),
+                                  ("hand dask+NumPy, zarr", "zarr", "hand")):
+            memory[name] = _memory_child(key, folder, rows, chunk, source, how)
     base = statistics.median(times["compiled NumPy"])
     rows_out = []
     for name, ts in times.items():
@@ -181,22 +201,77 @@ def run_key(key, rows, chunk, folder, rounds, scheduler):
         rows_out.append({"workload": key, "case": name, "rows": rows, "chunk": chunk,
                          "scheduler": scheduler, "median_s": med, "rows_per_s": rows / med,
                          "vs_compiled_numpy": base / med, "memory_chunks": memory.get(name)})
-    hand = statistics.median(times["hand dask+NumPy, memmap"])
-    ooc = statistics.median(times["compiled dask, memmap"])
-    rows_out.append({"workload": key, "case": "compiled vs hand (memmap)", "ratio": hand / ooc})
+    for src in ("memmap", "zarr"):
+        hand = statistics.median(times[f"hand dask+NumPy, {src}"])
+        ooc = statistics.median(times[f"compiled dask, {src}"])
+        rows_out.append({"workload": key, "case": f"compiled vs hand ({src})",
+                         "ratio": hand / ooc})
     return rows_out
 
 
+def _memory_child(key, folder, rows, chunk, source, how):
+    """Run one out-of-core call in a fresh process; its memory growth in chunks."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "bench.scale_out", "--memory-child", key,
+                          folder, str(rows), str(chunk), source, how],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def memory_child(key, folder, rows, chunk, source, how):
+    """In a fresh process: compile on a small slice, reset the peak, then one call over the
+    whole dataset from ``source``; print the growth of the peak RSS (VmHWM) over the RSS
+    before the call, and of RssAnon and RssFile (sampled), in chunks of the dataset."""
+    import dask
+    import dask.array as da
+
+    import symgrad as sg
+
+    d = FEATURES[key]
+    spec = {"X": (os.path.join(folder, f"{key}_X.f64"), np.float64, (rows, d)),
+            "t": (os.path.join(folder, f"{key}_t.bin"), np.int64 if key == "W3" else np.float64,
+                  (rows,))}
+    if source == "memmap":
+        mm = open_memmaps(spec)
+        dx, dt = da.from_array(mm["X"], chunks=(chunk, d)), da.from_array(mm["t"], chunks=chunk)
+    else:
+        import zarr
+        zs = [zarr.open_array(os.path.join(folder, f"{os.path.basename(spec[n][0])}.{chunk}.zarr"),
+                              mode="r") for n in "Xt"]
+        dx, dt = (da.from_array(z, chunks=z.chunks) for z in zs)
+    p = params(key)
+    cf = sg.compile(loss_fn(key), wrt=(2, 3))
+    with dask.config.set(scheduler="threads"):
+        if how == "compiled":
+            cf.value_and_grad(dx[:1000], dt[:1000], *p)  # compile
+            run = lambda: cf.value_and_grad(dx, dt, *p)  # noqa: E731
+        else:
+            hand_dask(key, dx[:1000], dt[:1000], p)
+            run = lambda: hand_dask(key, dx, dt, p)  # noqa: E731
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current RSS
+        with PeakMemory() as pm:
+            run()
+        with open("/proc/self/status") as f:
+            hwm = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))
+    chunk_bytes = chunk * (d + 1) * 8
+    result = {k: v / chunk_bytes for k, v in pm.growth.items()}
+    result["peak RSS"] = (hwm - pm.base["VmRSS"]) / chunk_bytes
+    print(json.dumps(result))
+
+
 def format_table(rows) -> str:
-    lines = ["| workload | case | rows/s | × compiled NumPy | peak RssAnon / RssFile (chunks) |",
-             "|---|---|---|---|---|"]
+    lines = ["| workload | case | rows/s | × compiled NumPy | peak RSS growth (chunks): total"
+             " / anonymous / file pages |", "|---|---|---|---|---|"]
     for r in rows:
         if "ratio" in r:
-            lines.append(f"| {r['workload']} | **compiled dask vs hand dask+NumPy, memmap** | "
-                         f"| **{r['ratio']:.2f}×** | |")
+            lines.append(f"| {r['workload']} | **compiled dask vs hand dask+NumPy, "
+                         f"{r['case'].split('(')[1][:-1]}** | | **{r['ratio']:.2f}×** | |")
             continue
         mem = r["memory_chunks"]
-        mem_s = f"{mem['RssAnon']:.2f} / {mem['RssFile']:.2f}" if mem else ""
+        mem_s = (f"{mem['peak RSS']:.2f} / {mem['RssAnon']:.2f} / {mem['RssFile']:.2f}"
+                 if mem else "")
         lines.append(f"| {r['workload']} | {r['case']} | {r['rows_per_s'] / 1e6:.1f} M | "
                      f"{r['vs_compiled_numpy']:.2f} | {mem_s} |")
     return "\n".join(lines)
@@ -210,7 +285,12 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--scheduler", choices=("threads", "distributed"), default="threads")
     ap.add_argument("--json", help="also write the rows as JSON here")
+    ap.add_argument("--memory-child", nargs=6, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.memory_child:
+        key, folder, rows, chunk, source, how = args.memory_child
+        memory_child(key, folder, int(rows), int(chunk), source, how)
+        return 0
     import dask
 
     client = cluster = None
