@@ -28,6 +28,7 @@ import statistics
 import tempfile
 import threading
 import time
+import warnings
 
 import numpy as np
 
@@ -261,6 +262,45 @@ def memory_child(key, folder, rows, chunk, source, how):
     print(json.dumps(result))
 
 
+def first_task_latency(key="W3", rows=200_000, chunk=20_000) -> dict:
+    """Seconds of the first and of later calls on a fresh 2-process LocalCluster, with the
+    kernel in the workers' disk cache (as on this machine) and with an empty cache (a new
+    machine: the task brings the source, and each worker compiles it once)."""
+    import dask.array as da
+    import distributed
+    from distributed import Client, LocalCluster
+
+    import symgrad as sg
+
+    rng = np.random.default_rng(0)
+    d = FEATURES[key]
+    X = rng.standard_normal((rows, d))
+    t = rng.integers(0, CLASSES, rows) if key == "W3" else rng.standard_normal(rows)
+    p = params(key)
+    cf = sg.compile(loss_fn(key), wrt=(2, 3))
+    dx, dt = da.from_array(X, chunks=(chunk, d)), da.from_array(t, chunks=chunk)
+    cf.value_and_grad(dx[:1000], dt[:1000], *p)  # compiled here, before the clusters start
+    out = {}
+    for label, env in (("warm disk cache", {}), ("empty disk cache", None)):
+        with tempfile.TemporaryDirectory() as cache:
+            env = {"SYMGRAD_CACHE_DIR": cache} if env is None else env
+            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                              dashboard_address=None, env=env) as cluster, \
+                    Client(cluster) as client:
+                # the data lives on the workers, as a cluster's data does
+                with warnings.catch_warnings():  # "sending a large graph": the data, once
+                    warnings.simplefilter("ignore", UserWarning)
+                    wx, wt = client.persist([dx, dt])
+                distributed.wait([wx, wt])
+                times = []
+                for _ in range(4):
+                    t0 = time.perf_counter()
+                    cf.value_and_grad(wx, wt, *p)
+                    times.append(time.perf_counter() - t0)
+        out[label] = {"first": times[0], "later": statistics.median(times[1:])}
+    return out
+
+
 def format_table(rows) -> str:
     lines = ["| workload | case | rows/s | × compiled NumPy | peak RSS growth (chunks): total"
              " / anonymous / file pages |", "|---|---|---|---|---|"]
@@ -285,11 +325,18 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--scheduler", choices=("threads", "distributed"), default="threads")
     ap.add_argument("--json", help="also write the rows as JSON here")
+    ap.add_argument("--first-task", action="store_true",
+                    help="only the first-call latency on a fresh LocalCluster")
     ap.add_argument("--memory-child", nargs=6, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.memory_child:
         key, folder, rows, chunk, source, how = args.memory_child
         memory_child(key, folder, int(rows), int(chunk), source, how)
+        return 0
+    if args.first_task:
+        for label, r in first_task_latency().items():
+            print(f"W3 on a fresh 2-process LocalCluster, {label}: first call "
+                  f"{r['first']:.2f} s, later calls {r['later']:.3f} s (median)")
         return 0
     import dask
 

@@ -34,6 +34,9 @@ from .batch_sums import NotABatchSum
 from .compile_args import ArgumentError
 from .tensor import Tensor
 
+# A progress bar shows (on a terminal, local schedulers) for a reduction running this long (s).
+PROGRESS_AFTER = 2.0
+
 # Partial results are added this many at a time (a fixed tree: the same sums in the same order
 # for the same chunking).
 FAN_IN = 8
@@ -450,7 +453,7 @@ class _progress:
         if sys.stderr.isatty() and not debug.level():
             try:
                 from dask.diagnostics import ProgressBar
-                self.bar = ProgressBar(minimum=2.0, out=sys.stderr)
+                self.bar = ProgressBar(minimum=PROGRESS_AFTER, out=sys.stderr)
                 self.bar.__enter__()
             except ImportError:
                 self.bar = None

@@ -90,3 +90,12 @@ def test_convnet_compiled_training_equals_eager_and_learns(capsys):
     assert result["loss_diff"] < 1e-12 and result["param_diff"] < 1e-12
     assert result["accuracy"] > module.TARGET_ACCURACY
     assert "final training accuracy" in capsys.readouterr().out
+
+
+def test_out_of_core_lbfgs_fits_over_chunks(capsys):
+    pytest.importorskip("dask")
+    r = load("out_of_core_lbfgs").main(rows=30_000, chunk=4_000, adam_steps=40)
+    assert r["chunks_vs_memory_value"] < 1e-12 and r["chunks_vs_memory_grad"] < 1e-12
+    assert r["grad_norm"] < 1e-4  # L-BFGS-B reached the optimum
+    assert r["lbfgs_loss"] <= r["adam_loss"] < np.log(2)  # Adam from 0 is on its way there
+    assert "passes over the data" in capsys.readouterr().out

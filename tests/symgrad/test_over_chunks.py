@@ -226,3 +226,33 @@ def test_warnings_are_not_raised_for_well_chunked_input():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _cf().value_and_grad(*chunked((X, Y, W, 0.3), 100))
+
+
+class _Terminal:
+    """A stand-in for stderr that says it is a terminal."""
+
+    def __init__(self):
+        self.text = []
+
+    def isatty(self):
+        return True
+
+    def write(self, s):
+        self.text.append(s)
+
+    def flush(self):
+        pass
+
+
+def test_a_progress_bar_on_a_terminal(monkeypatch):
+    from symgrad import over_chunks
+    term = _Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    monkeypatch.setattr(over_chunks, "PROGRESS_AFTER", 0.0)
+    _cf().value_and_grad(*chunked((X, Y, W, 0.3), 100))
+    assert "Completed" in "".join(term.text) and "100%" in "".join(term.text)
+
+
+def test_no_progress_bar_off_a_terminal(capsys):
+    _cf().value_and_grad(*chunked((X, Y, W, 0.3), 100))
+    assert capsys.readouterr().err == ""
