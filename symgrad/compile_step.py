@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 
+from .compile_args import ArgumentError
 from .optim.optimizer import _count_step, _step_tensor
 from .tensor import Tensor
 from .train_step import FORMS, rule_for, scalar_type, scalar_values
@@ -110,7 +111,11 @@ def _as_grad(g, t):
 
 def step(cf, opt, args):
     """One training step of compiled ``cf`` on ``args`` with ``opt`` (see
-    `CompiledFunction.step`); the loss as a 0-d array."""
+    `CompiledFunction.step`); the loss as a 0-d array. With Dask array arguments: the
+    gradients over all chunks (`symgrad.over_chunks`), then ``opt.step()``."""
+    from .over_chunks import any_dask
+    if any_dask(args):
+        return _step_over_chunks(cf, opt, args)
     entry, inputs = cf._entry(args)
     tensors = entry.wrt_tensors(args)
     signature = (id(opt),) + tuple(id(p) for g in opt.param_groups for p in g["params"])
@@ -120,6 +125,21 @@ def step(cf, opt, args):
     outs = layout.run(list(inputs) + layout.inputs(opt))
     layout.commit(opt, outs)
     return np.asarray(outs[0])
+
+
+def _step_over_chunks(cf, opt, args):
+    """A full-batch step on Dask arrays: ``.grad`` set to the gradient over all chunks, then
+    the optimizer's eager (in place) update; nothing written when the gradient raises."""
+    from . import over_chunks
+    value, grads, tensors = over_chunks.backward(cf, args)
+    params = {id(p) for g in opt.param_groups for p in g["params"]}
+    if any(t is None for t in tensors) or {id(t) for t in tensors} != params:
+        raise ArgumentError("step() over Dask arrays needs the optimizer's parameters to be "
+                            f"exactly the tensors {cf.__name__} differentiates (wrt)")
+    for t, g in zip(tensors, grads):
+        t.grad = Tensor._wrap(np.array(g, dtype=t._data.dtype, copy=True))
+    opt.step()
+    return np.asarray(value)
 
 
 def _batches(n, batch_size, epochs, shuffle):
@@ -147,6 +167,10 @@ def _progress(total):
 def fit(cf, opt, args, batch_size, epochs=1, shuffle=None, batch_args=None):
     """Minibatch training steps over ``args`` (see `CompiledFunction.fit`); the per-step
     losses as a 1-d array."""
+    from .over_chunks import any_dask
+    if any_dask(args):
+        raise ArgumentError("fit() takes minibatches of NumPy arrays; over Dask arrays, call "
+                            "step() (a full-batch step over all chunks) in a loop")
     arrays = [a._data if isinstance(a, Tensor) else np.asarray(a) for a in args]
     batched = batch_args if batch_args is not None else [
         k for k, a in enumerate(arrays) if a.ndim >= 1]

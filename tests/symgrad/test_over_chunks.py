@@ -256,3 +256,41 @@ def test_a_progress_bar_on_a_terminal(monkeypatch):
 def test_no_progress_bar_off_a_terminal(capsys):
     _cf().value_and_grad(*chunked((X, Y, W, 0.3), 100))
     assert capsys.readouterr().err == ""
+
+
+def test_step_over_chunks_equals_the_eager_full_batch_step():
+    sg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(D, 8), nn.Tanh(), nn.Linear(8, C)).double()
+    twin = nn.Sequential(nn.Linear(D, 8), nn.Tanh(), nn.Linear(8, C)).double()
+    twin.load_state_dict(model.state_dict())
+    opt = sg.optim.Adam(model.parameters(), lr=0.01)
+    opt_twin = sg.optim.Adam(twin.parameters(), lr=0.01)
+    cf = sg.compile(lambda X, t: F.cross_entropy(model(X), t), wrt=model, backend="numpy")
+    x, t = chunked((X, LABELS), 300)
+    for _ in range(3):
+        loss = cf.step(opt, x, t)
+        opt_twin.zero_grad()
+        want = F.cross_entropy(twin(sg.tensor(X)), sg.tensor(LABELS))
+        want.backward()
+        opt_twin.step()
+        np.testing.assert_allclose(loss, want.item(), rtol=1e-12)
+    for p, q in zip(model.parameters(), twin.parameters()):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-10,
+                                   atol=1e-13)
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-10, atol=1e-13)
+
+
+def test_step_over_chunks_needs_the_optimizer_over_wrt():
+    w = sg.tensor(W.copy(), requires_grad=True)
+    other = sg.tensor(W.copy(), requires_grad=True)
+    cf = sg.compile(lambda X, y: mse(X, y, w, 0.3), wrt=w, backend="numpy")
+    with pytest.raises(ArgumentError, match="exactly the tensors"):
+        cf.step(sg.optim.SGD([other], lr=0.1), *chunked((X, Y), 100))
+    assert w.grad is None
+
+
+def test_fit_refuses_dask_arrays():
+    w = sg.tensor(W.copy(), requires_grad=True)
+    cf = sg.compile(lambda X, y: mse(X, y, w, 0.3), wrt=w, backend="numpy")
+    with pytest.raises(ArgumentError, match="fit\\(\\) takes minibatches of NumPy arrays"):
+        cf.fit(sg.optim.SGD([w], lr=0.1), *chunked((X, Y), 100), batch_size=10)
