@@ -259,6 +259,8 @@ class Analysis:
             return False
         if id(n) in self.fallback or op in STATEMENT_OPS or needs_array or id(n) in self.outputs:
             return True
+        if op is Op.GATHER:
+            return self._reread_gather(n, evals)
         if op is not Op.ELEMENTWISE:
             return False
         body = n.attr("body")
@@ -278,6 +280,17 @@ class Analysis:
         # of one element per row reads 1/K of a [N, K] node: computed there, not stored)
         inv = sympy.cancel(1 / ratio)
         return not (inv.is_integer and inv.is_positive)
+
+    def _reread_gather(self, n, evals) -> bool:
+        """A batch gather with features whose every element is read several times (a
+        convolution's im2col windows, read once per output channel) is stored row by row:
+        one checked index per element, and a matrix a product can hand to BLAS."""
+        if not self.is_batch(n) or not n.dtype.is_floating_point:
+            return False
+        if all(d == 1 for a, d in enumerate(n.shape) if a != self.batch[id(n)]):
+            return False
+        ratio = sympy.cancel(sympy.sympify(evals) / sympy.sympify(numel(n.shape)))
+        return bool(ratio.is_number and ratio > 1)
 
 
 def _nest_size(c, k):

@@ -124,6 +124,18 @@ class FlatView:
 
 
 @dataclass
+class MatView:
+    """``name = array[index].reshape(shape)``: a C-contiguous array (or the row ``index`` of
+    one) seen as a matrix; ``contiguous`` makes a contiguous copy first if it is not."""
+
+    name: str
+    array: str
+    index: tuple
+    shape: tuple
+    contiguous: bool = False
+
+
+@dataclass
 class Dot:
     """A BLAS matrix product ``out (+)= a @ b``. Each operand is (array, rows, transposed,
     contiguous): ``rows`` = (start, stop) takes those rows (before transposing), None all of
@@ -234,6 +246,8 @@ PSEUDO = {
     Alloc: _pseudo_alloc,
     View: lambda s, pad, depth: [f"{pad}{s.name} = view {s.array}{list(s.index)}"],
     FlatView: lambda s, pad, depth: [f"{pad}{s.name} = flat {s.array}[0:{s.rows}] ({s.size})"],
+    MatView: lambda s, pad, depth: [f"{pad}{s.name} = matrix {s.array}{list(s.index)} "
+                                    f"{list(s.shape)}"],
     Dot: _pseudo_dot,
     Comment: lambda s, pad, depth: [f"{pad}# {s.text}"],
 }

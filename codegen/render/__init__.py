@@ -17,6 +17,7 @@ from codegen.loop_ir.loops import (
     FlatView,
     If,
     Loop,
+    MatView,
     Store,
     Update,
     View,
@@ -362,6 +363,15 @@ def _view(r, s):
     return [f"{s.name} = {s.array}[{', '.join(items)}]"]
 
 
+def _mat_view(r, s):
+    items = [f"{r.expr(i[0])}:{r.expr(i[1])}" if isinstance(i, tuple) else r.expr(i)
+             for i in s.index]
+    text = s.array + (f"[{', '.join(items)}]" if items else "")
+    if s.contiguous:
+        text = f"np.ascontiguousarray({text})"
+    return [f"{s.name} = {text}.reshape({', '.join(r.expr(d) for d in s.shape)})"]
+
+
 def _dot(r, s):
     assert not s.out[2], "a product's output is never transposed"
     fn = matmul_name(s.a[2], s.b[2], s.accumulate)
@@ -380,6 +390,7 @@ STATEMENTS = {
     View: _view,
     FlatView: lambda r, s: [f"{s.name} = {s.array}[0:{r.expr(s.rows)}]"
                             f".reshape({r.expr(s.size)})"],
+    MatView: _mat_view,
     Dot: _dot,
     Comment: lambda r, s: [f"# {s.text}"],
 }

@@ -244,10 +244,21 @@ def gather_index(scope, lay, x_shape, arrays, idx):
                 continue
             aidx = tuple(0 if d == 1 else idx[lay.block_axis(j, len(a.shape))]
                          for j, d in enumerate(a.shape))
+            if _in_range(a, x_shape[axis]):  # constant indices known valid: no check
+                out.append(scope.value(a, aidx))
+                continue
             t = scope.fresh()
             scope.temps.append((t, CheckedIndex(scope.value(a, aidx), scope.size(x_shape[axis]))))
             out.append(t)
     return tuple(out)
+
+
+def _in_range(a, size) -> bool:
+    """Whether index array ``a`` is a constant whose entries all lie in [0, size)."""
+    if a.op is not Op.CONST or not isinstance(size, int | np.integer):
+        return False
+    v = np.asarray(a.attr("value"))
+    return v.dtype.kind in "iu" and v.size > 0 and bool((v >= 0).all() and (v < size).all())
 
 
 # op -> its value at an index (read by `value` here and by the loop nests, `nests`)

@@ -8,11 +8,14 @@ the row loop is unrolled and jammed (`codegen.schedule.unroll`).
 blocks of `BLOCK_ROWS`; the statements between two products form a *segment*, a loop over the
 block's rows; values that cross segments live in block buffers ``[rows of block, features]``;
 products are BLAS calls (`codegen.blas`) on whole blocks. Everything stays in cache: still
-one pass over the data.
+one pass over the data. Rows with large features (a convnet's activations) take smaller blocks
+(`BLOCK_BYTES`). A product inside a row (`codegen.schedule.contract.match_row`) is one BLAS
+call per row on matrix views of its row buffers.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import sympy
 
 from codegen.loop_ir.loops import (
@@ -26,10 +29,11 @@ from codegen.loop_ir.loops import (
     Kernel,
     Load,
     Loop,
+    MatView,
     Store,
     View,
 )
-from codegen.schedule.contract import match
+from codegen.schedule.contract import match, match_row
 from codegen.schedule.expand import Storage
 from codegen.schedule.nests import REDUCE_NAME, Nest, cse_statements, fill, init_value, reduce_into
 from codegen.schedule.unroll import accumulates, unroll_rows
@@ -44,6 +48,9 @@ CHUNK = sympy.Symbol("chunk", integer=True, nonnegative=True)
 S = sympy.Symbol("s0", integer=True, nonnegative=True)  # first row of the block
 M = sympy.Symbol("m0", integer=True, nonnegative=True)  # rows in the block
 BLOCK_ROWS = 256
+# At most this many bytes of block buffers per block: rows with large features (a convnet's
+# activations, ~0.6 MB per sample in bench W6) go in smaller blocks that stay in cache.
+BLOCK_BYTES = 4 << 20
 
 
 def acc_dtype(n) -> str:
@@ -66,11 +73,16 @@ class PassBuilder:
         self.is_red = {id(r) for r in reds}
         self.here = {id(x) for x in rows + reds}
         self.order = [n for n in self.an.nodes if id(n) in self.here]
-        self.gemms = {}
+        self.gemms, self.row_gemms = {}, {}
+        self.block_rows = BLOCK_ROWS
         for n in self.order:
             g = match(n, self.an, self.an.mat) if blas else None
             if g is not None and self._gemm_ok(g):
                 self.gemms[id(n)] = g
+                continue
+            g = match_row(n, self.an, self.an.mat) if blas else None
+            if g is not None and self._row_gemm_ok(g):
+                self.row_gemms[id(n)] = g
 
     # --- planning -----------------------------------------------------------------------------
     def _gemm_ok(self, g) -> bool:
@@ -83,6 +95,17 @@ class PassBuilder:
         if g.kind == "rows" and self._out_axis(g, g.n) > self._out_axis(g, g.j):
             return False
         return not (id(r) in self.s.exported and len(r.shape) != 2)
+
+    def _row_gemm_ok(self, g) -> bool:
+        """Batch operands computed in this pass (row or block buffers), the output stored
+        here (a row buffer, a block buffer or the chunk's accumulator)."""
+        for v in (g.a, g.b):
+            if self.an.batch[id(v.base)] is not None and (
+                    id(v.base) not in self.here or id(v.base) in self.is_red or
+                    id(v.base) in self.s.exported):
+                return False
+        r = g.node
+        return id(r) not in self.s.exported and (id(r) in self.is_red) == (g.kind == "gram")
 
     def _has_loops(self, n) -> bool:
         """Whether n's statement loops over feature axes (else it is scalar per row)."""
@@ -121,7 +144,7 @@ class PassBuilder:
             kinds[id(n)] == "scalar" and self._transcendental(n) for n in self.order) and any(
             k == "loop" for k in kinds.values())
         seg, out, prev = 0, {}, None
-        self.flat_segs = set()
+        self.flat_segs, self.gemm_segs = set(), set()
         for n in self.order:
             k = kinds[id(n)]
             if prev is not None and (k in ("gemm", "flat") or prev in ("gemm", "flat") or
@@ -130,6 +153,8 @@ class PassBuilder:
             out[id(n)] = seg
             if k == "flat":
                 self.flat_segs.add(seg)
+            if k == "gemm":
+                self.gemm_segs.add(seg)
             prev = k
         self.blocked = bool(self.gemms) or split
         return out
@@ -174,7 +199,7 @@ class PassBuilder:
             return self.s.array_storage(n, name, self.views)
         if block:
             axes = self._matrix_axes(n) or tuple(range(len(n.shape)))
-            rows = IntMin(BLOCK_ROWS, self.scope.size(self.an.batch_size))
+            rows = IntMin(self.block_rows, self.scope.size(self.an.batch_size))
             shape = tuple(rows if a == b else self.s.shape_of(n)[a] for a in axes)
             self.buffers.append(Alloc(name, shape, n.dtype.name))
             return Storage(name, "arr", axes, chunk=(name, b, ROW, LOCAL - S))
@@ -236,12 +261,54 @@ class PassBuilder:
         self.work += numel(x.shape if n.op in REDUCE_NAME or n.op is Op.SCATTER_ADD else n.shape)
         return self.s.statement(self.scope, n, st, {an.batch[id(n)]: ROW}, in_bound)
 
+    def _matrix_of(self, name, st, shape, pre) -> str:
+        """A matrix view of storage ``st`` (a whole array, a row buffer or accumulator, or a
+        block buffer's current row), named after ``name``: made once per chunk in ``pre`` when
+        it does not move with the row, else returned as a statement by `_row_product`."""
+        view = f"{st.name}_m"
+        if st.chunk is not None:  # a block buffer: this row of it
+            self._row_views.append(MatView(view, st.name, (LOCAL - S,), shape))
+        elif view not in self._made:
+            self._made.add(view)
+            whole = self.an.batch[id(name)] is None and id(name) not in self.here
+            pre.append(MatView(view, st.name, (), shape, contiguous=whole))
+        return view
+
+    def _row_product(self, g, st) -> list:
+        """A product inside the row: one BLAS call on this row's matrices (`RowGemm`)."""
+        self.work += numel(g.node.inputs[0].shape)
+        self._row_views = []
+
+        def ref(v, first):
+            base = self.scope.local.get(id(v.base)) or self.scope.external(v.base)
+            name = self._matrix_of(v.base, base, v.shape, self.chunk_pre)
+            return (name, None, v.rows != first, False)
+
+        out_shape = tuple(g.node.inputs[0].shape[a] for a in g.out)
+        out = self._matrix_of(g.node, st, out_shape, self.chunk_pre)
+        x, y = g.out
+        if g.kind == "rows":  # out[x, y] = sum_k P[x, k] Q[k, y], P/Q = a/b or b.T/a.T
+            p, q = (g.a, g.b) if x == g.i else (g.b, g.a)
+            dot = Dot((out, None, False, False), ref(p, x), ref(q, g.k), accumulate=False)
+        else:  # acc[x, y] += sum_l P[l, x] Q[l, y]
+            p, q = (g.a, g.b) if x == g.i else (g.b, g.a)
+            dot = Dot((out, None, False, False), ref(p, x), ref(q, g.k), accumulate=True)
+        return self._row_views + [dot]
+
     def _matrix(self, op, n_axis, block):
         """(array, row range, transposed) reading operand ``op`` of a product as a matrix whose
         first axis is the one along domain axis ``n_axis``."""
         base = op.base
         st = self.scope.local.get(id(base)) or self.scope.external(base)
         trans = op.axes[0] != n_axis
+        if op.cols is not None:  # a block of rows of more axes, seen as [rows, columns]
+            view = f"{st.name}_m"
+            if st.chunk is not None and st.chunk[0] == st.name and block:
+                rows, src, contig = (sympy.Integer(0), M), st.name, False
+            else:
+                rows, src, contig = (S, S + M), st.chunk[0] if st.chunk else st.name, True
+            self._views_before.append(MatView(view, src, (rows,), (M, op.cols), contig))
+            return (view, None, trans, False)
         if self.an.batch[id(base)] is None:  # a whole array (any layout: made contiguous)
             return (st.name, None, trans, True)
         if st.chunk is not None and st.chunk[0] == st.name and block:  # a block buffer
@@ -250,6 +317,12 @@ class PassBuilder:
         return (view, (S, S + M), trans, True)
 
     def _product(self, g, st) -> list:
+        """A product on the block's rows: matrix views of its operands, then one BLAS call."""
+        self._views_before = []
+        stmts = self._gemm(g, st)
+        return self._views_before + stmts
+
+    def _gemm(self, g, st) -> list:
         p = g.node.inputs[0]
         self.work += numel(p.shape)
         if g.kind == "rows":
@@ -284,9 +357,10 @@ class PassBuilder:
     # --- assembly -----------------------------------------------------------------------------
     def build(self):
         """(kernel, step fields) of the pass."""
-        self.row_buffer_segs = set()
+        self.row_buffer_segs, self._made = set(), set()
         segs = self._segments()
         block = self._block_nodes(segs) if self.blocked else set()
+        self.block_rows = self._rows_per_block(block)
         bodies = {}
         for n in self.order:
             if id(n) in self.is_red:
@@ -297,7 +371,12 @@ class PassBuilder:
                     self.row_buffer_segs.add(segs[id(n)])
             self.scope.local[id(n)] = st
             g = self.gemms.get(id(n))
-            stmts = self._product(g, st) if g is not None else self._statement(n, st)
+            if g is not None:
+                stmts = self._product(g, st)
+            elif id(n) in self.row_gemms:
+                stmts = self._row_product(self.row_gemms[id(n)], st)
+            else:
+                stmts = self._statement(n, st)
             bodies.setdefault(segs[id(n)], []).extend(stmts)
         rows = self._rows(bodies)
         batch = self.scope.size(self.an.batch_size)
@@ -317,6 +396,22 @@ class PassBuilder:
         kernel.parallel = prange
         return kernel, self.scope.size(self.work), self.parts, self.spills
 
+    def _rows_per_block(self, block) -> int:
+        """`BLOCK_ROWS`, or fewer (a power of two) when the block buffers of that many rows
+        would pass `BLOCK_BYTES`."""
+        per_row = 0
+        for n in self.order:
+            if id(n) in block and id(n) not in self.s.exported:
+                b = self.an.batch[id(n)]
+                size = sympy.sympify(numel([d for a, d in enumerate(n.shape) if a != b]))
+                if not size.is_number:
+                    return BLOCK_ROWS
+                per_row += int(size) * np.dtype(n.dtype.np).itemsize
+        rows = BLOCK_ROWS
+        while rows > 1 and rows * per_row > BLOCK_BYTES:
+            rows //= 2
+        return rows
+
     def _rows(self, bodies) -> list:
         count = R1 - R0
         flat = {}
@@ -327,14 +422,15 @@ class PassBuilder:
         bodies = {k: cse_statements(v, self.scope) for k, v in bodies.items()}
         if not self.blocked:
             loop = Loop(LOCAL, 0, count, bodies.get(0, []))
-            jam = 0 not in self.row_buffer_segs and accumulates(loop.body)
+            jam = 0 not in self.row_buffer_segs and accumulates(loop.body) and \
+                not _calls_blas(loop.body)
             return unroll_rows(loop) if jam else [loop]
-        block = [Assign("m0", IntMin(BLOCK_ROWS, count - S))]
+        block = [Assign("m0", IntMin(self.block_rows, count - S))]
         for seg in sorted(bodies):
             stmts = bodies[seg]
             if seg in flat:
                 block += flat[seg]
-            elif any(isinstance(x, Dot) for x in stmts):
+            elif seg in self.gemm_segs:
                 block += stmts
             elif stmts:
                 loop = Loop(LOCAL, S, S + M, stmts)
@@ -343,12 +439,18 @@ class PassBuilder:
                 # the vectoriser. Not beside flat segments: there the jam measured ~5% faster
                 # on W3 but cost +1 s of Numba compile (W3: 2.1 -> 3.1 s for the pass kernel)
                 jam = (inner and seg not in self.row_buffer_segs and accumulates(stmts)
-                       and not flat)
+                       and not flat and not _calls_blas(stmts))
                 block += unroll_rows(loop) if jam else [loop]
         what = "products on whole blocks (BLAS)" if self.gemms else \
             "scalar work per row in its own (vectorisable) loop"
-        return [Comment(f"blocks of {BLOCK_ROWS} rows; {what}"),
-                Loop(S, 0, count, block, step=BLOCK_ROWS)]
+        return [Comment(f"blocks of {self.block_rows} rows; {what}"),
+                Loop(S, 0, count, block, step=self.block_rows)]
+
+
+def _calls_blas(stmts) -> bool:
+    """Whether a row body has a product inside the row (never unrolled and jammed)."""
+    return any(isinstance(s, Dot | MatView) or (isinstance(s, Loop) and _calls_blas(s.body))
+               for s in stmts)
 
 
 FLAT = sympy.Symbol("f0", integer=True, nonnegative=True)  # element of a flattened block

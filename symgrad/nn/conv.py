@@ -5,8 +5,8 @@ All of them read *windows* of their input: for every output position the kh x kw
 a (zero-)padded copy at ``position * stride + offset * dilation``. For a kernel offset (i, j)
 these elements over all output positions are one strided SLICE of the padded input, so:
 
-* convolution = sum over offsets (i, j) and input channels of slice(i, j) * weight[:, :, i, j]
-  (per group when ``groups > 1``), then the bias;
+* convolution = each window (all offsets and input channels, im2col) times the weight,
+  summed: a matrix product (per group when ``groups > 1``), then the bias;
 * max pooling = the slices folded with ``where(s > best or isnan(s), s, best)``: the first
   largest element of each window wins, as in torch (which sends the gradient to that one
   element; `amax` would share it between ties); padded positions are never taken (constant
@@ -14,12 +14,15 @@ these elements over all output positions are one strided SLICE of the padded inp
 * average pooling = the sum of the slices over torch's divisor (a NumPy constant of the static
   sizes: padding counted or not, windows cut by ``ceil_mode``).
 
-Traced (``symgrad.compile``), a convolution is one pointwise product of the slices and the
-weight's (i, j) matrices (fused into one node) and one sum over the input channels; with the
-pooling, everything is PAD, SLICE and pointwise nodes: index maps that the back end inlines
-into one pass over the samples, no data-dependent index. (A GATHER of constant im2col index
-arrays followed by a product would be one node fewer, but the Numba back end mis-schedules
-the checked index temporaries of such a gather read through a reshape inside a product.)
+Traced (``symgrad.compile``), a convolution is one GATHER of its windows (im2col: constant
+channel, row and column index arrays broadcasting to (OH, OW, C, kh, kw), read from the padded
+input) and one product over (C, kh, kw); its gradient is one product for the weight, one for
+the windows and their SCATTER_ADD back into the input (col2im), whatever the kernel size. The
+back end stores the windows per sample and makes each product a BLAS call per sample
+(`codegen.schedule.contract.match_row`). (Written as kh * kw strided slices instead, the
+gradient had kh * kw weight sums and input pads: bench W6 compiled in ~20 s.) With the
+pooling, everything else is PAD, SLICE and pointwise nodes.
+
 Eagerly, a convolution copies its windows once (im2col by kh * kw strided NumPy slices,
 `Windows`) and makes one matrix product over all samples and positions (one gemm); that copy
 and its adjoint (the slices added back, col2im) are each other's VJP, so double backward works.
@@ -259,6 +262,16 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, nd):
     return r.squeeze(0) if unbatched else r
 
 
+def _window_index(w: Windows, c: int) -> tuple:
+    """The index arrays of the windows' gather from the padded (N, C, Hp, Wp) input: channel,
+    row and column of element (oh, ow, c, i, j), broadcasting to (OH, OW, C, kh, kw)."""
+    (oh, ow), (kh, kw) = w.out, w.kernel
+    chan = np.arange(c).reshape(1, 1, c, 1, 1)
+    rows = (np.arange(oh)[:, None] * w.stride[0] + np.arange(kh)[None, :] * w.dilation[0])
+    cols = (np.arange(ow)[:, None] * w.stride[1] + np.arange(kw)[None, :] * w.dilation[1])
+    return chan, rows.reshape(oh, 1, 1, kh, 1), cols.reshape(1, ow, 1, 1, kw)
+
+
 def _conv2d_core(x, weight, bias, w: Windows, groups):
     """(N, C, H, W) conv (Cout, C / groups, kh, kw) weight, + bias: (N, Cout, OH, OW)."""
     n = x.shape[0]
@@ -278,18 +291,18 @@ def _conv2d_core(x, weight, bias, w: Windows, groups):
             r = a.matmul(b.reshape(groups, kh * kw * cg, cog)).transpose(0, 1)
             r = r.reshape(n * oh * ow, cout)  # channel g * cog + o
     else:
-        # sum over kernel offsets and input channels of slice * weight: one fused pointwise
-        # product (the slices are index maps of x) and one sum; the batch axis stays an axis
-        # of its own (the back end's passes run over the samples). Eager's (N * L) rows
-        # would merge the batch axis away, and the back end's products are per-row matrices.
-        xp, prod = _pad(x, w), None
-        for i, j in w.offsets():
-            piece = _slice(xp, w, i, j).permute(0, 2, 3, 1)  # (N, OH, OW, C)
-            a = piece.reshape(n, oh * ow, groups, cg, 1)
-            b = weight[:, :, i, j].reshape(groups, cog, cg).transpose(1, 2)
-            term = a * b.reshape(1, 1, groups, cg, cog)  # (N, L, G, Cg, Cog)
-            prod = term if prod is None else prod + term
-        r = prod.sum(3).reshape(n, oh * ow, cout)  # channel g * cog + o
+        # im2col as one gather: windows (N, OH, OW, C, kh, kw) of the padded input, then a
+        # product over (C, kh, kw) per sample and position; the batch axis stays an axis of
+        # its own (the back end's passes run over the samples; eager's (N * L) rows would
+        # merge it away), and each sample's product is a matrix product (a BLAS call)
+        xp = _pad(x, w)
+        c = cg * groups
+        cols = prims.gather(xp, (("s", 0, n, 1), ("a", 0), ("a", 1), ("a", 2)),
+                            [Tensor._wrap(a) for a in _window_index(w, c)],
+                            name="Im2ColBackward0")
+        a = cols.reshape(n, oh * ow, groups, cg * kh * kw, 1)
+        b = weight.reshape(groups, cog, cg * kh * kw).transpose(1, 2)
+        r = (a * b.reshape(1, 1, groups, cg * kh * kw, cog)).sum(3).reshape(n, oh * ow, cout)
         if bias is not None:
             # added with (position, channel) merged into one axis: the bias's axis 0 is then
             # not linked with the activations' channel axis, a class the back end would
