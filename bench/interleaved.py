@@ -8,6 +8,7 @@ stable even when the absolute times are not.
 
     python -m bench.interleaved                       # the issue's small-size and W5 targets
     python -m bench.interleaved --case W3:100000:"numba nogil+threads" --case W3:256:jax
+    python -m bench.interleaved --case W6:256:"torch eager"
 """
 
 from __future__ import annotations
@@ -24,11 +25,14 @@ DEFAULT_CASES = [("W1", 1000, "numba serial"), ("W2", 1000, "numba serial"),
 
 
 def _baseline(key: str, name: str, data):
-    """The baseline runner: a Numba ceiling variant by name, or "jax" (jit value_and_grad)."""
-    if name == "jax":
-        from bench.peers import jax_jit
+    """The baseline runner: a Numba ceiling variant by name, "jax" (jit value_and_grad) or a
+    peer of `bench.peers` by name ("torch eager", "torch.compile", "jax jit")."""
+    from bench.peers import PEERS, jax_jit
 
+    if name == "jax":
         return jax_jit(key)(data)
+    if name in PEERS:
+        return PEERS[name](key)(data)
     from bench.registry import _numba_builders
 
     return _numba_builders()[key][name](data)

@@ -21,3 +21,9 @@ def test_cli_prints_one_line_per_case(capsys):
                  "--rounds", "3"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and all("ratio (median of rounds)" in ln for ln in lines)
+
+
+def test_a_peer_of_bench_peers_is_a_baseline():
+    pytest.importorskip("torch")
+    r = measure("W5", 1, "torch eager", rounds=3, round_s=0.002)
+    assert r["baseline"] == "torch eager" and r["other"] > 0 and r["ratio"] > 0
