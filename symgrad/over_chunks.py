@@ -69,8 +69,8 @@ class ChunkError(Exception):
 # --- kernels in worker processes ---------------------------------------------------------------
 class KernelRef:
     """Names a chunk runner so a task can find it in any process: the alias of its kernel
-    module, the module's cache key, source and constants (or, when the back end has no
-    module to ship, the program itself, compiled or interpreted where it lands)."""
+    module, the module's cache key, source and constants, and the program itself (compiled or
+    interpreted where it lands when the source cannot be used there)."""
 
     def __init__(self, alias, record=None, source=None, program=None, backend="numba"):
         self.alias, self.record, self.source = alias, record, source
@@ -144,8 +144,9 @@ def _new_kernel_ref(entry, mode):
         alias = entry._alias(repr(kind))
         record = cache.read_alias(alias)
         source = cache.read_module(record["key"]) if record else None
-        program = None if source is not None else entry.program_at(kind)
-        ref = KernelRef(alias, record, source, program)
+        # the program too: a worker whose symgrad differs (another version, files edited
+        # since) cannot take this source (its keys differ) and compiles the program instead
+        ref = KernelRef(alias, record, source, entry.program_at(kind))
     else:
         alias = f"interp-{id(entry):x}-{mode}"
         stage = kind if not entry.empty else ("chunk_unoptimized", mode)
@@ -165,18 +166,19 @@ def _one_thread():
 
 
 class Fixed:
-    """What every task of a call shares: the program inputs (None where a chunk goes), the
-    positions of the chunked ones, and extra inputs appended (one object, which Dask passes
-    along without looking inside)."""
+    """What every task of a call shares: the chunk kernel (`KernelRef`), the program inputs
+    (None where a chunk goes), the positions of the chunked ones, and extra inputs appended
+    (one object, which Dask passes along without looking inside)."""
 
-    def __init__(self, template, positions, extra):
+    def __init__(self, ref, template, positions, extra):
+        self.ref = ref
         self.template, self.positions, self.extra = template, positions, extra
 
     def __dask_tokenize__(self):
         return id(self)
 
 
-def chunk_task(ref, block, start, fixed, *blocks):
+def chunk_task(block, start, fixed, *blocks):
     """One block: the chunk runner on the program inputs of ``fixed`` with the block's arrays
     at their positions; the list of results. Raises `ChunkError`."""
     inputs = list(fixed.template)
@@ -186,7 +188,7 @@ def chunk_task(ref, block, start, fixed, *blocks):
     rows = int(blocks[0].shape[0])
     try:
         with _one_thread():  # Dask runs the tasks in parallel
-            outs = runner_for(ref)(inputs)
+            outs = runner_for(fixed.ref)(inputs)
     except IndexError as e:
         raise ChunkError(block, start, start + rows, "index", str(e)) from None
     outs = [np.asarray(o) for o in outs]
@@ -319,16 +321,17 @@ class _Call:
 
         self._check_guards()
         ref = _kernel_ref(self.entry, mode)
-        fixed = Fixed(self._program_template(), list(self.chunked), list(extra))
+        fixed = Fixed(ref, self._program_template(), list(self.chunked), list(extra))
         token = uuid.uuid4().hex
         name = f"symgrad-chunk-{token}"
-        layer, parts, start = {}, [], 0
+        fixed_key = f"symgrad-fixed-{token}"  # one node: sent to each worker once, not per task
+        layer, parts, start = {fixed_key: fixed}, [], 0
         for i, n in enumerate(self.row_chunks):
             if n:  # an empty chunk adds nothing
                 blocks = tuple((self.args[k].name, i) + (0,) * (self.args[k].ndim - 1)
                                for k in self.chunked)
                 key = (name, i)
-                layer[key] = (chunk_task, ref, i, start, fixed) + blocks
+                layer[key] = (chunk_task, i, start, fixed_key) + blocks
                 parts.append(key)
             start += n
         if not parts:

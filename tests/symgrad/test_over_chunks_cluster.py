@@ -111,3 +111,34 @@ def test_a_bad_label_on_a_worker_names_the_chunk(client):
                                          "bounds"):
         cf.value_and_grad(da.from_array(X, chunks=(2000, D)), da.from_array(labels, 2000),
                           W0, B0)
+
+
+def _pretend_other_code(on):
+    """In a worker: make the kernel cache see another version of symgrad's code (its keys,
+    hence the client's source, no longer match), or undo that."""
+    from codegen.load import cache
+    if on:
+        cache._real_fingerprint = cache.code_fingerprint
+        cache.code_fingerprint = lambda: "another-version"
+    elif hasattr(cache, "_real_fingerprint"):
+        cache.code_fingerprint = cache._real_fingerprint
+
+
+def test_a_worker_with_other_code_compiles_the_program_itself(client):
+    def penalized(X, labels, W, b):
+        return ce(X, labels, W, b) + 0.01 * (W * W).sum()
+
+    cf = sg.compile(penalized, wrt=(2, 3))
+    want = cf.value_and_grad(X, LABELS, W0, B0)
+    client.run(_pretend_other_code, True)
+    try:
+        before = _worker_stats(client)
+        value, grads = cf.value_and_grad(da.from_array(X, chunks=(5000, D)),
+                                         da.from_array(LABELS, chunks=5000), W0, B0)
+        after = _worker_stats(client)
+    finally:
+        client.run(_pretend_other_code, False)
+    np.testing.assert_allclose(value, want[0], rtol=1e-12)
+    for g, w in zip(grads, want[1]):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-15)
+    assert sum(after[w]["compiled"] - before[w]["compiled"] for w in after) >= 1
