@@ -37,6 +37,11 @@ from .tensor import Tensor
 # A progress bar shows (on a terminal, local schedulers) for a reduction running this long (s).
 PROGRESS_AFTER = 2.0
 
+# Blocks smaller than this are run several to a task (bytes of chunked data per task), unless
+# that leaves fewer than MIN_TASKS tasks.
+GROUP_BYTES = 32 << 20
+MIN_TASKS = 8
+
 # Partial results are added this many at a time (a fixed tree: the same sums in the same order
 # for the same chunking).
 FAN_IN = 8
@@ -200,6 +205,17 @@ def chunk_task(block, start, fixed, *blocks):
     return outs
 
 
+def group_task(meta, fixed, *blocks):
+    """Consecutive blocks (``meta``: their indices and first rows) in one task: `chunk_task` on
+    each, the results added in order."""
+    per = len(fixed.positions)
+    total = None
+    for j, (block, start) in enumerate(meta.tolist()):
+        outs = chunk_task(block, start, fixed, *blocks[j * per:(j + 1) * per])
+        total = outs if total is None else add_parts(total, outs)
+    return total
+
+
 def add_parts(*parts):
     """The element-wise sum of several chunks' result lists, in order."""
     total = [np.array(o, copy=True) for o in parts[0]]
@@ -325,15 +341,12 @@ class _Call:
         token = uuid.uuid4().hex
         name = f"symgrad-chunk-{token}"
         fixed_key = f"symgrad-fixed-{token}"  # one node: sent to each worker once, not per task
-        layer, parts, start = {fixed_key: fixed}, [], 0
-        for i, n in enumerate(self.row_chunks):
-            if n:  # an empty chunk adds nothing
-                blocks = tuple((self.args[k].name, i) + (0,) * (self.args[k].ndim - 1)
-                               for k in self.chunked)
-                key = (name, i)
-                layer[key] = (chunk_task, i, start, fixed_key) + blocks
-                parts.append(key)
-            start += n
+        layer, parts = {fixed_key: fixed}, []
+        for g, group in enumerate(self._groups()):
+            blocks = tuple((self.args[k].name, i) + (0,) * (self.args[k].ndim - 1)
+                           for i, _ in group for k in self.chunked)
+            layer[(name, g)] = (group_task, np.array(group, np.int64), fixed_key) + blocks
+            parts.append((name, g))
         if not parts:
             raise ArgumentError(f"argument '{self.names[self.chunked[0]]}' has no rows")
         level = 0
@@ -354,6 +367,24 @@ class _Call:
                 self._raise_chunk_error(e)
             raise
         return result
+
+    def _groups(self) -> list:
+        """The non-empty blocks as (index, first row), in groups of consecutive blocks of about
+        `GROUP_BYTES` (fewer bytes when that would leave fewer than `MIN_TASKS` tasks): one
+        task per group, so small blocks do not each pay a task's overhead."""
+        row_bytes = sum(self.args[k].dtype.itemsize * int(np.prod(self.args[k].shape[1:]))
+                        for k in self.chunked)
+        target = min(GROUP_BYTES, max(1, self.rows * row_bytes // MIN_TASKS))
+        groups, group, size, start = [], [], 0, 0
+        for i, n in enumerate(self.row_chunks):
+            if n:  # an empty block adds nothing
+                group.append((i, start))
+                size += n * row_bytes
+                if size >= target:
+                    groups.append(group)
+                    group, size = [], 0
+            start += n
+        return groups + ([group] if group else [])
 
     def _check_guards(self):
         from .guards import first_failure

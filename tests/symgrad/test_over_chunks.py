@@ -294,3 +294,18 @@ def test_fit_refuses_dask_arrays():
     cf = sg.compile(lambda X, y: mse(X, y, w, 0.3), wrt=w, backend="numpy")
     with pytest.raises(ArgumentError, match="fit\\(\\) takes minibatches of NumPy arrays"):
         cf.fit(sg.optim.SGD([w], lr=0.1), *chunked((X, Y), 100), batch_size=10)
+
+
+@pytest.mark.parametrize("group_bytes", [1, 10_000, 1 << 30])
+def test_small_blocks_share_tasks_with_the_same_result(monkeypatch, group_bytes):
+    from symgrad import over_chunks
+    monkeypatch.setattr(over_chunks, "GROUP_BYTES", group_bytes)
+    args = chunked((X, Y, W, 0.3), (50, 0, 150, 100, 100, 100, 100, 100, 100, 100, 100))
+    call = over_chunks._Call(_cf(), args)
+    groups = call._groups()
+    flat = [b for g in groups for b in g]
+    assert flat == [(i, s) for i, s in zip([0, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+                                           [0, 50, 200, 300, 400, 500, 600, 700, 800, 900])]
+    # a group closes at min(GROUP_BYTES, all bytes / MIN_TASKS) = 7000 bytes here: 2 blocks
+    assert len(groups) == {1: 10, 10_000: 5, 1 << 30: 5}[group_bytes]
+    assert_close(_cf().value_and_grad(*args), _cf().value_and_grad(X, Y, W, 0.3))
