@@ -1,8 +1,11 @@
 """Whole training steps, side by side in one process: symgrad's compiled step (loss, gradients
 and the optimizer's update in one program), symgrad's usual loop (``zero_grad``, compiled
-``backward``, eager ``opt.step()``), the compiled ``value_and_grad`` alone (the floor), and
-torch eager with its default optimizer. Every implementation is checked equal to torch after a
-few steps before timing; times are medians of interleaved rounds (see `bench.interleaved`).
+``backward``, eager ``opt.step()``), the compiled ``value_and_grad`` alone (the floor), torch
+eager with its default optimizer, ``torch.compile`` of the whole step (optimizer included) and
+``jax.jit`` of the gradient with a hand-written update (extra ``peers``; skipped without JAX).
+Every implementation is checked equal to torch eager after three steps before timing (1e-6:
+Adam amplifies rounding where sqrt(v) ~ eps); times are medians of interleaved rounds (see
+`bench.interleaved`), every implementation on one thread.
 
     python -m bench.train_step                 # the table
     python -m bench.train_step --plot out.png  # and a plot of steps per second
@@ -23,6 +26,7 @@ CASES = [  # (name, model, optimizer, batch size)
     ("W5 scalar SGD", "scalar", "SGD", 1),
 ]
 OPT_ARGS = {"Adam": dict(lr=1e-3), "SGD": dict(lr=0.01, momentum=0.9)}
+SKIP = set()  # peers to leave out (--skip)
 
 
 def _data(kind, n, seed=0):
@@ -97,21 +101,139 @@ def builders(kind, opt_name, n):
         tloss().backward()
         topt.step()
     out["torch eager"] = tstep, tm
+    if "torch.compile" not in SKIP:
+        out.update(_torch_compiled(kind, opt_name, m1, tx, ty))
+    if "jax jit" not in SKIP:
+        out.update(_jax(kind, opt_name, m1, x, y))
     return out
 
 
+def _torch_compiled(kind, opt_name, model, tx, ty):
+    """``torch.compile`` of the whole step (zero_grad, loss, backward, the optimizer's step);
+    {} when torch.compile cannot build it here."""
+    import torch
+    tm, topt = _torch(kind, opt_name, model)
+
+    def loss():
+        if kind == "scalar":
+            return ((tm(tx.reshape(-1, 1)).reshape(-1) - ty) ** 2).mean()
+        return torch.nn.functional.cross_entropy(tm(tx), ty)
+
+    @torch.compile
+    def step():
+        topt.zero_grad()
+        out = loss()
+        out.backward()
+        topt.step()
+        return out
+
+    return {"torch.compile": (step, tm)}
+
+
+class _JaxParams:
+    """JAX parameters seen as a module's ``parameters()`` (for `check`)."""
+
+    def __init__(self, box):
+        self.box = box
+
+    def parameters(self):
+        return [_JaxParam(a) for a in self.box[0]]
+
+
+class _JaxParam:
+    def __init__(self, a):
+        self.a = a
+
+    def detach(self):
+        return self
+
+    def numpy(self):
+        return np.asarray(self.a)
+
+
+def _jax(kind, opt_name, model, x, y):
+    """``jax.jit`` of the gradient and a hand-written update (torch's SGD-momentum or Adam
+    equations), the usual way; {} without JAX."""
+    try:
+        import jax
+    except ImportError:
+        print("  jax jit skipped: JAX is not installed")
+        return {}
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+    params = [jnp.asarray(p.detach().numpy()) for p in model.parameters()]
+    xs, ys = jnp.asarray(x), jnp.asarray(y)
+
+    def loss(ps):
+        if kind == "scalar":
+            w, b = ps
+            return jnp.mean((xs[:, None] @ w.T + b - ys[:, None]) ** 2)
+        h = xs
+        for k in range(0, len(ps), 2):
+            h = h @ ps[k].T + ps[k + 1]
+            if k + 2 < len(ps):
+                h = jnp.tanh(h)
+        lse = jax.nn.logsumexp(h, axis=1)
+        return jnp.mean(lse - jnp.take_along_axis(h, ys[:, None], axis=1)[:, 0])
+
+    hp = OPT_ARGS[opt_name]
+    if opt_name == "SGD":
+        state = [jnp.zeros_like(p) for p in params]
+
+        @jax.jit
+        def step(ps, st, t):
+            value, gs = jax.value_and_grad(loss)(ps)
+            # torch: the first step's buffer is the gradient itself
+            st = [jnp.where(t == 0, g, hp["momentum"] * m + g) for m, g in zip(st, gs)]
+            return value, [p - hp["lr"] * m for p, m in zip(ps, st)], st
+    else:
+        state = ([jnp.zeros_like(p) for p in params], [jnp.zeros_like(p) for p in params])
+        b1, b2, eps = 0.9, 0.999, 1e-8
+
+        @jax.jit
+        def step(ps, st, t):
+            value, gs = jax.value_and_grad(loss)(ps)
+            m = [b1 * m + (1 - b1) * g for m, g in zip(st[0], gs)]
+            v = [b2 * v + (1 - b2) * g * g for v, g in zip(st[1], gs)]
+            k = t + 1
+            c1, c2 = 1 - b1 ** k, 1 - b2 ** k
+            new = [p - hp["lr"] / c1 * mi / (jnp.sqrt(vi) / jnp.sqrt(c2) + eps)
+                   for p, mi, vi in zip(ps, m, v)]
+            return value, new, (m, v)
+
+    box = [params, state, 0]
+
+    def run():
+        value, box[0], box[1] = step(box[0], box[1], box[2])
+        box[2] += 1
+        jax.block_until_ready(box[0])
+        return value
+
+    return {"jax jit": (run, _JaxParams(box))}
+
+
 def check(runs) -> float:
-    """Three steps of each; the largest parameter difference to torch's."""
+    """Three steps of each (a peer whose first step fails to build is reported and dropped);
+    the largest parameter difference to torch eager's."""
     ref = runs["torch eager"][1]
-    for fn, _ in runs.values():
-        for _ in range(3):
+    for name, (fn, _) in list(runs.items()):
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - a peer that does not build is not fatal
+            print(f"  {name} skipped: {type(exc).__name__}: {str(exc)[:120]}")
+            del runs[name]
+            continue
+        for _ in range(2):
             fn()
     worst = 0.0
     for name, (_, model) in runs.items():
         if model is None or name == "torch eager":
             continue
-        for p, q in zip(model.parameters(), ref.parameters()):
-            worst = max(worst, float(np.abs(p.detach().numpy() - q.detach().numpy()).max()))
+        diff = max(float(np.abs(p.detach().numpy() - q.detach().numpy()).max())
+                   for p, q in zip(model.parameters(), ref.parameters()))
+        if diff > 1e-6:  # Adam amplifies rounding where sqrt(v) ~ eps (torch.compile: 2e-8)
+            raise AssertionError(f"{name} differs from torch eager after 3 steps: {diff:.1e}")
+        worst = max(worst, diff)
     return worst
 
 
@@ -144,9 +266,16 @@ def _fmt(s):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--plot", help="write a bar plot of steps per second to this PNG")
+    ap.add_argument("--skip", default="", help="comma-separated peers to leave out "
+                                                "('torch.compile', 'jax jit')")
+    ap.add_argument("--cases", default="", help="comma-separated case numbers (0-3) to run")
     args = ap.parse_args(argv)
+    SKIP.update(s for s in args.skip.split(",") if s)
+    import torch
+    torch.set_num_threads(1)  # as the suite runs every implementation: one thread (N <= 8192)
     rows = []
-    for name, kind, opt_name, n in CASES:
+    chosen = [int(c) for c in args.cases.split(",") if c] or range(len(CASES))
+    for name, kind, opt_name, n in (CASES[c] for c in chosen):
         runs = builders(kind, opt_name, n)
         err = check(runs)
         t = measure(runs)
