@@ -139,7 +139,8 @@ class MatView:
 class Dot:
     """A BLAS matrix product ``out (+)= a @ b``. Each operand is (array, rows, transposed,
     contiguous): ``rows`` = (start, stop) takes those rows (before transposing), None all of
-    them; ``contiguous`` asks for a contiguous copy if the array is not."""
+    them, an index expression that matrix of a stack of matrices; ``contiguous`` asks for a
+    contiguous copy if the array is not."""
 
     out: tuple
     a: tuple
@@ -255,5 +256,6 @@ PSEUDO = {
 
 def _mat(ref) -> str:
     name, rows, trans, _contig = ref
-    text = name if rows is None else f"{name}[{rows[0]}:{rows[1]}]"
+    text = name if rows is None else f"{name}[{rows[0]}:{rows[1]}]" if isinstance(
+        rows, tuple) else f"{name}[{rows}]"
     return text + (".T" if trans else "")

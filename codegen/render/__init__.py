@@ -80,7 +80,12 @@ class Renderer:
     def matrix(self, ref) -> str:
         """A product operand as a C-contiguous array (its transposition is in the helper)."""
         name, rows, _, contig = ref
-        text = name if rows is None else f"{name}[{self.expr(rows[0])}:{self.expr(rows[1])}]"
+        if rows is None:
+            text = name
+        elif isinstance(rows, tuple):
+            text = f"{name}[{self.expr(rows[0])}:{self.expr(rows[1])}]"
+        else:  # one row of a stack of matrices
+            text = f"{name}[{self.expr(rows)}]"
         if contig:  # a no-op for C-contiguous arrays; BLAS needs contiguous operands
             text = f"np.ascontiguousarray({text})"
         return text

@@ -211,8 +211,10 @@ class PassBuilder:
         return Storage(name, "arr", axes)
 
     def _matrix_axes(self, n):
-        """For a product's output: its two non-trivial axes (a 2-D block buffer)."""
-        if id(n) not in self.gemms:
+        """For a product's output: its two non-trivial axes (a 2-D block buffer or
+        accumulator)."""
+        g = self.row_gemms.get(id(n))
+        if id(n) not in self.gemms and (g is None or g.kind != "gram"):
             return None
         big = tuple(a for a, d in enumerate(n.shape) if d != 1)
         return big if len(big) == 2 else None
@@ -230,8 +232,8 @@ class PassBuilder:
             return acc
         axes = self._matrix_axes(n) or tuple(range(len(n.shape)))
         acc = Storage(name + "_acc", "arr", axes)
-        if id(n) in self.gemms:
-            # a product adds into it once per block: it is the chunk's row of the parts,
+        if id(n) in self.gemms or id(n) in self.row_gemms:
+            # a product adds into it once per block (or row): it is the chunk's row of the parts,
             # which the driver allocates filled with the identity; no loops to fill a local
             # array and copy it out (each loop costs compile time: ~0.3 s for W4's two)
             self.parts.append((name + "_parts", self.s.shape_of(n), acc_dtype(n), init))
@@ -261,39 +263,58 @@ class PassBuilder:
         self.work += numel(x.shape if n.op in REDUCE_NAME or n.op is Op.SCATTER_ADD else n.shape)
         return self.s.statement(self.scope, n, st, {an.batch[id(n)]: ROW}, in_bound)
 
-    def _matrix_of(self, name, st, shape, pre) -> str:
-        """A matrix view of storage ``st`` (a whole array, a row buffer or accumulator, or a
-        block buffer's current row), named after ``name``: made once per chunk in ``pre`` when
-        it does not move with the row, else returned as a statement by `_row_product`."""
+    def _matrix_of(self, node, st, shape):
+        """(array, row) of a matrix view of storage ``st``: a 2-D array itself; else a view made
+        once at the kernel's start, of a whole array (made contiguous), a row buffer or a
+        local accumulator, or of a block buffer as [rows of the block, matrix] read at this
+        row."""
+        if st.chunk is None and len(st.axes) == 2 and st.name not in self._views:
+            return st.name, None
         view = f"{st.name}_m"
-        if st.chunk is not None:  # a block buffer: this row of it
-            self._row_views.append(MatView(view, st.name, (LOCAL - S,), shape))
-        elif view not in self._made:
-            self._made.add(view)
-            whole = self.an.batch[id(name)] is None and id(name) not in self.here
-            pre.append(MatView(view, st.name, (), shape, contiguous=whole))
-        return view
+        block = st.chunk is not None
+        if view not in self._views:
+            self._views.add(view)
+            whole = self.an.batch[id(node)] is None and id(node) not in self.here
+            full = ((IntMin(self.block_rows, self.scope.size(self.an.batch_size)),) + shape
+                    if block else shape)
+            self.mat_views.append(MatView(view, st.name, (), full, contiguous=whole))
+        return view, (LOCAL - S if block else None)
+
+    def _made_matrix(self, node, st, cols):
+        """The matrix view [rows of the block, cols] of a block buffer of more axes, or of the
+        chunk's rows of a spilled batch array (a contiguous copy)."""
+        if st.chunk is not None and st.chunk[0] == st.name:
+            view = f"{st.name}_m"
+            if view not in self._views:
+                self._views.add(view)
+                rows = IntMin(self.block_rows, self.scope.size(self.an.batch_size))
+                self.mat_views.append(MatView(view, st.name, (), (rows, cols)))
+            return view, (sympy.Integer(0), M)
+        view = f"{st.name}_m{len(self._views_before)}"
+        src = st.chunk[0] if st.chunk else st.name
+        self._views_before.append(MatView(view, src, ((S, S + M),), (M, cols), True))
+        return view, None
 
     def _row_product(self, g, st) -> list:
         """A product inside the row: one BLAS call on this row's matrices (`RowGemm`)."""
         self.work += numel(g.node.inputs[0].shape)
-        self._row_views = []
 
         def ref(v, first):
             base = self.scope.local.get(id(v.base)) or self.scope.external(v.base)
-            name = self._matrix_of(v.base, base, v.shape, self.chunk_pre)
-            return (name, None, v.rows != first, False)
+            name, row = self._matrix_of(v.base, base, v.shape)
+            return (name, row, v.rows != first, False)
 
         out_shape = tuple(g.node.inputs[0].shape[a] for a in g.out)
-        out = self._matrix_of(g.node, st, out_shape, self.chunk_pre)
+        out, row = self._matrix_of(g.node, st, out_shape)
+        out = (out, row, False, False)
         x, y = g.out
         if g.kind == "rows":  # out[x, y] = sum_k P[x, k] Q[k, y], P/Q = a/b or b.T/a.T
             p, q = (g.a, g.b) if x == g.i else (g.b, g.a)
-            dot = Dot((out, None, False, False), ref(p, x), ref(q, g.k), accumulate=False)
+            dot = Dot(out, ref(p, x), ref(q, g.k), accumulate=False)
         else:  # acc[x, y] += sum_l P[l, x] Q[l, y]
             p, q = (g.a, g.b) if x == g.i else (g.b, g.a)
-            dot = Dot((out, None, False, False), ref(p, x), ref(q, g.k), accumulate=True)
-        return self._row_views + [dot]
+            dot = Dot(out, ref(p, x), ref(q, g.k), accumulate=True)
+        return [dot]
 
     def _matrix(self, op, n_axis, block):
         """(array, row range, transposed) reading operand ``op`` of a product as a matrix whose
@@ -302,13 +323,8 @@ class PassBuilder:
         st = self.scope.local.get(id(base)) or self.scope.external(base)
         trans = op.axes[0] != n_axis
         if op.cols is not None:  # a block of rows of more axes, seen as [rows, columns]
-            view = f"{st.name}_m"
-            if st.chunk is not None and st.chunk[0] == st.name and block:
-                rows, src, contig = (sympy.Integer(0), M), st.name, False
-            else:
-                rows, src, contig = (S, S + M), st.chunk[0] if st.chunk else st.name, True
-            self._views_before.append(MatView(view, src, (rows,), (M, op.cols), contig))
-            return (view, None, trans, False)
+            view, rows = self._made_matrix(base, st, op.cols)
+            return (view, rows, trans, False)
         if self.an.batch[id(base)] is None:  # a whole array (any layout: made contiguous)
             return (st.name, None, trans, True)
         if st.chunk is not None and st.chunk[0] == st.name and block:  # a block buffer
@@ -357,7 +373,7 @@ class PassBuilder:
     # --- assembly -----------------------------------------------------------------------------
     def build(self):
         """(kernel, step fields) of the pass."""
-        self.row_buffer_segs, self._made = set(), set()
+        self.row_buffer_segs, self._views, self.mat_views = set(), set(), []
         segs = self._segments()
         block = self._block_nodes(segs) if self.blocked else set()
         self.block_rows = self._rows_per_block(block)
@@ -386,8 +402,8 @@ class PassBuilder:
         chunk += self.chunk_pre + self.views + rows + self.chunk_post
         prange = self.s.parallel == "prange"
         if prange:  # chunks run concurrently in one call: each needs its own buffers
-            chunk = self.buffers + chunk
-        body = ([] if prange else self.buffers) + [
+            chunk = self.buffers + self.mat_views + chunk
+        body = ([] if prange else self.buffers + self.mat_views) + [
             Comment(f"rows r0..r1 of each chunk (batch size {batch})"),
             Loop(CHUNK, sympy.Symbol("c0"), sympy.Symbol("c1"), chunk, parallel=prange)]
         params = self.params + [p[0] for p in self.parts] + [s[0] for s in self.spills]

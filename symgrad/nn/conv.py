@@ -15,8 +15,8 @@ these elements over all output positions are one strided SLICE of the padded inp
   sizes: padding counted or not, windows cut by ``ceil_mode``).
 
 Traced (``symgrad.compile``), a convolution is one GATHER of its windows (im2col: constant
-channel, row and column index arrays broadcasting to (OH, OW, C, kh, kw), read from the padded
-input) and one product over (C, kh, kw); its gradient is one product for the weight, one for
+channel, row and column index arrays broadcasting to (OH * OW, C, kh * kw), read from the
+padded input) and one product over (C, kh, kw); its gradient is one product for the weight, one for
 the windows and their SCATTER_ADD back into the input (col2im), whatever the kernel size. The
 back end stores the windows per sample and makes each product a BLAS call per sample
 (`codegen.schedule.contract.match_row`). (Written as kh * kw strided slices instead, the
@@ -264,12 +264,15 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, nd):
 
 def _window_index(w: Windows, c: int) -> tuple:
     """The index arrays of the windows' gather from the padded (N, C, Hp, Wp) input: channel,
-    row and column of element (oh, ow, c, i, j), broadcasting to (OH, OW, C, kh, kw)."""
+    row and column of element (l, c, k) (output position l = (oh, ow), kernel offset
+    k = (i, j)), broadcasting to (OH * OW, C, kh * kw)."""
     (oh, ow), (kh, kw) = w.out, w.kernel
-    chan = np.arange(c).reshape(1, 1, c, 1, 1)
-    rows = (np.arange(oh)[:, None] * w.stride[0] + np.arange(kh)[None, :] * w.dilation[0])
-    cols = (np.arange(ow)[:, None] * w.stride[1] + np.arange(kw)[None, :] * w.dilation[1])
-    return chan, rows.reshape(oh, 1, 1, kh, 1), cols.reshape(1, ow, 1, 1, kw)
+    chan = np.arange(c).reshape(1, c, 1)
+    out_r, out_c = np.divmod(np.arange(oh * ow), ow)
+    off_r, off_c = np.divmod(np.arange(kh * kw), kw)
+    rows = out_r[:, None] * w.stride[0] + off_r[None, :] * w.dilation[0]
+    cols = out_c[:, None] * w.stride[1] + off_c[None, :] * w.dilation[1]
+    return chan, rows.reshape(oh * ow, 1, kh * kw), cols.reshape(oh * ow, 1, kh * kw)
 
 
 def _conv2d_core(x, weight, bias, w: Windows, groups):
@@ -291,7 +294,7 @@ def _conv2d_core(x, weight, bias, w: Windows, groups):
             r = a.matmul(b.reshape(groups, kh * kw * cg, cog)).transpose(0, 1)
             r = r.reshape(n * oh * ow, cout)  # channel g * cog + o
     else:
-        # im2col as one gather: windows (N, OH, OW, C, kh, kw) of the padded input, then a
+        # im2col as one gather: windows (N, OH * OW, C, kh * kw) of the padded input, then a
         # product over (C, kh, kw) per sample and position; the batch axis stays an axis of
         # its own (the back end's passes run over the samples; eager's (N * L) rows would
         # merge it away), and each sample's product is a matrix product (a BLAS call)
@@ -304,11 +307,7 @@ def _conv2d_core(x, weight, bias, w: Windows, groups):
         b = weight.reshape(groups, cog, cg * kh * kw).transpose(1, 2)
         r = (a * b.reshape(1, 1, groups, cg * kh * kw, cog)).sum(3).reshape(n, oh * ow, cout)
         if bias is not None:
-            # added with (position, channel) merged into one axis: the bias's axis 0 is then
-            # not linked with the activations' channel axis, a class the back end would
-            # otherwise count as larger than the samples' and take for its batch (rows)
-            tiled = bias.reshape(1, cout).expand(oh * ow, cout).reshape(oh * ow * cout)
-            r = (r.reshape(n, oh * ow * cout) + tiled).reshape(n, oh * ow, cout)
+            r = r + bias.reshape(1, 1, cout)
             bias = None
     if bias is not None:
         r = r + bias
