@@ -10,6 +10,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import symgrad as sg
 import symgrad.nn as nn
@@ -309,3 +311,26 @@ def test_small_blocks_share_tasks_with_the_same_result(monkeypatch, group_bytes)
     # a group closes at min(GROUP_BYTES, all bytes / MIN_TASKS) = 7000 bytes here: 2 blocks
     assert len(groups) == {1: 10, 10_000: 5, 1 << 30: 5}[group_bytes]
     assert_close(_cf().value_and_grad(*args), _cf().value_and_grad(X, Y, W, 0.3))
+
+
+_COMPILED = {}  # one trace per case across the examples
+
+
+@st.composite
+def _chunkings(draw, n=60):
+    cuts = sorted(draw(st.lists(st.integers(0, n), max_size=8)))
+    edges = [0] + cuts + [n]
+    return tuple(b - a for a, b in zip(edges, edges[1:]))
+
+
+@given(chunks=_chunkings(), case=st.sampled_from(["ce", "rmse", "norm_of_mean",
+                                                  "sum_plus_decay"]))
+def test_any_chunking_equals_the_numpy_call(chunks, case):
+    """Random block boundaries (empty and one-row blocks included) over the first 60 rows."""
+    fn, args = CASES[case]
+    args = tuple(a[:60] if k < 2 else a for k, a in enumerate(args))
+    cf = _COMPILED.setdefault(case, sg.compile(fn, wrt=(2, 3), backend="numpy"))
+    want = cf.value_and_grad(*args)
+    got = cf.value_and_grad(*chunked(args, chunks))
+    assert_close(got, want, rtol=1e-11)
+
