@@ -13,7 +13,9 @@ that runs before pass k (and after pass k-1, whose accumulators it combines).
 
 *Materialization.* Reductions, scatters, pads and outputs get storage; an elementwise node too when
 it has several uses or would be re-evaluated at more points than it has elements (a broadcast
-consumer) unless it is cheap. Everything else is inlined into its consumer's loop body.
+consumer) unless it is cheap; a batch gather with features too when its elements are read
+several times (a convolution's windows). Everything else is inlined into its consumer's loop
+body.
 """
 
 from __future__ import annotations

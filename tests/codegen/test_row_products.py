@@ -11,7 +11,9 @@ import re
 import numpy as np
 import sympy
 from codegen_corpus import program_of
+from corpus_cases import corpus_case
 
+import codegen
 import codegen.schedule.rows as rows_module
 import symgrad as sg
 import symgrad.nn.functional as F
@@ -134,3 +136,9 @@ def test_constant_indices_in_range_are_not_checked():
     assert _in_range(const([[3, 0], [2, 1]]), 4)
     assert not _in_range(const([3, 4]), 4) and not _in_range(const([-1, 0]), 4)
     assert not _in_range(const([0, 1]), sympy.Symbol("D"))
+
+
+def test_rows_with_small_features_keep_full_blocks():
+    for name in ("mlp_tanh", "nn_mlp_ce", "softmax_ce"):
+        text = codegen.program_source(corpus_case(name).program)
+        assert re.findall(r"# blocks of (\d+) rows", text) == [str(rows_module.BLOCK_ROWS)]
