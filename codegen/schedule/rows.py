@@ -268,13 +268,13 @@ class PassBuilder:
         once at the kernel's start, of a whole array (made contiguous), a row buffer or a
         local accumulator, or of a block buffer as [rows of the block, matrix] read at this
         row."""
-        if st.chunk is None and len(st.axes) == 2 and st.name not in self._views:
+        whole = self.an.batch[id(node)] is None and id(node) not in self.here
+        if st.chunk is None and len(st.axes) == 2 and not whole:
             return st.name, None
         view = f"{st.name}_m"
         block = st.chunk is not None
         if view not in self._views:
             self._views.add(view)
-            whole = self.an.batch[id(node)] is None and id(node) not in self.here
             full = ((IntMin(self.block_rows, self.scope.size(self.an.batch_size)),) + shape
                     if block else shape)
             self.mat_views.append(MatView(view, st.name, (), full, contiguous=whole))

@@ -142,3 +142,17 @@ def test_rows_with_small_features_keep_full_blocks():
     for name in ("mlp_tanh", "nn_mlp_ce", "softmax_ce"):
         text = codegen.program_source(corpus_case(name).program)
         assert re.findall(r"# blocks of (\d+) rows", text) == [str(rows_module.BLOCK_ROWS)]
+
+
+def test_a_per_sample_product_with_a_transposed_weight():
+    # each sample's (C, H*W) activations times a 2-D weight given transposed (not contiguous):
+    # the weight is made contiguous once, the activations' row is the matrix itself
+    wt = sg.tensor(np.ascontiguousarray(rng.standard_normal((3, 72))).T, requires_grad=True)
+
+    def fn(x):
+        h = F.conv2d(x, W1, B1, padding=1).relu()
+        return (sg.matmul(h.reshape(x.shape[0], 4, 72), wt).tanh() ** 2).sum()
+
+    src = _check(fn, [W1, wt], X)
+    assert "wt_m = np.ascontiguousarray(wt).reshape(72, 3)" in src
+    assert re.search(r"matmul_nn\(\w+, wt_m, \w+\)", src)
