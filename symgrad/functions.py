@@ -235,7 +235,7 @@ def step(x):
     """step(x) = 1 if x > 0 else 0 (the derivative of relu)."""
     return 1.0 if x > 0 else 0.0
 '''),
-    PointwiseFunction(isnan, np.isnan),  # no kernel code: a NumPy fallback computes it
+    PointwiseFunction(isnan, np.isnan, kernel="np.isnan"),  # kernels are not built with nnan
     PointwiseFunction(log1p, np.log1p, kernel="vlog1p", transcendental=True),  # codegen.vmath
     PointwiseFunction(expm1, np.expm1, kernel="np.expm1", transcendental=True),
     PointwiseFunction(erf, _np_erf, kernel="erf", transcendental=True, helper='''

@@ -93,3 +93,18 @@ def test_gather_out_of_range_raises_like_numpy():
     for jit in (False, True):
         with pytest.raises(IndexError):
             codegen.compile_program(p, jit=jit)([np.arange(4.0), np.array([0, 4])])
+
+
+def test_isnan_is_kernel_code():
+    # kernels are compiled without fastmath's nnan: isnan is NumPy's, no fallback step
+    from symgrad.functions import isnan
+
+    x = _input("x", (N, 3))
+    m = _ew(isnan(X[0]), [x], (N, 3), dtype=BOOL, cdtype=F64)
+    y = _ew(sympy.Piecewise((0.0, sympy.Ne(X[0], 0)), (X[1], True)), [m, x], (N, 3))
+    p = Program([x], [_sum(y, (0, 1), ()), m], sizes={N: (0, 0)})
+    source = codegen.program_source(p)
+    assert "fallback_" not in source and "np.isnan(" in source
+    a = np.random.default_rng(1).standard_normal((9, 3))
+    a[[0, 4, 8], [2, 0, 1]] = np.nan
+    _check(p, [a])
