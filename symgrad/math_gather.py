@@ -141,8 +141,33 @@ def roll(input, shifts, dims=None):
 
 def diagonal(input, offset=0, dim1=0, dim2=1):
     """The diagonal of the planes (dim1, dim2), ``offset`` above the main one (below when
-    negative), as the last dimension (a gather: a copy here, a view in torch)."""
-    return _diagonal(input, offset, dim1, dim2, "DiagonalBackward0")
+    negative), as the last dimension: a view of ``input`` as in torch (writes go through, the
+    version counter is shared); traced, a gather."""
+    r = _diagonal(input, offset, dim1, dim2, "DiagonalBackward0")
+    if input._node is None and r._node is None:
+        _as_view_of(r, input, np.diagonal(input._data, int(offset), _axis(dim1, input.ndim),
+                                          _axis(dim2, input.ndim)))
+    return r
+
+
+def _as_view_of(r, base, read_only_view):
+    """Make ``r`` (already computed, with its grad_fn) a view of ``base``: its data the
+    elements ``read_only_view`` shows (NumPy's diagonal view), writable when ``base`` is."""
+    from numpy.lib.stride_tricks import as_strided
+    data = base._data
+    view = as_strided(data, read_only_view.shape, read_only_view.strides,
+                      writeable=bool(data.flags.writeable))
+    offset = (read_only_view.__array_interface__["data"][0] -
+              data.__array_interface__["data"][0])
+    if offset:  # as_strided starts at the array's first element: start at the diagonal's
+        flat = data.reshape(-1) if data.flags.c_contiguous else None
+        if flat is None or offset % data.itemsize:
+            return  # not a plain layout: keep the copy
+        view = as_strided(flat[offset // data.itemsize:], read_only_view.shape,
+                          read_only_view.strides, writeable=bool(data.flags.writeable))
+    r._data = view
+    r._version = base._version
+    r._base = base._base if base._base is not None else base
 
 
 def _diagonal(input, offset, dim1, dim2, name):

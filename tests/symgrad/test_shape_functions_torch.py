@@ -401,3 +401,40 @@ def test_gradcheck(rng, name):
         out = fn(sg, *xs)
         return out.values if isinstance(out, tuple) and hasattr(out, "values") else out
     assert gradcheck(f, inputs)
+
+
+def _diagonal_view_semantics(lib):
+    """What torch's diagonal being a view means: writes go through both ways, an in-place
+    change of a view rewrites the base's history (CopySlices), and the version counter is
+    shared (a saved diagonal changed through its base is an error at backward)."""
+    out = {}
+    x = lib.tensor(np.arange(12.).reshape(3, 4))
+    x.diagonal(1).fill_(-1)
+    out["write through"] = x.numpy().copy()
+    x3 = lib.tensor(np.arange(24.).reshape(2, 3, 4))
+    d3 = x3.diagonal(0, 1, 2)
+    x3[0, 0, 0] = 100.0
+    out["read through"] = d3.numpy().copy()
+    leaf = lib.tensor(np.arange(9.).reshape(3, 3), requires_grad=True)
+    y = leaf * 2
+    y.diagonal(-1).mul_(3)
+    y.sum().backward()
+    out["grad"] = leaf.grad.numpy().copy()
+    out["value"] = y.detach().numpy().copy()
+    a = lib.tensor(np.ones((2, 2)), requires_grad=True)
+    b = a * 1
+    d = b.diagonal()
+    z = (d * d).sum()
+    b.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        z.backward()
+    t = lib.ones(3, 3).t()  # a non-contiguous base
+    t.diagonal().zero_()
+    out["transposed base"] = t.numpy().copy()
+    return out
+
+
+def test_diagonal_is_a_view_as_in_torch(torch):
+    ours, theirs = _diagonal_view_semantics(sg), _diagonal_view_semantics(torch)
+    for k in theirs:
+        np.testing.assert_array_equal(ours[k], theirs[k], err_msg=k)
