@@ -447,8 +447,8 @@ def _p_norm(x, p, axes, keepdim):
 
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, dtype=None):  # noqa: A002
     """Matrix norms over the two dimensions ``dim``: 'fro' (the 2-norm of the entries), 1 / -1
-    (max / min column sum of |A|), inf / -inf (max / min row sum). 'nuc' and ±2 need singular
-    values, which symgrad does not compute: NotImplementedError."""
+    (max / min column sum of |A|), inf / -inf (max / min row sum), 'nuc' (the sum of the
+    singular values), 2 / -2 (the largest / smallest): these three eagerly only (`svdvals`)."""
     if isinstance(ord, str):
         if ord not in ("fro", "nuc"):
             raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
@@ -472,9 +472,14 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, dtype=None):  # noqa:
         A = _norm_dtype(A, dtype, "linalg.matrix_norm")
     if ord == "fro":
         return vector_norm(A, 2, dim, keepdim)
-    if ord == "nuc" or builtins.abs(float(ord)) == 2.0:
-        raise NotImplementedError(f"linalg.matrix_norm: ord={ord!r} needs singular values "
-                                  "(an SVD), which symgrad does not compute")
+    if ord == "nuc" or builtins.abs(float(ord)) == 2.0:  # from the singular values
+        from .math_shape import movedim
+        s = svdvals(movedim(A, dim, (-2, -1)))
+        reduce = sum if ord == "nuc" else amax if float(ord) > 0 else amin
+        r = reduce(s, -1, keepdim)
+        if keepdim:  # as torch: the two kept axes moved back where they were
+            r = movedim(r.unsqueeze(-1), (-2, -1), dim)
+        return r
     o = float(ord)
     if np.isinf(o):  # the inf norm is the 1 norm of the transpose
         dim = dim[::-1]
@@ -482,6 +487,37 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, dtype=None):  # noqa:
         dim[1] -= 1
     col = vector_norm(A, 1, dim[0], keepdim)
     return (amax if o > 0 else amin)(col, dim[1], keepdim)
+
+
+def svdvals(A):
+    """torch.linalg.svdvals: the singular values of the matrices in the last two dimensions,
+    in descending order (NumPy's SVD). Eager only: the IR has no SVD, so compiled code refuses
+    it. The gradient is ``U diag(g) Vh`` (first order: the factors are constants)."""
+    if A._node is not None:
+        raise NotImplementedError("linalg.svdvals (singular values, as in matrix norms 'nuc' "
+                                  "and ord=±2) is not supported in compiled code: the IR has "
+                                  "no SVD; call it eagerly")
+    if A.ndim < 2:
+        raise RuntimeError("linalg.svd: The input tensor A must have at least 2 dimensions.")
+    _float_check(A, "linalg.svd")
+    u, s, vh = np.linalg.svd(A._data, full_matrices=False)
+    out = Tensor._wrap(s.astype(A._data.dtype, copy=False))
+    from .dispatch import record_custom
+    return record_custom(out, _svdvals_vjp, [A], {"u": u, "vh": vh}, "LinalgSvdBackward0")
+
+
+def _svdvals_vjp(ctx, g):
+    u, vh = ctx.attrs["u"], ctx.attrs["vh"]
+    return (matmul_const(u, g, vh),)
+
+
+def matmul_const(u, g, vh):
+    """``u @ diag(g) @ vh`` for constant factors ``u``, ``vh`` and a tensor ``g`` (batched)."""
+    from .math_matmul import matmul
+    left = Tensor._wrap(np.ascontiguousarray(u.astype(g._data.dtype if g._node is None
+                                                      else u.dtype, copy=False)))
+    right = Tensor._wrap(np.ascontiguousarray(vh.astype(left._data.dtype, copy=False)))
+    return matmul(left * g.unsqueeze(-2), right)
 
 
 def linalg_norm(A, ord=None, dim=None, keepdim=False, dtype=None):  # noqa: A002
@@ -504,7 +540,7 @@ def linalg_norm(A, ord=None, dim=None, keepdim=False, dtype=None):  # noqa: A002
 
 def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
     """torch.norm (deprecated in PyTorch, kept for old code): p a number gives the vector norm
-    over ``dim`` (all by default); 'fro' the 2-norm over up to two dims; 'nuc' is refused."""
+    over ``dim`` (all by default); 'fro' the 2-norm over up to two dims; 'nuc' over two."""
     if out is not None:
         raise NotImplementedError("norm(): out= is not supported")
     dims = None if dim is None else ([dim] if isinstance(dim, int) else list(dim))

@@ -155,6 +155,7 @@ from .math_reduce import (  # noqa: F401
     softmax,
     std,
     sum,
+    svdvals,
     var,
     vector_norm,
 )
