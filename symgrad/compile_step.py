@@ -66,14 +66,21 @@ class StepLayout:
 
     def inputs(self, opt) -> list:
         """The state arrays and runtime scalars of this step, in the program's input order
-        (a missing state, before the first step, is zeros: written only by `commit`)."""
-        extra = []
+        (a missing state, before the first step, is zeros: written only by `commit`). The
+        scalars are worked out once per group and state condition (Adam's step count, SGD's
+        first step), not once per parameter."""
+        extra, values_of = [], {}
         for t, group, rule, cast in zip(self.tensors, self.groups, self.rules, self.casts):
             state = opt.state.get(t) or {}
             for s in rule.states:
                 have = state.get(s)
                 extra.append(have._data if have is not None else np.zeros_like(t._data))
-            values = scalar_values(opt, group, state)
+            step = state.get("step")
+            key = (id(group), None if step is None else step._data.item(),
+                   state.get("momentum_buffer") is None)
+            values = values_of.get(key)
+            if values is None:
+                values = values_of[key] = scalar_values(opt, group, state)
             extra += [cast(values[s]) for s in rule.scalars]
         return extra
 
@@ -81,21 +88,27 @@ class StepLayout:
         """Write the new parameters, optimizer state and gradients (all computed: nothing can
         fail half-way here)."""
         n = len(self.tensors)
-        grads, params = outs[1:1 + n], outs[1 + n:1 + 2 * n]
-        states = iter(outs[1 + 2 * n:])
-        for t, rule, g, p in zip(self.tensors, self.rules, grads, params):
-            np.copyto(t._data, p, casting="unsafe")
-            t._version.bump()
-            t._grad = Tensor._wrap(_as_grad(g, t))
+        at = 1 + 2 * n
+        for k, (t, rule) in enumerate(zip(self.tensors, self.rules)):
+            data, p, g = t._data, outs[1 + n + k], outs[1 + k]
+            if type(p) is np.ndarray and p.dtype == data.dtype and p.shape == data.shape:
+                data[...] = p
+            else:
+                np.copyto(data, p, casting="unsafe")
+            t._version.value += 1
+            t._grad = Tensor._wrap(g if type(g) is np.ndarray and g.dtype == data.dtype and
+                                   g.shape == data.shape else _as_grad(g, t))
             if not rule.states and not self.adam:
                 continue  # plain SGD keeps no state (nor does torch's)
             state = opt.state[t]
             for s in rule.states:
-                new = next(states)
-                if state.get(s) is None:
-                    state[s] = Tensor._wrap(np.array(new, dtype=t._data.dtype, copy=True))
+                new = outs[at]
+                at += 1
+                have = state.get(s)
+                if have is None:
+                    state[s] = Tensor._wrap(np.array(new, dtype=data.dtype, copy=True))
                 else:
-                    np.copyto(state[s]._data, new, casting="unsafe")
+                    have._data[...] = new
             if self.adam:
                 if "step" not in state:
                     state["step"] = _step_tensor()
