@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import sympy
 from sympy.printing.str import StrPrinter
 
@@ -48,6 +49,22 @@ def _align(in_shape, out_idx):
     return tuple(0 if d == 1 else out_idx[lead + a] for a, d in enumerate(in_shape))
 
 
+def _affine(v):
+    """(c, [a_0, ...]) when the integer array ``v`` is ``c + Σ a_k i_k`` in its indices (as a
+    convolution's window indices are), else None."""
+    if v.dtype.kind not in "iu" or v.size == 0:
+        return None
+    c = int(v.flat[0])
+    coefs, model = [], np.full(v.shape, c, dtype=np.int64)
+    for k, n in enumerate(v.shape):
+        a = int(v[(0,) * k + (1,) + (0,) * (v.ndim - k - 1)]) - c if n > 1 else 0
+        coefs.append(a)
+        shape = [1] * v.ndim
+        shape[k] = n
+        model = model + a * np.arange(n, dtype=np.int64).reshape(shape)
+    return (c, coefs) if np.array_equal(model, v) else None
+
+
 class _Builder:
     def __init__(self, indices, constants=None):
         self.indices = indices
@@ -76,6 +93,10 @@ class _Builder:
             return sympy.sympify(v.flat[0].item())
         if not idx:
             return sympy.sympify(v.item())
+        affine = _affine(v)
+        if affine is not None:  # an index table (a convolution's windows): its formula
+            c, coefs = affine
+            return sympy.Integer(c) + sympy.Add(*[a * i for a, i in zip(coefs, idx) if a])
         # each constant array gets its own name (const0, const1, ...), listed in .constants
         name, _ = self.constants.setdefault(id(n), (f"const{len(self.constants)}", v))
         return sympy.IndexedBase(name, real=True)[idx]

@@ -4,6 +4,8 @@ hand derivation (sympy.count_ops)."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import sympy
@@ -276,3 +278,12 @@ def test_formulas_of_random_graphs_evaluate_to_the_compiled_numbers(graph):
     for pos in list(np.ndindex(grad.shape))[:3]:
         expr = f.grad[name].xreplace(dict(zip(f.free[name], pos)))
         assert _evaluate(expr, sizes, values) == pytest.approx(grad[pos], rel=1e-8, abs=1e-11)
+
+
+def test_a_convolution_reads_as_its_index_sum():
+    """conv1d's window indices (a constant index table) print as the affine index they are."""
+    cf = sg.compile(lambda x, k: F.conv1d(x, k, stride=2, dilation=3).sum(), wrt=(1,),
+                    backend="numpy")
+    text = str(cf.formulas(np.random.rand(2, 1, 12), np.random.rand(1, 1, 3)))
+    assert "const" not in text
+    assert re.search(r"x\[\w,0,2·\w \+ 3·\w\]", text), text
