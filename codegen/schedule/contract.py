@@ -96,16 +96,25 @@ def _operand(node, mat, leaf_ok=True):
     return node, tuple(axes)
 
 
-def match(r, an, mat):
-    """A `Gemm` for the SUM node ``r`` inside a pass, or None."""
-    if r.op is not Op.SUM or len(r.attr("axes")) != 1:
-        return None
+def _product_under(r, mat):
+    """The product ``x0 * x1`` (not materialized, both operands and the computation of one
+    floating dtype) that the SUM node ``r`` reduces, or None."""
     p = r.inputs[0]
     if p.op is not Op.ELEMENTWISE or id(p) in mat or len(p.inputs) != 2:
         return None
     if p.attr("body") != placeholder(0) * placeholder(1) or not p.dtype.is_floating_point:
         return None
     if any(x.dtype != p.dtype for x in p.inputs) or p.attr("cdtype") != p.dtype:
+        return None
+    return p
+
+
+def match(r, an, mat):
+    """A `Gemm` for the SUM node ``r`` inside a pass, or None."""
+    if r.op is not Op.SUM or len(r.attr("axes")) != 1:
+        return None
+    p = _product_under(r, mat)
+    if p is None:
         return None
     ops = []
     for x in p.inputs:
@@ -329,12 +338,8 @@ def match_row(r, an, mat):
     """A `RowGemm` for the SUM node ``r`` of a pass, or None."""
     if r.op is not Op.SUM or id(r) not in mat:
         return None
-    p = r.inputs[0]
-    if p.op is not Op.ELEMENTWISE or id(p) in mat or len(p.inputs) != 2:
-        return None
-    if p.attr("body") != placeholder(0) * placeholder(1) or not p.dtype.is_floating_point:
-        return None
-    if any(x.dtype != p.dtype for x in p.inputs) or p.attr("cdtype") != p.dtype:
+    p = _product_under(r, mat)
+    if p is None:
         return None
     dom = p.shape
     if any(not isinstance(d, int) for d in dom):
