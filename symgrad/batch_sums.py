@@ -71,13 +71,7 @@ class BatchSums:
         if len(program.outputs) != 1:
             raise NotABatchSum(f"{name} returns {len(program.outputs)} values; over chunks it "
                                "must return one (a loss)")
-        info = {}
-        sums = []
-        chunked = set(chunked)
-        why = f"{name} is not a sum over the rows of its batch (size {symbol}), so it cannot " \
-              "be evaluated chunk by chunk"
-        for node in program.nodes:
-            info[id(node)] = _classify(node, info, symbol, chunked, program, why, sums)
+        info, sums, why = _classify_all(program, symbol, chunked, name)
         out = program.outputs[0]
         kind = info[id(out)][0]
         if kind in (_Kind.ROW, _Kind.ROWPOS):
@@ -147,6 +141,28 @@ class BatchSums:
     def tail_inputs(self, sums, inputs) -> list:
         """The tail's input arrays: the (total) sums, then the program inputs it reads."""
         return list(sums) + [inputs[k] for k in self.tail_globals]
+
+
+def row_wise(program, symbol, chunked, name="the function") -> bool:
+    """Whether ``program`` computes its one output row by row: rows of the output (along its
+    first axis, of size ``symbol``) from the same rows of the chunked inputs only, so a chunk
+    of rows gives the output's rows for that chunk (a model's predictions). Raises
+    `NotABatchSum` naming an operation that couples rows."""
+    if len(program.outputs) != 1:
+        return False
+    info, sums, _ = _classify_all(program, symbol, chunked, name)
+    kind, axis = info[id(program.outputs[0])]
+    return kind == _Kind.ROW and axis == 0 and not sums
+
+
+def _classify_all(program, symbol, chunked, name):
+    """(kind and batch axis of every node, the batch sums, the error's preamble)."""
+    info, sums, chunked = {}, [], set(chunked)
+    why = f"{name} is not a sum over the rows of its batch (size {symbol}), so it cannot " \
+          "be evaluated chunk by chunk"
+    for node in program.nodes:
+        info[id(node)] = _classify(node, info, symbol, chunked, program, why, sums)
+    return info, sums, why
 
 
 def _batch_axes(shape, symbol) -> list:

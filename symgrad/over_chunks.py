@@ -142,11 +142,11 @@ def _kernel_ref(entry, mode):
 
 
 def _new_kernel_ref(entry, mode):
-    run = entry.chunk_runner(mode)
-    kind = ("chunk", mode)
+    kind = "forward" if mode == "rows" else ("chunk", mode)
+    run = entry._runner(kind)
     if entry.cf.backend == "numba" and not entry.empty:
         from codegen.load import cache
-        alias = entry._alias(repr(kind))
+        alias = entry._alias(kind if isinstance(kind, str) else repr(kind))
         record = cache.read_alias(alias)
         source = cache.read_module(record["key"]) if record else None
         # the program too: a worker whose symgrad differs (another version, files edited
@@ -154,7 +154,8 @@ def _new_kernel_ref(entry, mode):
         ref = KernelRef(alias, record, source, entry.program_at(kind))
     else:
         alias = f"interp-{id(entry):x}-{mode}"
-        stage = kind if not entry.empty else ("chunk_unoptimized", mode)
+        stage = kind if not entry.empty else (
+            "traced" if mode == "rows" else ("chunk_unoptimized", mode))
         ref = KernelRef(alias, program=entry.program_at(stage), backend="numpy")
     register(ref, run)
     return ref
@@ -205,6 +206,27 @@ def chunk_task(block, start, fixed, *blocks):
     return outs
 
 
+def rows_task(*blocks, fixed, block_info=None):
+    """The rows of a row-wise function (a model's predictions) for one block: the forward
+    kernel on the block's rows. The blocks come flattened to two axes (rows, the rest), and
+    so does the result."""
+    block = block_info[0]["chunk-location"][0]
+    start, stop = block_info[0]["array-location"][0]
+    rows = stop - start
+    width = int(np.prod(fixed.out_tail))
+    if rows == 0:
+        return np.empty((0, width), fixed.out_dtype)
+    inputs = list(fixed.template)
+    for k, b, tail in zip(fixed.positions, blocks, fixed.tails):
+        inputs[k] = np.ascontiguousarray(b).reshape((rows,) + tail)
+    try:
+        with _one_thread():
+            out = runner_for(fixed.ref)(inputs)[0]
+    except IndexError as e:
+        raise IndexError(f"chunk {block} (rows {start}:{stop}): {e}") from None
+    return np.asarray(out, fixed.out_dtype).reshape(rows, width)
+
+
 def group_task(meta, fixed, *blocks):
     """Consecutive blocks (``meta``: their indices and first rows) in one task: `chunk_task` on
     each, the results added in order."""
@@ -235,19 +257,19 @@ def _add_task(layer, name, j, parts):
 class _Call:
     """One call of a compiled function with Dask array arguments."""
 
-    def __init__(self, cf, args):
+    def __init__(self, cf, args, rows_ok=False):
         import dask  # noqa: F401  (the caller passed a Dask array: Dask is there)
 
-        self.cf = cf
+        self.cf, self.rows_ok = cf, rows_ok
         self.args = list(args)
         names = cf.param_names
         self.names = [names[k] if k < len(names) else f"argument {k}" for k in
                       range(len(args))]
         self.chunked = [k for k, a in enumerate(args) if is_dask_array(a)]
         self._check_and_align()
-        self.entry = self._trace()
-        self.split = self.entry.split_batch(self.chunked)
-        for pos in self.entry.wrt_positions:
+        self.entry, self.mode = self._trace()
+        self.split = self.entry.batch_sums if self.mode == "sums" else None
+        for pos in self.entry.wrt_positions if self.split is not None else ():
             if pos in self.chunked:
                 raise ArgumentError(f"cannot differentiate with respect to '{self.names[pos]}':"
                                     " it is a Dask array (chunked data); pass wrt= the "
@@ -298,13 +320,27 @@ class _Call:
                      else a for k, a in enumerate(self.args)]
             entry, _ = self.cf._slow_entry(proto)
             try:
-                entry.split_batch(self.chunked)
-                return entry
+                return entry, self._analyze(entry)
             except NotABatchSum as e:  # a captured tensor with that size? try another
                 last = e
                 if "is not chunked" not in str(e):
                     raise
         raise last
+
+    def _analyze(self, entry) -> str:
+        """"sums" (a loss: `CompiledTrace.split_batch`), or, for a plain call, "rows" when the
+        function computes its result row by row (`batch_sums.row_wise`)."""
+        try:
+            entry.split_batch(self.chunked)
+            return "sums"
+        except NotABatchSum as e:
+            if not self.rows_ok or not entry.symbolic:
+                raise
+            from .batch_sums import row_wise
+            symbol = entry._inputs[self.chunked[0]].shape[0]
+            if row_wise(entry.program, symbol, self.chunked, self.cf.__name__):
+                return "rows"
+            raise e
 
     # --- running the blocks ---------------------------------------------------------------------
     def _program_template(self):
@@ -386,7 +422,9 @@ class _Call:
             start += n
         return groups + ([group] if group else [])
 
-    def _check_guards(self):
+    def _check_guards(self) -> dict:
+        """The sizes (size symbol -> int), after checking the trace's guards at every chunk's
+        row count."""
         from .guards import first_failure
         entry = self.entry
         env = {}
@@ -394,13 +432,14 @@ class _Call:
             for d, s in zip(a, node.shape):
                 if not isinstance(s, int):
                     env.setdefault(s, d)
-        symbol = self.split.symbol
+        symbol = self.entry._inputs[self.chunked[0]].shape[0]
         for n in sorted(set(self.row_chunks)):
             env[symbol] = n
             failed = first_failure(entry.program.guards, env) if n else None
             if failed is not None:
                 raise ArgumentError(f"chunks of {n} rows break the trace's guard `{failed}`; "
                                     "rechunk the arguments")
+        return env
 
     def _shapes(self):
         out = []
@@ -427,6 +466,27 @@ class _Call:
         raise FloatingPointError(f"{where}: {message}") from None
 
     # --- the results ----------------------------------------------------------------------------
+    def map_rows(self):
+        """The function's rows as a lazy Dask array chunked like the arguments: the forward
+        kernel per block (`rows_task`)."""
+        import dask.array as da
+
+        from .ir.interpret import concrete
+        env = self._check_guards()
+        ref = _kernel_ref(self.entry, "rows")
+        out = self.entry.program.outputs[0]
+        fixed = Fixed(ref, self._program_template(), list(self.chunked), [])
+        fixed.out_tail = tuple(int(concrete(d, env)) for d in out.shape[1:])
+        fixed.out_dtype = out.dtype.np
+        fixed.tails = [tuple(self.args[k].shape[1:]) for k in self.chunked]
+        flat = [self.args[k].reshape(self.rows, -1) if self.args[k].ndim != 2 else self.args[k]
+                for k in self.chunked]
+        width = int(np.prod(fixed.out_tail))
+        rows = da.map_blocks(rows_task, *flat, fixed=fixed, dtype=fixed.out_dtype,
+                             chunks=(self.row_chunks, (width,)),
+                             meta=np.empty((0, 0), fixed.out_dtype))
+        return rows.reshape((self.rows,) + fixed.out_tail)
+
     def value(self):
         """The function's value."""
         sums = self.run("sums")
@@ -475,7 +535,7 @@ class _Call:
                                              for p in range(len(self.entry._refs))])
 
     def _sizes(self):
-        return {self.split.symbol: self.rows}
+        return {self.entry._inputs[self.chunked[0]].shape[0]: self.rows}
 
 
 class _progress:
@@ -500,9 +560,12 @@ class _progress:
 
 
 def call(cf, args):
-    """``cf(*args)`` with Dask array arguments."""
-    value = _Call(cf, args).value()
-    return _scalar(value)
+    """``cf(*args)`` with Dask array arguments: a loss's value, or, for a function computed row
+    by row (a model's predictions), a lazy Dask array of its rows."""
+    c = _Call(cf, args, rows_ok=True)
+    if c.mode == "rows":
+        return c.map_rows()
+    return _scalar(c.value())
 
 
 def value_and_grad(cf, args):

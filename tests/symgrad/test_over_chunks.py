@@ -334,3 +334,34 @@ def test_any_chunking_equals_the_numpy_call(chunks, case):
     got = cf.value_and_grad(*chunked(args, chunks))
     assert_close(got, want, rtol=1e-11)
 
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_row_wise_function_returns_a_lazy_dask_array_of_its_rows(backend):
+    sg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(D, 8), nn.Tanh(), nn.Linear(8, C)).double()
+    predict = sg.compile(lambda x: model(x).softmax(-1), backend=backend)
+    x = da.from_array(X, chunks=((1, 499, 0, 250, 250), (D,)))
+    got = predict(x)
+    assert isinstance(got, da.Array)
+    assert got.shape == (N, C) and got.chunks[0] == (1, 499, 0, 250, 250)
+    np.testing.assert_allclose(got.compute(), predict(X), rtol=1e-13, atol=1e-15)
+    scores = sg.compile(lambda x, y: (x * y[:, None]).sum(1), backend=backend)
+    np.testing.assert_allclose(scores(*chunked((X, Y), 128)).compute(), scores(X, Y),
+                               rtol=1e-13)
+
+
+def test_a_row_coupling_function_is_refused_even_for_rows():
+    centred = sg.compile(lambda x: x - x.mean(0), backend="numpy")
+    with pytest.raises(NotABatchSum, match="summed over the batch again"):
+        centred(da.from_array(X, chunks=(100, D)))
+
+
+def test_a_bad_index_in_rows_names_the_chunk():
+    table = RNG.standard_normal((5, 3))
+    lookup = sg.compile(lambda i, t: F.embedding(i, t), backend="numpy")
+    idx = RNG.integers(0, 5, 40)
+    idx[27] = 9
+    rows = lookup(da.from_array(idx, chunks=10), table)
+    with pytest.raises(IndexError, match=r"chunk 2 \(rows 20:30\)"):
+        rows.compute()
