@@ -285,7 +285,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
         scaled = rows * scale
         # the value of rows, the gradient of rows * scale (scaled - scaled is exactly 0)
         rows = rows.detach() + (scaled - scaled.detach())
-    out = rows.reshape(*index.shape, weight.shape[1])
+    out = rows.reshape(*index.shape, rows.shape[-1])  # the traced size, not the captured one
     return _m._rename(out, "EmbeddingBackward0")
 
 

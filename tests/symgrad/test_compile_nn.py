@@ -292,3 +292,19 @@ def test_float32_model_matches_eager_at_float32_precision():
     for g, p in zip(grads, model.parameters()):
         assert g.dtype == np.float32
         np.testing.assert_allclose(g, p.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_an_embedding_module_traces_once_for_every_batch_size():
+    """nn.Embedding's lookup keeps the traced (symbolic) sizes: one trace serves two batch
+    sizes (it read the captured table's concrete width, which forced a trace per size)."""
+    sg.manual_seed(0)
+    emb = sg.nn.Embedding(5, 3).double()
+    cf = sg.compile(lambda i: (emb(i) ** 2).sum(), wrt=emb, backend="numpy")
+    for n in (7, 11):
+        idx = np.arange(n) % 5
+        value, (g,) = cf.value_and_grad(idx)
+        want = (emb.weight.detach().numpy()[idx] ** 2).sum()
+        np.testing.assert_allclose(value, want, rtol=1e-13)
+        np.testing.assert_allclose(g, 2 * np.bincount(idx, minlength=5)[:, None]
+                                   * emb.weight.detach().numpy(), rtol=1e-13)
+    assert cf.cache_info()["traces"] == 1
