@@ -12,9 +12,11 @@ chunk's shape, split into per-chunk sums and a tail (`symgrad.batch_sums`), and 
 3. the tail turns the total sums into the value (a mean divides by the total row count once)
    and combines the gradients.
 
-A function that is not a sum over rows (batch norm's statistics, a max over the batch) raises
-`symgrad.batch_sums.NotABatchSum` saying which operation couples the rows: compute the arrays
-(``X.compute()``) and call it on NumPy arrays instead.
+``cf.step(opt, ...)`` is a full-batch step: the gradient over all chunks, then the optimizer.
+A function computed row by row (a model's predictions) returns a lazy Dask array of its rows
+instead (`_Call.map_rows`). A function that is neither (batch norm's statistics, a max over the
+batch) raises `symgrad.batch_sums.NotABatchSum` saying which operation couples the rows:
+compute the arrays (``X.compute()``) and call it on NumPy arrays instead.
 
 Kernels reach a worker process as their cache key and source (`KernelRef`): each worker loads
 them from its disk cache or compiles them once, not once per task. Dask is imported only here,
