@@ -7,12 +7,14 @@ these elements over all output positions are one strided SLICE of the padded inp
 
 * convolution = each window (all offsets and input channels, im2col) times the weight,
   summed: a matrix product (per group when ``groups > 1``), then the bias;
-* max pooling = the slices folded with ``where(s > best or isnan(s), s, best)``: the first
-  largest element of each window wins, as in torch (which sends the gradient to that one
-  element; `amax` would share it between ties); padded positions are never taken (constant
-  masks of the static sizes), so padding needs no -inf;
+* max pooling = the slices folded with ``where(s > best or isnan(s), s, best)``: the last NaN,
+  else the first largest element of each window wins, as in torch (which sends the gradient to
+  that one element; `amax` would share it between ties); padded positions are never taken
+  (constant masks of the static sizes), so padding needs no -inf;
 * average pooling = the sum of the slices over torch's divisor (a NumPy constant of the static
   sizes: padding counted or not, windows cut by ``ceil_mode``).
+
+That is pooling eagerly (and a traced max pooling with a window of padding only).
 
 Traced (``symgrad.compile``), a convolution is one GATHER of its windows (im2col: constant
 channel, row and column index arrays broadcasting to (OH * OW, C, kh * kw), read from the
@@ -20,8 +22,14 @@ padded input) and one product over (C, kh, kw); its gradient is one product for 
 the windows and their SCATTER_ADD back into the input (col2im), whatever the kernel size. The
 back end stores the windows per sample and makes each product a BLAS call per sample
 (`codegen.schedule.contract.match_row`). (Written as kh * kw strided slices instead, the
-gradient had kh * kw weight sums and input pads: bench W6 compiled in ~20 s.) With the
-pooling, everything else is PAD, SLICE and pointwise nodes.
+gradient had kh * kw weight sums and input pads: bench W6 compiled in ~20 s.) A traced
+pooling is the same window gather, (N, C, OH * OW, kh * kw), and a reduction over the window
+axis: the sum over the divisor for an average (from the padded input), and for a max
+(`_max_pool_gathered`, from the input itself: a padded element reads a stand-in inside its
+window, ruled out by a constant mask) the window's max, the position torch takes as an integer
+min over the window axis, and the element there as a one-element sum, so the gradient is one
+scatter-add into the input. (As slices folded by comparisons, examples/convnet.py's two pools
+took its cold compile from ~7.5 s to ~17 s.)
 
 Eagerly, a convolution copies its windows once (im2col by kh * kw strided NumPy slices,
 `Windows`) and makes one matrix product over all samples and positions (one gemm); that copy
@@ -39,10 +47,13 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
+from .. import dtypes, prims
 from .. import mathops as _m
-from .. import prims
 from ..dispatch import record_custom
+from ..functions import isnan as _isnan
 from ..math_pointwise import _rename
+from ..ops import Op
+from ..pointwise import placeholder
 from ..tensor import Tensor, _type_word
 from ..trace import lifting
 
@@ -389,9 +400,87 @@ def _finish(t, nd, unbatched):
     return t.squeeze(0) if unbatched else t
 
 
+def _pool_index(w: Windows, c: int, clamp: bool) -> tuple:
+    """The index arrays of a pooling's window gather from the (N, C, H, W) input (``clamp``) or
+    the padded input: channel, row and column of element (c, l, k) (output position
+    l = (oh, ow), kernel offset k = (i, j)), broadcasting to (C, OH * OW, kh * kw), and the
+    (OH * OW, kh * kw) mask of the elements inside the input. With ``clamp`` an element in the
+    padding reads the first element of its window inside the input instead (a max pooling
+    never takes it: the mask rules it out), so no padded copy is needed."""
+    (oh, ow), (kh, kw) = w.out, w.kernel
+    out_r, out_c = np.divmod(np.arange(oh * ow), ow)
+    off_r, off_c = np.divmod(np.arange(kh * kw), kw)
+    rows = out_r[:, None] * w.stride[0] + off_r[None, :] * w.dilation[0]
+    cols = out_c[:, None] * w.stride[1] + off_c[None, :] * w.dilation[1]
+    inside = ((rows >= w.before[0]) & (rows < w.before[0] + w.size[0])
+              & (cols >= w.before[1]) & (cols < w.before[1] + w.size[1]))
+    if clamp:
+        rows, cols = rows - w.before[0], cols - w.before[1]
+        first = inside.argmax(1)[:, None]  # every window has one (checked by the caller)
+        rows = np.where(inside, rows, np.take_along_axis(rows, first, 1))
+        cols = np.where(inside, cols, np.take_along_axis(cols, first, 1))
+    return np.arange(c).reshape(c, 1, 1), rows[None], cols[None], inside
+
+
+def _gather_windows(x: Tensor, w: Windows, clamp: bool) -> tuple:
+    """Traced: the windows of ``x`` (N, C, H, W) as one gather, (N, C, OH * OW, kh * kw), and
+    the mask of `_pool_index`."""
+    n, c = x.shape[:2]
+    chan, rows, cols, inside = _pool_index(w, c, clamp)
+    src = x if clamp else _pad(x, w)
+    cols_ = prims.gather(src, (("s", 0, n, 1), ("a", 0), ("a", 1), ("a", 2)),
+                         [Tensor._wrap(a) for a in (chan, rows, cols)], name="Im2ColBackward0")
+    return cols_, inside
+
+
+def _traced(*ts) -> bool:
+    return any(t is not None and t._node is not None for t in ts)
+
+
+def _max_pool_gathered(x, w: Windows, return_indices: bool):
+    """Traced max pooling over one window gather: the window's maximum ``best``, the position
+    ``k`` torch takes (the last NaN, else the first largest element, never the padding: an
+    integer min over the window axis), then the window's element at ``k`` as a sum over the
+    window axis of that one element, so the gradient goes to that element only (as torch; a
+    max's gradient would be shared between ties) and back through one scatter-add."""
+    n = x.shape[0]
+    (oh, ow), kk = w.out, w.kernel[0] * w.kernel[1]
+    win, inside = _gather_windows(x, w, clamp=True)
+    c = win.shape[1]
+    dt, i64 = win.dtype, dtypes.int64
+    flat = win.detach()
+    best = prims.reduce(Op.MAX, flat, (3,), True)
+    pos = prims.iota((1, 1, 1, kk), 3)
+    v, b, k = placeholder(0), placeholder(1), placeholder(2)
+    # candidates: -1 - k for a NaN (the min is the last NaN), k for a maximum, else kk
+    clauses = [(sympy.Integer(-1) - k, sympy.Ne(_isnan(v), 0))] if dt.is_floating_point else []
+    args = [flat, best, pos]
+    if not inside.all():
+        args.append(Tensor._wrap(inside.reshape(1, 1, oh * ow, kk)))
+        clauses = [(sympy.Integer(kk), sympy.Eq(placeholder(3), 0))] + clauses
+    clauses += [(k, sympy.Eq(v, b)), (sympy.Integer(kk), True)]
+    cand = prims.elementwise(sympy.Piecewise(*clauses), args, i64, dt)
+    low = prims.reduce(Op.MIN, cand, (3,), True)
+    at = prims.elementwise(sympy.Piecewise((sympy.Integer(-1) - v, v < 0), (v, True)),
+                           [low], i64)
+    pick = sympy.Piecewise((v, sympy.Eq(b, k)), (sympy.Integer(0), True))
+    r = prims.reduce(Op.SUM, prims.elementwise(pick, [win, at, pos], dt), (3,), False)
+    r = _rename(prims.reshape(r, (n, c, oh, ow)), "MaxPool2DWithIndicesBackward0")
+    if not return_indices:
+        return r, None
+    _chan, rows, cols, _ = _pool_index(w, c, clamp=True)
+    table = Tensor._wrap((rows * w.size[1] + cols).reshape(1, 1, oh * ow, kk))
+    index = prims.reduce(Op.SUM, prims.elementwise(pick, [table, at, pos], i64), (3,), False)
+    return r, prims.reshape(index, (n, c, oh, ow))
+
+
 def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nd):
     x, unbatched, w = _pool_windows(input, kernel_size, stride, padding, dilation, ceil_mode,
                                     nd, f"max_pool{nd}d")
+    if _traced(x) and _pool_index(w, 1, clamp=False)[3].any(1).all():
+        best, index = _max_pool_gathered(x, w, return_indices)
+        values = _finish(best, nd, unbatched)
+        return (values, _finish(index, nd, unbatched)) if return_indices else values
     xp = _pad(x, w)
     found = np.zeros(w.out, bool)  # positions whose window had an element inside the input
     best = index = None
@@ -469,10 +558,15 @@ def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
         raise RuntimeError("divisor must be not zero")
     x, unbatched, w = _pool_windows(input, kernel_size, stride, padding, 1, ceil_mode, nd,
                                     name)
-    xp, total = _pad(x, w), None
-    for i, j in w.offsets():
-        s = _slice(xp, w, i, j)
-        total = s if total is None else total + s
+    if _traced(x):  # one gather of the windows, summed over the window axis
+        win, _inside = _gather_windows(x, w, clamp=False)
+        total = prims.reduce(Op.SUM, win, (3,), False)
+        total = prims.reshape(total, (x.shape[0], win.shape[1]) + tuple(w.out))
+    else:
+        xp, total = _pad(x, w), None
+        for i, j in w.offsets():
+            s = _slice(xp, w, i, j)
+            total = s if total is None else total + s
     if divisor_override is not None:
         r = total / divisor_override
     else:

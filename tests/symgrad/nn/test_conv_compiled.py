@@ -5,12 +5,15 @@ are traced concretely (a new batch size is a new trace). Slow: a convnet compile
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
 import symgrad as sg
 import symgrad.nn as nn
 import symgrad.nn.functional as F
+from symgrad.ops import Op
 
 RTOL = dict(rtol=1e-10, atol=1e-12)
 rng = np.random.default_rng(21)
@@ -110,6 +113,91 @@ def test_max_pool_indices_compiled_equal_eager():
     np.testing.assert_array_equal(values, ev.numpy())
     np.testing.assert_array_equal(indices, ei.numpy())
     assert indices.dtype == np.int64
+
+
+def _ops(cf, *args, stage="grad"):
+    return Counter(n.op for n in cf.graph(*args, stage=stage).nodes)
+
+
+@pytest.mark.parametrize("name", list(POOL))
+def test_traced_pool_is_one_window_gather_and_its_gradient_one_scatter(name):
+    x = rng.standard_normal((2, 3, 7, 6))
+    ops = _ops(sg.compile(lambda x: POOL[name](x).sum(), wrt="x", backend="numpy"), x)
+    # no strided slice per kernel offset, no comparison chain: the windows as one gather
+    # (read from the input itself, or from its padded copy for an average) and a reduction
+    # over the window axis; the gradient goes back through one scatter-add
+    assert ops[Op.GATHER] == 1 and ops[Op.SCATTER_ADD] == 1
+    # slices and pads: x[:, :, 0] of the 1-D cases (and its gradient), an average's padding
+    # (and its gradient); a max pooling never pads
+    padded = name in ("avg_excl_ceil", "avg_divisor")
+    assert ops[Op.SLICE] == ops[Op.PAD] == ("1d" in name) + padded
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_max_pool_nan_inf_and_ties_compiled_equal_eager_and_torch(backend):
+    torch = pytest.importorskip("torch")
+    x = np.arange(2 * 6 * 6, dtype=float).reshape(1, 2, 6, 6) % 3
+    x[0, 0, 0, 1] = np.nan
+    x[0, 0, 2:4, 2:4] = -np.inf  # a window of -inf only (and padding next to it)
+    x[0, 1, 4, 4] = np.inf
+    x[0, 1, 0, 0] = x[0, 1, 1, 1] = np.nan  # two NaN in one window: torch takes the last
+    x[0, 1, 4, 4] = x[0, 1, 4, 5] = np.nan  # NaN, NaN, padding: the padding reads the first
+    for opts in (dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
+                 dict(kernel_size=2, stride=1, padding=1), dict(kernel_size=3, padding=1,
+                                                                 stride=1),
+                 dict(kernel_size=3, stride=1, padding=1, dilation=2)):
+        fn = lambda x, o=opts: F.max_pool2d(x, return_indices=True, **o)  # noqa: E731
+        values, indices = sg.compile(fn, backend=backend)(x)
+        t_values, t_indices = torch.nn.functional.max_pool2d(torch.tensor(x),
+                                                             return_indices=True, **opts)
+        e_values, e_indices = fn(sg.tensor(x))
+        np.testing.assert_array_equal(values, t_values.numpy())
+        np.testing.assert_array_equal(indices, t_indices.numpy())
+        np.testing.assert_array_equal(values, e_values.numpy())
+        np.testing.assert_array_equal(indices, e_indices.numpy())
+        # the gradient goes to the element torch picked (the NaN windows' last NaN, ties' first)
+        w = sg.tensor(rng.standard_normal(t_values.shape))
+        loss = lambda x, o=opts, w=w: (F.max_pool2d(x, **o) * w).sum()  # noqa: E731
+        _v, (gx,) = sg.compile(loss, wrt="x", backend=backend).value_and_grad(x)
+        xt = torch.tensor(x, requires_grad=True)
+        (torch.nn.functional.max_pool2d(xt, **opts) * torch.tensor(w.numpy())).sum().backward()
+        np.testing.assert_array_equal(gx, xt.grad.numpy())
+
+
+def test_pool_hessians_compiled_equal_torch():
+    torch = pytest.importorskip("torch")
+    x = rng.integers(-2, 3, (1, 2, 5, 5)).astype(float)  # ties (x * x: 1 and 4 often)
+    for name in ("max_pad_ceil", "avg_excl_ceil"):
+        pool = POOL[name]
+        fn = lambda x, pool=pool: (pool(x * x) * pool(x.sin())).sum()  # noqa: E731
+        h = sg.compile(fn, wrt="x", backend="numpy").hessian(x)
+        t_pool = lambda x, name=name: (  # noqa: E731
+            torch.nn.functional.max_pool2d(x, 3, 2, 1, ceil_mode=True) if name == "max_pad_ceil"
+            else torch.nn.functional.avg_pool2d(x, 3, 2, 1, ceil_mode=True,
+                                                count_include_pad=False))
+        want = torch.autograd.functional.hessian(
+            lambda x, p=t_pool: (p(x * x) * p(x.sin())).sum(), torch.tensor(x))
+        np.testing.assert_allclose(h, want.numpy(), **RTOL)
+
+
+def test_integer_max_pool_compiled_equals_eager():
+    x = rng.integers(-5, 5, (2, 3, 7, 6))
+    fn = lambda x: F.max_pool2d(x, 3, 2, 1, ceil_mode=True, return_indices=True)  # noqa: E731
+    values, indices = sg.compile(fn, backend="numpy")(x)
+    ev, ei = fn(sg.tensor(x))
+    assert values.dtype == x.dtype
+    np.testing.assert_array_equal(values, ev.numpy())
+    np.testing.assert_array_equal(indices, ei.numpy())
+
+
+def test_a_window_of_padding_only_keeps_the_eager_rule():
+    # kernel 2, dilation 2, padding 1 over a width of 3: the last window reads (pad, pad)
+    x = rng.standard_normal((2, 1, 1, 3))
+    fn = lambda x: F.max_pool2d(x, 2, 1, 1, 2, return_indices=True)  # noqa: E731
+    values, indices = sg.compile(fn, backend="numpy")(x)
+    ev, ei = fn(sg.tensor(x))
+    np.testing.assert_array_equal(values, ev.numpy())
+    np.testing.assert_array_equal(indices, ei.numpy())
 
 
 def test_spatial_sizes_are_traced_concretely_and_a_new_batch_size_traces_again():
