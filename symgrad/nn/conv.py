@@ -460,10 +460,10 @@ def _max_pool_gathered(x, w: Windows, return_indices: bool):
         clauses = [(sympy.Integer(kk), sympy.Eq(placeholder(3), 0))] + clauses
     clauses += [(k, sympy.Eq(v, b)), (sympy.Integer(kk), True)]
     cand = prims.elementwise(sympy.Piecewise(*clauses), args, i64, dt)
-    low = prims.reduce(Op.MIN, cand, (3,), True)
-    at = prims.elementwise(sympy.Piecewise((sympy.Integer(-1) - v, v < 0), (v, True)),
-                           [low], i64)
-    pick = sympy.Piecewise((v, sympy.Eq(b, k)), (sympy.Integer(0), True))
+    at = prims.reduce(Op.MIN, cand, (3,), True)  # k, or -1 - k for a NaN
+    hit = sympy.Eq(b, k) | sympy.Eq(b, sympy.Integer(-1) - k) if dt.is_floating_point \
+        else sympy.Eq(b, k)
+    pick = sympy.Piecewise((v, hit), (sympy.Integer(0), True))
     r = prims.reduce(Op.SUM, prims.elementwise(pick, [win, at, pos], dt), (3,), False)
     r = _rename(prims.reshape(r, (n, c, oh, ow)), "MaxPool2DWithIndicesBackward0")
     if not return_indices:
