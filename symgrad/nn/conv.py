@@ -10,7 +10,8 @@ these elements over all output positions are one strided SLICE of the padded inp
 * max pooling = the slices folded with ``where(s > best or isnan(s), s, best)``: the last NaN,
   else the first largest element of each window wins, as in torch (which sends the gradient to
   that one element; `amax` would share it between ties); padded positions are never taken
-  (constant masks of the static sizes), so padding needs no -inf;
+  (constant masks of the static sizes), so padding needs no -inf, but a window of padding
+  only is -inf with torch's index (its start moved forward by the dilation);
 * average pooling = the sum of the slices over torch's divisor (a NumPy constant of the static
   sizes: padding counted or not, windows cut by ``ceil_mode``).
 
@@ -512,11 +513,26 @@ def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_i
                 best = _m.where(cond, s, best)
                 index = _m.where(cond, flat, index) if return_indices else None
         found |= inside
+    if not found.all():  # a window of padding only: -inf, and torch's index (its last spot)
+        if best.dtype.is_floating_point:
+            best = _m.where(Tensor._wrap(found), best, float("-inf"))
+        if return_indices:
+            index = _m.where(Tensor._wrap(found), index, Tensor._wrap(_padding_only_index(w)))
     values = _finish(_rename(best, "MaxPool2DWithIndicesBackward0"), nd, unbatched)
     if not return_indices:
         return values
     index = index.expand(*best.shape).clone() if index.ndim < 4 else index
     return values, _finish(index, nd, unbatched)
+
+
+def _padding_only_index(w: Windows) -> np.ndarray:
+    """The index torch reports for a window of padding only: the window's start moved forward
+    by the dilation until it is not negative, per axis, flattened (it may lie outside)."""
+    first = []
+    for axis in range(2):
+        p, d = w.positions(axis, 0), w.dilation[axis]
+        first.append(np.where(p < 0, p + d * (-(p // d)), p))
+    return np.ascontiguousarray(first[0][:, None] * w.size[1] + first[1][None, :])
 
 
 def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,

@@ -381,3 +381,32 @@ def test_double_backward_matches_torch():
 
     for s, t in zip(run(sg, F), run(torch, torch.nn.functional)):
         assert_close(s, t, "float64", "second derivative")
+
+
+@pytest.mark.parametrize("shape, kw", [
+    ((1, 1, 1), dict(kernel_size=2, stride=1, padding=1, dilation=2)),
+    ((2, 3, 2), dict(kernel_size=2, stride=1, padding=1, dilation=3)),
+    ((2, 3, 2, 2), dict(kernel_size=2, stride=1, padding=1, dilation=3)),
+    ((1, 1, 2, 5), dict(kernel_size=(2, 3), stride=(1, 2), padding=(1, 1), dilation=(3, 2))),
+    ((1, 1, 5, 2), dict(kernel_size=(3, 2), stride=1, padding=1, dilation=(1, 3),
+                        ceil_mode=True)),
+])
+def test_a_window_of_padding_only_is_minus_inf_as_in_torch(shape, kw):
+    """torch: -inf, no gradient, and as index the window's start moved forward by the
+    dilation until it is not negative (outside the input); compiled equals eager."""
+    x = np.random.default_rng(7).standard_normal(shape)
+    nd = len(shape) - 2
+    out = []
+    for lib in (sg, torch):
+        t = lib.tensor(x, requires_grad=True)
+        v, i = getattr(lib.nn.functional, f"max_pool{nd}d")(t, return_indices=True, **kw)
+        finite = lib.tensor(np.isfinite(v.detach().numpy()).astype(np.float64))
+        (v * finite).sum().backward()
+        out.append((v.detach().numpy(), i.numpy(), t.grad.numpy()))
+    (v, i, g), (tv, ti, tg) = out
+    assert np.isneginf(tv).any()
+    np.testing.assert_array_equal(v, tv)
+    np.testing.assert_array_equal(i, ti)
+    np.testing.assert_array_equal(g, tg)
+    pool = getattr(F, f"max_pool{nd}d")
+    np.testing.assert_array_equal(sg.compile(lambda a: pool(a, **kw), backend="numpy")(x), tv)
