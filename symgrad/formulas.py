@@ -25,16 +25,60 @@ class _Indices:
 
     def __init__(self, taken):
         self.taken = set(taken)
+        self.sizes = {}  # index symbol -> the size it ranges over
 
     def fresh(self, size):
         base = str(size).lower() if isinstance(size, sympy.Symbol) else "i"
-        for name in [base] + list(_INDEX_NAMES):
+        for name in [base] + list(_INDEX_NAMES) + [f"i{k}" for k in range(len(self.taken) + 1)]:
             if name not in self.taken:
                 self.taken.add(name)
-                return sympy.Symbol(name, integer=True, nonnegative=True)
-        k = len(self.taken)
-        self.taken.add(f"i{k}")
-        return sympy.Symbol(f"i{k}", integer=True, nonnegative=True)
+                j = sympy.Symbol(name, integer=True, nonnegative=True)
+                self.sizes[j] = size
+                return j
+        raise AssertionError("unreachable: a free name is always found")
+
+
+def _div_mod(expr, stride, size, sizes):
+    """``Mod(floor(expr / stride), size)`` (an index after a reshape), as the plain index it
+    is when ``expr`` is an integer combination of index symbols of known integer ranges whose
+    part below ``stride`` stays in [0, stride) and whose quotient stays in [0, size)."""
+    default = sympy.Mod(sympy.floor(expr / stride), size)
+    if not isinstance(stride, int):
+        return default
+    q, r_lo, r_hi = sympy.S.Zero, 0, 0  # the quotient, and the range of the remainder
+    for term, c in sympy.expand(expr).as_coefficients_dict().items():
+        if not c.is_Integer:
+            return default
+        c = int(c)
+        if term == 1:
+            q, r_lo, r_hi = q + c // stride, r_lo + c % stride, r_hi + c % stride
+            continue
+        n = sizes.get(term)
+        if n is None:
+            return default
+        if c % stride == 0:
+            q += (c // stride) * term
+        elif not isinstance(n, int):
+            return default
+        else:
+            r_lo, r_hi = r_lo + min(0, c * (n - 1)), r_hi + max(0, c * (n - 1))
+    if r_lo < 0 or r_hi >= stride:
+        return default
+    if sizes.get(q) is not None and sizes[q] == size:  # an index over exactly that axis
+        return q
+    if not isinstance(size, int):
+        return default
+    kept, q_lo, q_hi = sympy.S.Zero, 0, 0  # q without its multiples of size (Mod drops them)
+    for term, c in sympy.expand(q).as_coefficients_dict().items():
+        c = int(c) % size if term == 1 else int(c)
+        if term != 1 and c % size == 0:
+            continue
+        if term != 1 and not isinstance(sizes[term], int):
+            return sympy.Mod(q, size)
+        k = 1 if term == 1 else sizes[term] - 1
+        kept += c * term
+        q_lo, q_hi = q_lo + min(0, c * k), q_hi + max(0, c * k)
+    return kept if 0 <= q_lo and q_hi < size else sympy.Mod(kept, size)
 
 
 def _repeat(combine, body, d):
@@ -180,7 +224,7 @@ class _Builder:
             s = s * d
         strides.reverse()
         for d, st in zip(x.shape, strides):
-            in_idx.append(sympy.Mod(sympy.floor(rest / st), d))
+            in_idx.append(_div_mod(rest, st, d, self.indices.sizes))
         return self.expr(x, tuple(in_idx))
 
     def _slice(self, n, idx):

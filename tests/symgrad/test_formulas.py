@@ -287,3 +287,23 @@ def test_a_convolution_reads_as_its_index_sum():
     text = str(cf.formulas(np.random.rand(2, 1, 12), np.random.rand(1, 1, 3)))
     assert "const" not in text
     assert re.search(r"x\[\w,0,2·\w \+ 3·\w\]", text), text
+
+
+def test_a_reshape_reads_as_plain_indices_when_their_ranges_allow():
+    """(N, 6) viewed as (N, 2, 3), row 1: x[n, k + 3], not Mod(floor((6n + 3 + k)/6), N)."""
+    cf = sg.compile(lambda x, w: (x.view(x.shape[0], 2, 3)[:, 1, :] * w).sum(), wrt=(1,),
+                    backend="numpy")
+    text = str(cf.formulas(np.random.rand(7, 6), np.random.rand(3)))
+    assert "Mod" not in text and "floor" not in text
+    assert re.search(r"x\[\w,\w \+ 3\]", text), text
+
+
+def test_div_mod_uses_the_index_ranges():
+    from symgrad.formulas import _div_mod
+    a, b, n = (sympy.Symbol(s, integer=True, nonnegative=True) for s in "abn")
+    sizes = {a: 4, b: 3, n: sympy.Symbol("N")}
+    assert _div_mod(3 * a + b, 3, 4, sizes) == a          # the row of a (4, 3) view
+    assert _div_mod(3 * a + b, 1, 3, sizes) == b          # and its column
+    assert _div_mod(12 * n + 3 * a + b, 12, sizes[n], sizes) == n  # a symbolic leading axis
+    assert _div_mod(a + b, 3, 4, sizes) == sympy.Mod(sympy.floor((a + b) / 3), 4)  # a + b > 2
+    assert _div_mod(2 * a + 5, 1, 16, sizes) == 2 * a + 5  # within [0, 16)
