@@ -209,4 +209,32 @@ def _load(key, path, consts, bindings, jit, helper=None):
     return run
 
 
-__all__ = ["available", "compile_program", "load_program", "program_source", "build", "stats"]
+def training_loop(run, spec):
+    """The compiled loop over minibatches (`codegen.render.loop`) of the training-step runner
+    ``run`` (from `compile_program`), for the roles ``spec`` (a `codegen.render.loop.LoopSpec`):
+    the module with ``loop_in_order`` and ``loop_shuffled``; None when ``run``'s module has
+    no ``run_jit`` (NumPy fallbacks, ``prange`` kernels, or not a Numba module)."""
+    import sys
+
+    from codegen.load import cache
+    from codegen.render.loop import loop_source
+
+    step_module = sys.modules.get(getattr(getattr(run, "__wrapped__", run), "__module__", ""))
+    run_jit = getattr(step_module, "run_jit", None)
+    if run_jit is None or not hasattr(run_jit, "py_func"):
+        return None
+    text = loop_source(step_module.__name__, spec)
+    key = cache.source_key(text)
+    path = cache.path_for(key)
+    name = _module_name(key, True)
+    with _lock:
+        module = _modules.get(name)
+        if module is None:
+            cache.ensure(path, text)
+            from codegen.load.jit import load_module
+            module = _modules[name] = load_module(path, name, bindings={"run_jit": run_jit})
+    return module
+
+
+__all__ = ["available", "compile_program", "load_program", "program_source", "build", "stats",
+           "training_loop"]

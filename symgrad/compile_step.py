@@ -66,23 +66,44 @@ class StepLayout:
 
     def inputs(self, opt) -> list:
         """The state arrays and runtime scalars of this step, in the program's input order
-        (a missing state, before the first step, is zeros: written only by `commit`). The
-        scalars are worked out once per group and state condition (Adam's step count, SGD's
-        first step), not once per parameter."""
-        extra, values_of = [], {}
-        for t, group, rule, cast in zip(self.tensors, self.groups, self.rules, self.casts):
+        (a missing state, before the first step, is zeros: written only by `commit`)."""
+        extra = []
+        for t, rule, cast, values in zip(self.tensors, self.rules, self.casts,
+                                         self._values(opt, 0)):
             state = opt.state.get(t) or {}
             for s in rule.states:
                 have = state.get(s)
                 extra.append(have._data if have is not None else np.zeros_like(t._data))
+            extra += [cast(values[s]) for s in rule.scalars]
+        return extra
+
+    def _values(self, opt, ahead) -> list:
+        """Each parameter's runtime scalars (a dict) for the step ``ahead`` steps from now,
+        worked out once per group and state condition (Adam's step count, SGD's first step),
+        not once per parameter."""
+        out, values_of = [], {}
+        for t, group in zip(self.tensors, self.groups):
+            state = opt.state.get(t) or {}
             step = state.get("step")
             key = (id(group), None if step is None else step._data.item(),
                    state.get("momentum_buffer") is None)
             values = values_of.get(key)
             if values is None:
-                values = values_of[key] = scalar_values(opt, group, state)
-            extra += [cast(values[s]) for s in rule.scalars]
-        return extra
+                values = values_of[key] = scalar_values(opt, group, state, ahead)
+            out.append(values)
+        return out
+
+    def scalar_table(self, opt, steps) -> np.ndarray:
+        """The runtime scalars of the next ``steps`` steps (rows; columns in the program's
+        input order) as float64, for `fit_loop` (which casts them as `inputs` does). Only
+        Adam's change from step to step (SGD's first-step flag is for the first step,
+        which `fit` runs through `step`)."""
+        rows = []
+        for ahead in range(steps if self.adam else 1):
+            rows.append([values[s] for values, rule in zip(self._values(opt, ahead), self.rules)
+                         for s in rule.scalars])
+        table = np.array(rows, dtype=np.float64).reshape(len(rows), -1)
+        return table if self.adam else np.repeat(table, steps, axis=0)
 
     def commit(self, opt, outs) -> None:
         """Write the new parameters, optimizer state and gradients (all computed: nothing can
@@ -155,31 +176,36 @@ def _step_over_chunks(cf, opt, args):
     return np.asarray(value)
 
 
-def _batches(n, batch_size, epochs, shuffle):
-    rng = np.random.default_rng(shuffle) if shuffle is not None else None
-    for _ in range(epochs):
-        order = rng.permutation(n) if rng is not None else None
-        for start in range(0, n, batch_size):
-            stop = min(start + batch_size, n)
-            yield (slice(start, stop) if order is None else order[start:stop])
+class _Progress:
+    """Steps finished so far, and a rich progress bar on a terminal."""
 
+    def __init__(self, total):
+        self.done, self.bar = 0, None
+        if sys.stderr.isatty():
+            try:
+                from rich.progress import Progress
+            except ImportError:
+                return
+            self.bar = Progress(transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("training", total=total)
 
-def _progress(total):
-    """A rich progress bar on a terminal, else None."""
-    if not sys.stderr.isatty():
-        return None
-    try:
-        from rich.progress import Progress
-    except ImportError:
-        return None
-    bar = Progress(transient=True)
-    bar.start()
-    return bar, bar.add_task("training", total=total)
+    def advance(self, steps):
+        self.done += steps
+        if self.bar is not None:
+            self.bar.update(self.task, advance=steps)
+
+    def stop(self):
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def fit(cf, opt, args, batch_size, epochs=1, shuffle=None, batch_args=None):
     """Minibatch training steps over ``args`` (see `CompiledFunction.fit`); the per-step
-    losses as a 1-d array."""
+    losses as a 1-d array. The first step, and each epoch's last minibatch when it is
+    shorter, run through `step`; the other full minibatches run in a compiled loop
+    (`symgrad.fit_loop`) when the step's kernels allow one, else through `step` too."""
+    from .fit_loop import CompiledLoop
     from .over_chunks import any_dask
     if any_dask(args):
         raise ArgumentError("fit() takes minibatches of NumPy arrays; over Dask arrays, call "
@@ -199,24 +225,51 @@ def fit(cf, opt, args, batch_size, epochs=1, shuffle=None, batch_args=None):
                          f"{batch_size!r}")
     if not isinstance(epochs, int | np.integer) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
-    total = epochs * -(-n // batch_size)
+    batch_size, epochs = int(batch_size), int(epochs)
+    per_epoch, full = -(-n // batch_size), n // batch_size
+    total = epochs * per_epoch
     losses = np.empty(total)
-    done, bar = 0, _progress(total)
+    rng = np.random.default_rng(shuffle) if shuffle is not None else None
+    orders = {}  # epoch -> its permutation, drawn in epoch order, kept until it is done
+
+    def order_of(epoch):
+        if rng is None:
+            return None
+        while epoch not in orders:
+            orders[order_of.drawn] = rng.permutation(n)
+            order_of.drawn += 1
+        return orders[epoch]
+    order_of.drawn = 0
+
+    progress, loop, tried = _Progress(total), None, False
     try:
-        for rows in _batches(n, int(batch_size), int(epochs), shuffle):
-            call = list(args)
-            for k in batched:
-                call[k] = arrays[k][rows]
-            losses[done] = step(cf, opt, call)
-            done += 1
-            if bar is not None:
-                bar[0].update(bar[1], advance=1)
+        while progress.done < total:
+            i = progress.done
+            epoch, j = divmod(i, per_epoch)
+            if i and not tried:
+                loop, tried = CompiledLoop.build(cf, opt, args, arrays, batched,
+                                                 batch_size), True
+            if loop is not None and j < full:
+                # every full minibatch up to the next short one (or the end) in one run
+                stop = total if full == per_epoch else epoch * per_epoch + full
+                loop.run(opt, i, stop, per_epoch, order_of, losses, progress)
+            else:
+                start = j * batch_size
+                order = order_of(epoch)
+                rows = (slice(start, start + batch_size) if order is None else
+                        order[start:start + batch_size])
+                call = list(args)
+                for k in batched:
+                    call[k] = arrays[k][rows]
+                losses[i] = step(cf, opt, call)
+                progress.advance(1)
+            for old in [e for e in orders if e < progress.done // per_epoch]:
+                del orders[old]
     except KeyboardInterrupt:  # stopped at a step boundary: the last finished step stands
-        warnings.warn(f"fit interrupted after {done} of {total} steps", stacklevel=3)
+        warnings.warn(f"fit interrupted after {progress.done} of {total} steps", stacklevel=3)
     finally:
-        if bar is not None:
-            bar[0].stop()
-    losses = losses[:done]
+        progress.stop()
+    losses = losses[:progress.done]
     bad = np.flatnonzero(~np.isfinite(losses))
     if bad.size:
         warnings.warn(f"fit: the loss is not finite from step {int(bad[0])} on "

@@ -113,16 +113,17 @@ def adam_rule(form) -> UpdateRule:
     return UpdateRule(form, states, tuple(scalars), bodies)
 
 
-def scalar_values(opt, group, state) -> dict:
+def scalar_values(opt, group, state, ahead=0) -> dict:
     """The runtime scalars of ``group`` for a parameter whose state is ``state`` (before the
-    step: Adam's step count t is the next one)."""
+    step: Adam's step count t is the next one), or for the step ``ahead`` steps later."""
     name = type(opt).__name__
     if name == "SGD":
+        first = ahead == 0 and state.get("momentum_buffer") is None
         return {"lr": group["lr"], "weight_decay": group["weight_decay"],
                 "momentum": group["momentum"], "one_minus_dampening": 1 - group["dampening"],
-                "first": 1.0 if state.get("momentum_buffer") is None else 0.0}
+                "first": 1.0 if first else 0.0}
     beta1, beta2 = group["betas"]
-    t = (float(state["step"].item()) if "step" in state else 0.0) + 1
+    t = (float(state["step"].item()) if "step" in state else 0.0) + 1 + ahead
     lr, wd = group["lr"], group["weight_decay"]
     return {"step_size": lr / (1 - beta1 ** t), "bias_correction2_sqrt": (1 - beta2 ** t) ** 0.5,
             "eps": group["eps"], "beta1": beta1, "beta2": beta2, "one_minus_beta1": 1 - beta1,

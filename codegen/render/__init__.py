@@ -180,7 +180,39 @@ class Renderer:
         for step in s.steps:
             lines += ["    " + line for line in self.step(step)]
         lines.append(f"    return [{', '.join(self.outputs())}]")
-        return lines + ["", ""] + self.binder(names)
+        return lines + ["", ""] + self.binder(names) + self.jit_driver(names)
+
+    def jit_driver(self, names) -> list:
+        """``run_jit``: a training step's driver as one Numba function (every pass on one
+        chunk), returning the outputs as a tuple, so that a compiled loop of steps
+        (`symgrad.fit_loop`) calls it without Python in between. Only for a training step
+        (a program with ``batch_outputs``) without NumPy fallbacks or ``prange`` kernels."""
+        s = self.s
+        if s.program.batch_outputs is None or s.fallbacks or s.parallel == "prange":
+            return []
+        body = []
+        for sym, (pos, axis) in s.program.sizes.items():
+            body.append(f"{s.sizes[sym]} = {names[pos]}.shape[{axis}]")
+        for st in s.steps:
+            if not isinstance(st, PassStep):
+                body += self.step(st)
+            elif st.kernel in self.one_chunk:
+                body.append(f"{', '.join(st.results)} = {_entry_call(st)}")
+            else:
+                for name, shape, dtype, init in st.parts:
+                    body.append(self.alloc(Alloc(name, (1,) + tuple(shape), dtype, init),
+                                           in_kernel=True))
+                for name, shape, dtype in st.spills:
+                    body.append(self.alloc(Alloc(name, tuple(shape), dtype, None),
+                                           in_kernel=True))
+                call = f"{st.kernel}(0, 1, 1, {'True, ' if st.results else ''}{', '.join(st.args)})"
+                body.append(f"{', '.join(st.results)} = {call}" if st.results else call)
+        outs = [f"{np_dtype(n.dtype.name)}({o})" if n.shape == () and n.dtype.name != "float64"
+                else o for o, n in zip(s.outputs, s.program.outputs)]  # a float64 accumulator
+        body.append(f"return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
+        return ["", "", "@numba.njit(**JIT)", f"def run_jit({', '.join(names)}):",
+                '    """`run` in one Numba call (one chunk per pass), outputs as a tuple."""',
+                *["    " + line for line in body]]
 
     def scalar_inputs(self, names) -> list:
         """Rank-0 inputs as scalars (the kernels take them so); 0-d arrays are unwrapped."""

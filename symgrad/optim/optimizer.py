@@ -62,6 +62,17 @@ def _count_step(step: Tensor) -> float:
     return d.item()
 
 
+def _count_steps(step: Tensor, k: int) -> None:
+    """``k`` times `_count_step` (one addition when every count on the way is exact)."""
+    d = step._data
+    if d.item() + k < 2 ** np.finfo(d.dtype).nmant:
+        d[()] = d.item() + k
+        step._version.value += k
+    else:
+        for _ in range(k):
+            _count_step(step)
+
+
 def _grad(g, pd, weight_decay: float, k_wd, maximize: bool, out):
     """torch's ``grad = -grad if maximize`` then ``grad = grad.add(param, alpha=weight_decay)``:
     ``g`` itself when neither applies, else written into the scratch array ``out``.

@@ -1,0 +1,100 @@
+"""Render a training loop: many steps of one training-step module in one Numba function.
+
+A training step's module has ``run_jit`` (`codegen.render.Renderer.jit_driver`): its driver as
+one Numba function. The loop module calls it once per minibatch and writes its outputs in
+place: the new parameters and optimizer state into their arrays, the loss into ``losses``, the
+gradients into ``g0, g1, ...`` (every step, so that they are the last finished step's when one
+raises). Between steps nothing runs in Python, so a step costs the kernels alone.
+
+Each program input has a role (`LoopSpec`):
+
+- ``batch``: a data array. Step ``i`` reads its rows ``start:start + batch``, where
+  ``start = (i % per_epoch) * batch``; shuffled, the rows ``order[e, start:start + batch]``
+  of its epoch's permutation (one row of ``order`` per epoch, from ``i0``'s epoch on).
+- ``fixed``: passed as it is.
+- ``written``: a parameter or state array, overwritten by an output after every step (a
+  rank-0 one is passed as a 1-element view).
+- ``scalar``: a column of ``table``, one row per step (learning rates, bias corrections).
+
+``done[0]`` counts the finished steps, so a caller knows where an error stopped the loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from codegen.render import jit_flags
+
+
+@dataclass(frozen=True)
+class LoopSpec:
+    """What the loop does with each input and output of a training step.
+
+    ``inputs``: one (role, rank, dtype name) per program input, role one of "batch",
+    "fixed", "written", "scalar". ``outputs``: one per program output after the loss:
+    ("grad", rank) or ("write", input position)."""
+
+    inputs: tuple
+    outputs: tuple
+
+
+def loop_source(module_name: str, spec: LoopSpec) -> str:
+    """The source of a module with ``loop_in_order`` and ``loop_shuffled``, calling
+    ``run_jit`` of the training-step module ``module_name`` (bound by the loader)."""
+    args, columns = [], 0
+    for k, (role, rank, dtype) in enumerate(spec.inputs):
+        if role == "scalar":
+            cell = f"table[i - i0, {columns}]"
+            args.append(cell if dtype == "float64" else f"np.{dtype}({cell})")
+            columns += 1
+        elif role == "batch":
+            args.append(f"x{k}[ROWS]")
+        elif role == "written" and rank == 0:
+            args.append(f"x{k}[0]")
+        else:
+            args.append(f"x{k}")
+    params = [f"x{k}" for k, (role, _, _) in enumerate(spec.inputs) if role != "scalar"]
+    grads, writes = [], []
+    for q, out in enumerate(spec.outputs, 1):
+        if out[0] == "grad":
+            at = f"g{len(grads)}" + ("[0]" if out[1] == 0 else "[:]")
+            grads.append(f"        {at} = o[{q}]")
+        else:
+            k = out[1]
+            at = f"x{k}[0]" if spec.inputs[k][1] == 0 else f"x{k}[:]"
+            writes.append(f"        {at} = o[{q}]")
+    params += [f"g{q}" for q in range(len(grads))]
+    head = ["i0, i1, per_epoch, batch, order, table, losses, done"] + params
+
+    def loop(name, rows, doc):
+        call = ", ".join(args).replace("ROWS", rows)
+        return [
+            "@numba.njit(**JIT)",
+            f"def {name}({', '.join(head)}):",
+            f'    """Steps i0..i1-1 (of epochs of per_epoch steps), {doc}."""',
+            "    for i in range(i0, i1):",
+            "        start = (i % per_epoch) * batch",
+            f"        o = run_jit({call})",
+            "        losses[i] = o[0]",
+            *writes,
+            *grads,
+            "        done[0] = i + 1",
+            "",
+            ""]
+
+    return "\n".join([
+        f'"""symgrad training loop over the steps of {module_name}.',
+        "",
+        f"Inputs: {', '.join(f'x{k} {r}' for k, (r, _, _) in enumerate(spec.inputs))}",
+        '"""',
+        "",
+        "import numba",
+        "import numpy as np",
+        "",
+        f"JIT = dict({jit_flags()})",
+        "",
+        "",
+        *loop("loop_in_order", "start:start + batch", "rows in order"),
+        *loop("loop_shuffled", "order[i // per_epoch - i0 // per_epoch, start:start + batch]",
+              "rows order[epoch - first epoch, start:start + batch]"),
+    ]).rstrip() + "\n"
