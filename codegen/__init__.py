@@ -51,6 +51,7 @@ def available() -> bool:
 
 
 _modules = {}
+_loops = {}  # (training-step module name, LoopSpec) -> its loop module (`training_loop`)
 _lock = threading.Lock()
 stats = {"schedules": 0, "loads": 0, "files_written": 0, "files_repaired": 0,
          "aliases_loaded": 0}
@@ -223,6 +224,9 @@ def training_loop(run, spec):
     run_jit = getattr(step_module, "run_jit", None)
     if run_jit is None or not hasattr(run_jit, "py_func"):
         return None
+    known = _loops.get((step_module.__name__, spec))
+    if known is not None:
+        return known
     text = loop_source(step_module.__name__, spec)
     key = cache.source_key(text)
     path = cache.path_for(key)
@@ -233,6 +237,7 @@ def training_loop(run, spec):
             cache.ensure(path, text)
             from codegen.load.jit import load_module
             module = _modules[name] = load_module(path, name, bindings={"run_jit": run_jit})
+        _loops[(step_module.__name__, spec)] = module
     return module
 
 

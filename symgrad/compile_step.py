@@ -9,6 +9,7 @@ optimizer state and ``.grad`` as they were.
 from __future__ import annotations
 
 import sys
+import time
 import warnings
 
 import numpy as np
@@ -57,6 +58,8 @@ class StepLayout:
         self.casts = [scalar_type(t.dtype) for t in tensors]
         self.form = FORMS[type(opt).__name__][0]
         self.adam = type(opt).__name__ != "SGD"
+        self.fit_seconds = 0.0  # spent by fit on steps its compiled loop could run
+        self.compiled_loops = set()  # `fit_loop.CompiledLoop.ready`'s keys known compiled
 
     def fits(self, signature, tensors) -> bool:
         """Whether this layout still describes the optimizer (same parameters, same forms)."""
@@ -249,11 +252,12 @@ def fit(cf, opt, args, batch_size, epochs=1, shuffle=None, batch_args=None):
             if i and not tried:
                 loop, tried = CompiledLoop.build(cf, opt, args, arrays, batched,
                                                  batch_size), True
-            if loop is not None and j < full:
+            if loop is not None and j < full and loop.ready(rng is not None):
                 # every full minibatch up to the next short one (or the end) in one run
                 stop = total if full == per_epoch else epoch * per_epoch + full
                 loop.run(opt, i, stop, per_epoch, order_of, losses, progress)
             else:
+                t0 = time.perf_counter()
                 start = j * batch_size
                 order = order_of(epoch)
                 rows = (slice(start, start + batch_size) if order is None else
@@ -263,6 +267,8 @@ def fit(cf, opt, args, batch_size, epochs=1, shuffle=None, batch_args=None):
                     call[k] = arrays[k][rows]
                 losses[i] = step(cf, opt, call)
                 progress.advance(1)
+                if loop is not None and j < full:
+                    loop.layout.fit_seconds += time.perf_counter() - t0
             for old in [e for e in orders if e < progress.done // per_epoch]:
                 del orders[old]
     except KeyboardInterrupt:  # stopped at a step boundary: the last finished step stands

@@ -205,13 +205,17 @@ class Renderer:
                 for name, shape, dtype in st.spills:
                     body.append(self.alloc(Alloc(name, tuple(shape), dtype, None),
                                            in_kernel=True))
-                call = f"{st.kernel}(0, 1, 1, {'True, ' if st.results else ''}{', '.join(st.args)})"
+                # run-time numbers, not literals: a literal argument would compile the pass
+                # kernel again, specialised to it (seconds for a large pass)
+                finish = "one == 1, " if st.results else ""
+                call = f"{st.kernel}(one - 1, one, one, {finish}{', '.join(st.args)})"
                 body.append(f"{', '.join(st.results)} = {call}" if st.results else call)
         outs = [f"{np_dtype(n.dtype.name)}({o})" if n.shape == () and n.dtype.name != "float64"
                 else o for o, n in zip(s.outputs, s.program.outputs)]  # a float64 accumulator
         body.append(f"return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
-        return ["", "", "@numba.njit(**JIT)", f"def run_jit({', '.join(names)}):",
-                '    """`run` in one Numba call (one chunk per pass), outputs as a tuple."""',
+        return ["", "", "@numba.njit(**JIT)", f"def run_jit({', '.join(['one'] + names)}):",
+                '    """`run` in one Numba call (one chunk per pass: ``one`` is 1), outputs as '
+                'a tuple."""',
                 *["    " + line for line in body]]
 
     def scalar_inputs(self, names) -> list:

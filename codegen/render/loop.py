@@ -16,7 +16,9 @@ Each program input has a role (`LoopSpec`):
   rank-0 one is passed as a 1-element view).
 - ``scalar``: a column of ``table``, one row per step (learning rates, bias corrections).
 
-``done[0]`` counts the finished steps, so a caller knows where an error stopped the loop.
+``done[0]`` counts the finished steps, so a caller knows where an error stopped the loop
+(``done`` has one element: its length is `run_jit`'s ``one``, a number Numba does not know
+while compiling, so that the step's kernels are not compiled again for literal chunk numbers).
 """
 
 from __future__ import annotations
@@ -38,6 +40,20 @@ class LoopSpec:
     outputs: tuple
 
 
+def _copy(target, rank, q) -> list:
+    """Lines writing output ``q`` into ``target`` (of the output's shape) as plain nested
+    loops: Numba compiles ``a[:] = b``'s broadcasting and overlap checks into far more code
+    (seconds of compile time for a loop writing a few arrays)."""
+    if rank == 0:
+        return [f"        {target}[0] = o[{q}]"]
+    idx = [f"e{d}" for d in range(rank)]
+    lines = [f"        src = o[{q}]"]
+    for d in range(rank):
+        lines.append("    " * (d + 2) + f"for e{d} in range({target}.shape[{d}]):")
+    lines.append("    " * (rank + 2) + f"{target}[{', '.join(idx)}] = src[{', '.join(idx)}]")
+    return lines
+
+
 def loop_source(module_name: str, spec: LoopSpec) -> str:
     """The source of a module with ``loop_in_order`` and ``loop_shuffled``, calling
     ``run_jit`` of the training-step module ``module_name`` (bound by the loader)."""
@@ -54,16 +70,14 @@ def loop_source(module_name: str, spec: LoopSpec) -> str:
         else:
             args.append(f"x{k}")
     params = [f"x{k}" for k, (role, _, _) in enumerate(spec.inputs) if role != "scalar"]
-    grads, writes = [], []
+    grads, writes, n_grads = [], [], 0
     for q, out in enumerate(spec.outputs, 1):
         if out[0] == "grad":
-            at = f"g{len(grads)}" + ("[0]" if out[1] == 0 else "[:]")
-            grads.append(f"        {at} = o[{q}]")
+            grads += _copy(f"g{n_grads}", out[1], q)
+            n_grads += 1
         else:
-            k = out[1]
-            at = f"x{k}[0]" if spec.inputs[k][1] == 0 else f"x{k}[:]"
-            writes.append(f"        {at} = o[{q}]")
-    params += [f"g{q}" for q in range(len(grads))]
+            writes += _copy(f"x{out[1]}", spec.inputs[out[1]][1], q)
+    params += [f"g{q}" for q in range(n_grads)]
     head = ["i0, i1, per_epoch, batch, order, table, losses, done"] + params
 
     def loop(name, rows, doc):
@@ -74,7 +88,7 @@ def loop_source(module_name: str, spec: LoopSpec) -> str:
             f'    """Steps i0..i1-1 (of epochs of per_epoch steps), {doc}."""',
             "    for i in range(i0, i1):",
             "        start = (i % per_epoch) * batch",
-            f"        o = run_jit({call})",
+            f"        o = run_jit(done.shape[0], {call})",
             "        losses[i] = o[0]",
             *writes,
             *grads,
