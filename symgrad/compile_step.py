@@ -59,13 +59,17 @@ class StepLayout:
         self.form = FORMS[type(opt).__name__][0]
         self.adam = type(opt).__name__ != "SGD"
         self.fit_seconds = 0.0  # spent by fit on steps its compiled loop could run
+        self.step_seconds = 0.0  # spent by step before its compiled loop (`fit_loop.StepLoop`)
+        self.step_loop = None  # that loop: None before it is tried, False when it cannot be
         self.compiled_loops = set()  # `fit_loop.CompiledLoop.ready`'s keys known compiled
+        forms = {id(g): (g, r.key) for g, r in zip(self.groups, self.rules)}
+        self.group_forms = list(forms.values())  # one (group, form) per group
 
     def fits(self, signature, tensors) -> bool:
         """Whether this layout still describes the optimizer (same parameters, same forms)."""
         return (signature == self.signature and
                 all(a is b for a, b in zip(tensors, self.tensors)) and
-                all(self.form(g) == r.key for g, r in zip(self.groups, self.rules)))
+                all(self.form(g) == key for g, key in self.group_forms))
 
     def inputs(self, opt) -> list:
         """The state arrays and runtime scalars of this step, in the program's input order
@@ -159,8 +163,20 @@ def step(cf, opt, args):
     layout = entry.step_layouts.get(id(opt))
     if layout is None or not layout.fits(signature, tensors):
         layout = entry.step_layouts[id(opt)] = StepLayout(entry, opt, tensors, signature)
+    fast = layout.step_loop
+    if fast is None and cf.backend == "numba" and all(
+            s in (opt.state.get(t) or {}) for t, r in zip(tensors, layout.rules)
+            for s in r.states):
+        from .fit_loop import StepLoop
+        fast = layout.step_loop = StepLoop.build(entry, layout, opt, inputs) or False
+    if fast:
+        values = fast.values(opt, inputs)
+        if values is not None and fast.ready(values):
+            return fast.step(opt, values)
+    t0 = time.perf_counter()
     outs = layout.run(list(inputs) + layout.inputs(opt))
     layout.commit(opt, outs)
+    layout.step_seconds += time.perf_counter() - t0
     return np.asarray(outs[0])
 
 

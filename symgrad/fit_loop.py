@@ -39,6 +39,71 @@ def _name(dtype) -> str:
     return name
 
 
+def _spec(entry, layout, opt, inputs, full_arrays):
+    """(LoopSpec, the loop's arguments after ``done``) for a training step over ``inputs``
+    (`CompiledFunction._entry`'s), with ``full_arrays``: input position -> the data array
+    whose minibatches the loop takes (the other inputs are passed as they are); None when
+    the step cannot run in a loop (an input converted from a parameter, a missing state)."""
+    from codegen.render.loop import LoopSpec
+    roles, values = [], []
+    for k, value in enumerate(inputs):
+        rank = np.ndim(value)
+        dtype = entry._inputs[k].dtype.np
+        if k in entry.wrt_positions:
+            if value is not layout.tensors[entry.wrt_positions.index(k)]._data:
+                return None
+            roles.append(("written", rank, _name(dtype)))
+            values.append(value.reshape(1) if rank == 0 else value)
+        elif k in full_arrays:
+            full = full_arrays[k]
+            if type(full) is not np.ndarray or full.dtype != dtype or \
+                    full.shape[1:] != np.shape(value)[1:]:
+                return None
+            roles.append(("batch", rank, _name(dtype)))
+            values.append(full)
+        else:
+            roles.append(("fixed", rank, _name(dtype)))
+            values.append(value[()] if type(value) is np.ndarray and rank == 0 else value)
+    states = []
+    for t, rule in zip(layout.tensors, layout.rules):
+        state = opt.state.get(t) or {}
+        for s in rule.states:
+            if state.get(s) is None:
+                return None
+            d = state[s]._data
+            states.append(("write", len(roles)))
+            roles.append(("written", d.ndim, _name(d.dtype)))
+            values.append(d.reshape(1) if d.ndim == 0 else d)
+        roles += [("scalar", 0, _name(t._data.dtype))] * len(rule.scalars)
+    outputs = [("grad", t._data.ndim) for t in layout.tensors]
+    outputs += [("write", pos) for pos in entry.wrt_positions] + states
+    return LoopSpec(tuple(roles), tuple(outputs)), values
+
+
+def _types_key(values) -> tuple:
+    return tuple((v.dtype, v.ndim, v.flags.c_contiguous) if type(v) is np.ndarray else type(v)
+                 for v in values)
+
+
+def _compiled(fn, order, values, tensors) -> bool:
+    """Whether loop function ``fn`` is compiled for these arguments, in this process or in
+    Numba's disk cache (then loaded)."""
+    grads = [np.empty_like(t._data) for t in tensors]
+    args = (0, 1, 1, 1, order, np.empty((1, 1)), np.empty(1), np.zeros(1, np.int64),
+            *values, *[g.reshape(1) if g.ndim == 0 else g for g in grads])
+    try:
+        sig = tuple(fn.typeof_pyval(a) for a in args)
+        if sig in fn.overloads:
+            return True
+        cache = getattr(fn, "_cache", None)
+        if cache is None or cache.load_overload(sig, fn.targetctx) is None:
+            return False
+    except Exception:  # Numba's internals: no answer is "not compiled"
+        return False
+    fn.compile(sig)  # from the disk cache
+    return True
+
+
 class CompiledLoop:
     """The compiled loop of one step layout over one set of data arrays."""
 
@@ -50,7 +115,6 @@ class CompiledLoop:
         if cf.backend != "numba":
             return None
         import codegen
-        from codegen.render.loop import LoopSpec
 
         call = list(args)
         for k in batched:
@@ -60,43 +124,14 @@ class CompiledLoop:
         tensors = entry.wrt_tensors(call)
         if layout is None or not all(a is b for a, b in zip(tensors, layout.tensors)):
             return None
-        roles, values = [], []
-        for k, value in enumerate(inputs):
-            rank = np.ndim(value)
-            dtype = entry._inputs[k].dtype.np
-            if k in entry.wrt_positions:
-                if value is not tensors[entry.wrt_positions.index(k)]._data:
-                    return None
-                roles.append(("written", rank, _name(dtype)))
-                values.append(value.reshape(1) if rank == 0 else value)
-            elif k < len(args) and k in batched:
-                full = arrays[k]
-                if type(full) is not np.ndarray or full.dtype != dtype or \
-                        full.shape[1:] != np.shape(value)[1:]:
-                    return None
-                roles.append(("batch", rank, _name(dtype)))
-                values.append(full)
-            else:
-                roles.append(("fixed", rank, _name(dtype)))
-                values.append(value[()] if type(value) is np.ndarray and rank == 0 else value)
-        states = []
-        for t, rule in zip(layout.tensors, layout.rules):
-            state = opt.state.get(t) or {}
-            for s in rule.states:
-                if state.get(s) is None:
-                    return None
-                d = state[s]._data
-                states.append(("write", len(roles)))
-                roles.append(("written", d.ndim, _name(d.dtype)))
-                values.append(d.reshape(1) if d.ndim == 0 else d)
-            roles += [("scalar", 0, _name(t._data.dtype))] * len(rule.scalars)
-        n = len(layout.tensors)
-        outputs = [("grad", t._data.ndim) for t in layout.tensors]
-        outputs += [("write", pos) for pos in entry.wrt_positions] + states
-        module = codegen.training_loop(layout.run, LoopSpec(tuple(roles), tuple(outputs)))
+        found = _spec(entry, layout, opt, inputs,
+                      {k: arrays[k] for k in batched if k < len(args)})
+        if found is None:
+            return None
+        module = codegen.training_loop(layout.run, found[0])
         if module is None:
             return None
-        return cls(module, layout, values, n, batch_size)
+        return cls(module, layout, found[1], len(layout.tensors), batch_size)
 
     def __init__(self, module, layout, values, n_params, batch_size):
         self.module, self.layout, self.values = module, layout, values
@@ -113,9 +148,7 @@ class CompiledLoop:
         could have run (`StepLayout.fit_seconds`)."""
         if self.layout.fit_seconds >= COMPILE_AFTER_SECONDS:
             return True
-        key = (self.module.__name__, shuffled, tuple(
-            (v.dtype, v.ndim, v.flags.c_contiguous) if type(v) is np.ndarray else type(v)
-            for v in self.values))
+        key = (self.module.__name__, shuffled, _types_key(self.values))
         if key in self.layout.compiled_loops:
             return True
         known = self.checked.get(shuffled)
@@ -126,22 +159,8 @@ class CompiledLoop:
         return known
 
     def _compiled(self, shuffled) -> bool:
-        fn = self._function(shuffled)
         order = np.empty((1, 1) if shuffled else (0, 0), np.int64)
-        grads = [np.empty_like(t._data) for t in self.layout.tensors]
-        args = (0, 1, 1, 1, order, np.empty((1, 1)), np.empty(1), np.zeros(1, np.int64),
-                *self.values, *[g.reshape(1) if g.ndim == 0 else g for g in grads])
-        try:
-            sig = tuple(fn.typeof_pyval(a) for a in args)
-            if sig in fn.overloads:
-                return True
-            cache = getattr(fn, "_cache", None)
-            if cache is None or cache.load_overload(sig, fn.targetctx) is None:
-                return False
-        except Exception:  # Numba's internals: no answer is "not compiled"
-            return False
-        fn.compile(sig)  # from the disk cache
-        return True
+        return _compiled(self._function(shuffled), order, self.values, self.layout.tensors)
 
     def run(self, opt, i0, i1, per_epoch, order_of, losses, progress):
         """Steps ``i0..i1-1`` (step i: minibatch ``i % per_epoch`` of epoch
@@ -185,3 +204,91 @@ class CompiledLoop:
             t._grad = Tensor._wrap(grads[k])
             if self.layout.adam:
                 _count_steps(opt.state[t]["step"], steps)
+
+
+class StepLoop:
+    """`compile_step.step` through the compiled loop of one step (inputs passed as they are):
+    the kernels write the parameters and optimizer state in place, so a step costs the
+    kernels, one call and the bookkeeping. Used, like `CompiledLoop`, once it is compiled
+    for the arguments' types or `step` has spent `COMPILE_AFTER_SECONDS` without it
+    (`StepLayout.step_seconds`)."""
+
+    @classmethod
+    def build(cls, entry, layout, opt, inputs):
+        """The one-step loop of ``layout`` for inputs like ``inputs``, or None (see `_spec`)."""
+        import codegen
+        found = _spec(entry, layout, opt, inputs, {})
+        if found is None:
+            return None
+        module = codegen.training_loop(layout.run, found[0])
+        return None if module is None else cls(module, entry, layout, found[0], inputs)
+
+    def __init__(self, module, entry, layout, spec, inputs):
+        self.fn, self.layout = module.loop_in_order, layout
+        self.n_inputs = len(inputs)
+        # input position -> how to pass it (a rank-0 parameter as a 1-element view, a rank-0
+        # input as a scalar); the others as they are
+        self.fix = [(k, (lambda v: v.reshape(1)) if k in entry.wrt_positions else
+                     (lambda v: v[()] if type(v) is np.ndarray else v))
+                    for k, (_, rank, _) in enumerate(spec.inputs[:len(inputs)]) if rank == 0]
+        self.states = [(t, s) for t, rule in zip(layout.tensors, layout.rules)
+                       for s in rule.states]
+        self.columns = sum(len(rule.scalars) for rule in layout.rules)
+        self.loss_dtype = entry.program.outputs[0].dtype.np
+        self.no_order = np.empty((0, 0), np.int64)
+        self.n_args = entry.n_args
+        self.checked = {}  # the arguments' types (`_types_key`) -> compiled
+        # reused from step to step: the scalars' row (rewritten when a value changes), the
+        # loss and the finished-step count
+        self.table, self.row = np.empty((1, self.columns)), None
+        self.losses, self.done = np.empty(1), np.zeros(1, np.int64)
+
+    def values(self, opt, inputs) -> list | None:
+        """The loop's arguments for ``inputs`` and the optimizer's current state arrays; None
+        when a state array is missing or unlike its parameter (shape, dtype)."""
+        values = list(inputs)
+        for k, fix in self.fix:
+            values[k] = fix(values[k])
+        state = opt.state
+        for t, s in self.states:
+            have = state.get(t)
+            have = None if have is None else have.get(s)
+            if have is None:
+                return None
+            d, p = have._data, t._data
+            if d.shape != p.shape or d.dtype != p.dtype:
+                return None
+            values.append(d.reshape(1) if d.ndim == 0 else d)
+        return values
+
+    def ready(self, values) -> bool:
+        """Whether to take this path for arguments ``values`` (see the class). Only the
+        call's arguments are looked at: parameters and state are the arrays `_spec` saw, or
+        arrays like them (`values` checks shape and dtype)."""
+        key = _types_key(values[:self.n_args])
+        known = self.checked.get(key)
+        if known is None:  # looked up once per argument types
+            known = self.checked[key] = _compiled(self.fn, self.no_order, values,
+                                                  self.layout.tensors)
+        if not known and self.layout.step_seconds >= COMPILE_AFTER_SECONDS:
+            known = self.checked[key] = True  # compiled by the call about to run
+        return known
+
+    def step(self, opt, values):
+        """One step; the loss as a 0-d array. Nothing is written when a kernel raises."""
+        layout = self.layout
+        row = [v[s] for v, rule in zip(layout._values(opt, 0), layout.rules)
+               for s in rule.scalars]
+        if row != self.row:
+            self.table[0], self.row = row, row
+        grads = [np.empty_like(t._data) for t in layout.tensors]
+        self.fn(0, 1, 1, 1, self.no_order, self.table, self.losses, self.done, *values,
+                *[g.reshape(1) if g.ndim == 0 else g for g in grads])
+        for t, g in zip(layout.tensors, grads):
+            t._version.value += 1
+            t._grad = Tensor._wrap(g)
+        if layout.adam:
+            from .optim.optimizer import _count_step
+            for t in layout.tensors:
+                _count_step(opt.state[t]["step"])
+        return np.asarray(self.losses[0], dtype=self.loss_dtype)
