@@ -85,6 +85,21 @@ def _types_key(values) -> tuple:
                  for v in values)
 
 
+def _one_chunk(layout, inputs) -> bool:
+    """Whether every pass of the step takes one chunk for ``inputs`` (the step program's
+    traced inputs; `codegen.runtime.chunks`): the loops run one chunk per pass, so a step
+    whose passes would run on several threads stays with the threaded driver."""
+    import sys
+    run = getattr(layout.run, "__wrapped__", layout.run)
+    bind = getattr(sys.modules.get(getattr(run, "__module__", "")), "bind", None)
+    if bind is None:
+        return False
+    shapes = [np.shape(v) for v in inputs]
+    for t, rule in zip(layout.tensors, layout.rules):
+        shapes += [t._data.shape] * len(rule.states) + [()] * len(rule.scalars)
+    return bind(shapes) is not None
+
+
 def _compiled(fn, order, values, tensors) -> bool:
     """Whether loop function ``fn`` is compiled for these arguments, in this process or in
     Numba's disk cache (then loaded)."""
@@ -122,7 +137,8 @@ class CompiledLoop:
         entry, inputs = cf._entry(call)
         layout = entry.step_layouts.get(id(opt))
         tensors = entry.wrt_tensors(call)
-        if layout is None or not all(a is b for a, b in zip(tensors, layout.tensors)):
+        if layout is None or not all(a is b for a, b in zip(tensors, layout.tensors)) or \
+                not _one_chunk(layout, inputs):
             return None
         found = _spec(entry, layout, opt, inputs,
                       {k: arrays[k] for k in batched if k < len(args)})
@@ -237,7 +253,9 @@ class StepLoop:
         self.loss_dtype = entry.program.outputs[0].dtype.np
         self.no_order = np.empty((0, 0), np.int64)
         self.n_args = entry.n_args
-        self.checked = {}  # the arguments' types (`_types_key`) -> compiled
+        # the arguments' types and shapes -> compiled (True, False) or "threads" (a pass
+        # would run on several threads: the threaded driver runs it)
+        self.checked = {}
         # reused from step to step: the scalars' row (rewritten when a value changes), the
         # loss and the finished-step count
         self.table, self.row = np.empty((1, self.columns)), None
@@ -265,14 +283,18 @@ class StepLoop:
         """Whether to take this path for arguments ``values`` (see the class). Only the
         call's arguments are looked at: parameters and state are the arrays `_spec` saw, or
         arrays like them (`values` checks shape and dtype)."""
-        key = _types_key(values[:self.n_args])
+        args = values[:self.n_args]
+        key = _types_key(args) + tuple(np.shape(a) for a in args)
         known = self.checked.get(key)
-        if known is None:  # looked up once per argument types
-            known = self.checked[key] = _compiled(self.fn, self.no_order, values,
-                                                  self.layout.tensors)
-        if not known and self.layout.step_seconds >= COMPILE_AFTER_SECONDS:
+        if known is None:  # looked up once per argument types and shapes
+            if not _one_chunk(self.layout, values[:self.n_inputs]):
+                known = self.checked[key] = "threads"
+            else:
+                known = self.checked[key] = _compiled(self.fn, self.no_order, values,
+                                                      self.layout.tensors)
+        if known is False and self.layout.step_seconds >= COMPILE_AFTER_SECONDS:
             known = self.checked[key] = True  # compiled by the call about to run
-        return known
+        return known is True
 
     def step(self, opt, values):
         """One step; the loss as a 0-d array. Nothing is written when a kernel raises."""
