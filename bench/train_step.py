@@ -268,7 +268,9 @@ def measure(runs, rounds=25, round_s=0.02) -> dict:
 
 
 def _fmt(s):
-    return f"{s * 1e3:.3f} ms" if s >= 1e-3 else f"{s * 1e6:.1f} us"
+    if s >= 1e-3:
+        return f"{s * 1e3:.3f} ms"
+    return f"{s * 1e6:.1f} us" if s >= 1e-5 else f"{s * 1e6:.2f} us"
 
 
 def main(argv=None) -> int:

@@ -224,7 +224,7 @@ def fit(cf, opt, args, batch_size, epochs=1, shuffle=None, batch_args=None):
     losses as a 1-d array. The first step, and each epoch's last minibatch when it is
     shorter, run through `step`; the other full minibatches run in a compiled loop
     (`symgrad.fit_loop`) when the step's kernels allow one, else through `step` too."""
-    from .fit_loop import CompiledLoop
+    from .fit_loop import CompiledLoop, interrupt_deferred
     from .over_chunks import any_dask
     if any_dask(args):
         raise ArgumentError("fit() takes minibatches of NumPy arrays; over Dask arrays, call "
@@ -260,6 +260,11 @@ def fit(cf, opt, args, batch_size, epochs=1, shuffle=None, batch_args=None):
         return orders[epoch]
     order_of.drawn = 0
 
+    def forget_before(epoch):  # a compiled loop's run is past these epochs
+        for old in [e for e in orders if e < epoch]:
+            del orders[old]
+    order_of.forget_before = forget_before
+
     progress, loop, tried = _Progress(total), None, False
     try:
         while progress.done < total:
@@ -281,12 +286,12 @@ def fit(cf, opt, args, batch_size, epochs=1, shuffle=None, batch_args=None):
                 call = list(args)
                 for k in batched:
                     call[k] = arrays[k][rows]
-                losses[i] = step(cf, opt, call)
-                progress.advance(1)
+                with interrupt_deferred():  # a step and its count, or neither
+                    losses[i] = step(cf, opt, call)
+                    progress.advance(1)
                 if loop is not None and j < full:
                     loop.layout.fit_seconds += time.perf_counter() - t0
-            for old in [e for e in orders if e < progress.done // per_epoch]:
-                del orders[old]
+            forget_before(progress.done // per_epoch)
     except KeyboardInterrupt:  # stopped at a step boundary: the last finished step stands
         warnings.warn(f"fit interrupted after {progress.done} of {total} steps", stacklevel=3)
     finally:

@@ -14,6 +14,9 @@ steps that finished is brought up to date: version counters, Adam's step counts,
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
 
 import numpy as np
@@ -78,6 +81,27 @@ def _spec(entry, layout, opt, inputs, full_arrays):
     outputs = [("grad", t._data.ndim) for t in layout.tensors]
     outputs += [("write", pos) for pos in entry.wrt_positions] + states
     return LoopSpec(tuple(roles), tuple(outputs)), values
+
+
+@contextlib.contextmanager
+def interrupt_deferred():
+    """Ctrl-C held back until the block ends (on the main thread), so that the bookkeeping
+    of finished steps is never left half done."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    try:
+        before = signal.signal(signal.SIGINT, lambda *a: caught.append(a))
+    except (ValueError, OSError):  # no signals here (an embedded interpreter)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+        if caught:
+            raise KeyboardInterrupt
 
 
 def _types_key(values) -> tuple:
@@ -204,8 +228,11 @@ class CompiledLoop:
             finally:
                 finished = int(done[0]) - i
                 if finished:
-                    self._commit(opt, finished, grads)
-                    progress.advance(finished)
+                    with interrupt_deferred():
+                        self._commit(opt, finished, grads)
+                        progress.advance(finished)
+            if shuffled:
+                order_of.forget_before(stop // per_epoch)
             seconds = time.perf_counter() - t0
             self.chunk = max(1, min(4 * self.chunk, int(self.chunk * CHUNK_SECONDS /
                                                         max(seconds, 1e-6))))

@@ -1,0 +1,151 @@
+"""`codegen.render.loop`: the source of a training loop over the steps of a training-step
+module, as text and run (with a stand-in ``run_jit``), as plain Python and under Numba."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+import numpy as np
+import pytest
+
+from codegen.load.jit import load_module
+from codegen.render.loop import LoopSpec, loop_source
+
+# x: rows (batch), y: labels (batch), w: a parameter, b: a rank-0 parameter, m: w's state,
+# lr: a float64 scalar, c: a float32 scalar, k: a fixed rank-0 input
+SPEC = LoopSpec(
+    inputs=(("batch", 2, "float64"), ("batch", 1, "int64"), ("written", 2, "float64"),
+            ("written", 0, "float64"), ("written", 2, "float64"), ("scalar", 0, "float64"),
+            ("scalar", 0, "float32"), ("fixed", 0, "float64")),
+    outputs=(("grad", 2), ("grad", 0), ("write", 2), ("write", 3), ("write", 4)))
+
+
+def _step(one, x, y, w, b, m, lr, c, k):
+    """A stand-in training step: (loss, grad w, grad b, new w, new b, new m); the loss names
+    the rows it read, a label -1 raises as a kernel does."""
+    for v in y:
+        if v < 0:
+            raise IndexError("label out of range")
+    g = np.empty_like(w)
+    g[:, :] = x.sum() * 0.25 + one
+    loss = x[0, 0] + 100.0 * x[x.shape[0] - 1, 0]
+    return loss, g, y.sum() * 1.0, w - lr * g, b + c, m * k + g
+
+
+def test_the_source_is_readable_and_names_what_each_input_does():
+    src = loop_source("symgrad_kernels.k_step", SPEC)
+    ast.parse(src)
+    assert '"""symgrad training loop over the steps of symgrad_kernels.k_step.' in src
+    assert ("Inputs: x0 batch, x1 batch, x2 written, x3 written, x4 written, x5 scalar, "
+            "x6 scalar, x7 fixed") in src
+    assert "import numba" in src and "JIT = dict(" in src
+    head = "(i0, i1, per_epoch, batch, order, table, losses, done, x0, x1, x2, x3, x4, x7, g0, g1):"
+    assert f"def loop_in_order{head}" in src and f"def loop_shuffled{head}" in src
+    assert src.count("@numba.njit(**JIT)") == 2
+    # the scalars are the table's columns, in the step's dtype; a rank-0 parameter its element
+    assert src.count("table[i - i0, 0]") == 2 and src.count("np.float32(table[i - i0, 1])") == 2
+    assert "table[i - i0, 2]" not in src
+    assert "x0[start:start + batch], x1[start:start + batch], x2, x3[0], x4," in src
+    assert ("x0[order[i // per_epoch - i0 // per_epoch, start:start + batch]], "
+            "x1[order[i // per_epoch - i0 // per_epoch, start:start + batch]]") in src
+    assert src.count("losses[i] = o[0]") == 2 and src.count("done[0] = i + 1") == 2
+    # the written inputs and the gradients are assigned, the data and fixed inputs never
+    for name in ("x2", "x3", "x4", "g0", "g1"):
+        assert len(re.findall(rf"^\s+{name}\[[^\]]*\] = ", src, re.M)) == 2, name
+    assert not re.search(r"^\s+x[01567]\[[^\]]*\] = ", src, re.M)
+
+
+@pytest.fixture(scope="module", params=[False, pytest.param(True, marks=pytest.mark.slow)],
+                ids=["python", "numba"])
+def module(request, tmp_path_factory):
+    """The loop module of `SPEC` calling `_step`: as plain Python, and compiled by Numba."""
+    jit = request.param
+    path = tmp_path_factory.mktemp("loop") / "loop_module.py"
+    path.write_text(loop_source("symgrad_kernels.k_step", SPEC))
+    run_jit = _step
+    if jit:
+        import numba
+        run_jit = numba.njit(_step)
+    return load_module(str(path), f"test_loop_module_{jit}", jit=jit,
+                       bindings={"run_jit": run_jit})
+
+
+def _data():
+    n = 6  # 3 minibatches of 2 per epoch
+    x = np.arange(n * 2, dtype=np.float64).reshape(n, 2)
+    y = np.arange(n, dtype=np.int64)
+    rng = np.random.default_rng(3)
+    order = np.stack([rng.permutation(n) for _ in range(2)])  # epochs 0 and 1
+    table = np.array([[0.125 * (r + 1), 0.5 + r] for r in range(4)])  # exact: no rounding
+    return x, y, order, table
+
+
+def _expected(x, y, rows_of, table, i0, i1, k, stop=None):
+    """The stand-in steps i0..i1-1 in Python: losses, w, b, m, last grads."""
+    w, b, m = np.ones((2, 3)), np.float64(2.0), np.zeros((2, 3))
+    losses, grads = {}, None
+    for i in range(i0, i1 if stop is None else stop):
+        rows = rows_of(i)
+        out = _step(1, x[rows], y[rows], w, b, m, table[i - i0, 0],
+                    np.float32(table[i - i0, 1]), k)
+        losses[i], grads, w, b, m = out[0], out[1:3], out[3], out[4], out[5]
+    return losses, w, b, m, grads
+
+
+def _arrays():
+    """w, b (rank 0), m, losses, done, g0, g1: what the loop writes."""
+    return (np.ones((2, 3)), np.array(2.0), np.zeros((2, 3)), np.full(8, np.nan),
+            np.zeros(1, np.int64), np.full((2, 3), np.nan), np.full(1, np.nan))
+
+
+def _run(module, shuffled, arrays, x, y, order, table, i0, i1):
+    w, b, m, losses, done, g0, g1 = arrays
+    fn = module.loop_shuffled if shuffled else module.loop_in_order
+    fn(i0, i1, 3, 2, order if shuffled else np.empty((0, 0), np.int64), table, losses, done,
+       x, y, w, b.reshape(1), m, 1.5, g0, g1)
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_the_loop_runs_the_steps_and_writes_in_place(module, shuffled):
+    x, y, order, table = _data()
+    i0, i1 = 1, 5  # epoch 0's minibatches 1, 2, then epoch 1's 0, 1
+
+    def rows_of(i):
+        start = (i % 3) * 2
+        return order[i // 3, start:start + 2] if shuffled else slice(start, start + 2)
+
+    arrays = w, b, m, losses, done, g0, g1 = _arrays()
+    _run(module, shuffled, arrays, x, y, order, table, i0, i1)
+    want, w_want, b_want, m_want, (g0_want, g1_want) = _expected(x, y, rows_of, table, i0,
+                                                                 i1, 1.5)
+    assert done[0] == i1
+    assert np.isnan(losses[[0, 5, 6, 7]]).all()  # only the steps' own entries
+    np.testing.assert_array_equal(losses[i0:i1], [want[i] for i in range(i0, i1)])
+    np.testing.assert_array_equal(w, w_want)
+    np.testing.assert_array_equal(b, b_want)  # the rank-0 parameter, through its 1-element view
+    np.testing.assert_array_equal(m, m_want)
+    np.testing.assert_array_equal(g0, g0_want)  # the last step's gradients
+    np.testing.assert_array_equal(g1, [g1_want])
+
+
+def test_a_step_that_raises_leaves_the_finished_steps(module):
+    x, y, order, table = _data()
+    y[1] = -1  # read by step 3 (epoch 1, rows 0:2)
+    arrays = w, b, m, losses, done, g0, g1 = _arrays()
+    with pytest.raises(IndexError):
+        _run(module, False, arrays, x, y, order, table, 1, 5)
+
+    def rows_of(i):
+        return slice((i % 3) * 2, (i % 3) * 2 + 2)
+
+    want, w_want, b_want, m_want, (g0_want, g1_want) = _expected(x, y, rows_of, table, 1, 5,
+                                                                 1.5, stop=3)
+    assert done[0] == 3  # steps 1 and 2 finished
+    np.testing.assert_array_equal(losses[1:3], [want[1], want[2]])
+    assert np.isnan(losses[3:]).all()
+    np.testing.assert_array_equal(w, w_want)
+    np.testing.assert_array_equal(b, b_want)
+    np.testing.assert_array_equal(m, m_want)
+    np.testing.assert_array_equal(g0, g0_want)
+    np.testing.assert_array_equal(g1, [g1_want])
