@@ -8,6 +8,8 @@ exactly in the math and are left out of the formulas.
 
 from __future__ import annotations
 
+import itertools
+
 import re
 
 import numpy as np
@@ -94,19 +96,54 @@ def _align(in_shape, out_idx):
 
 
 def _affine(v):
-    """(c, [a_0, ...]) when the integer array ``v`` is ``c + Σ a_k i_k`` in its indices (as a
-    convolution's window indices are), else None."""
-    if v.dtype.kind not in "iu" or v.size == 0:
+    """(c, digits) when the integer array ``v`` is ``c + Σ a·digit`` in the digits of its
+    indices, else None: ``digits`` lists (axis, stride, size, a), a digit of index i being
+    ``floor(i / stride) mod size``. An axis is one digit, or two when it is a flattened pair
+    (a convolution's window table over (output position, kernel offset) reads
+    ``i // ow + k // kw`` on flattened axes); the fewest digits that fit are taken."""
+    if v.dtype.kind not in "iu" or v.size == 0 or v.size > _AFFINE_LIMIT:
         return None
+    choices = [[None] + [d for d in range(2, n) if n % d == 0] for n in v.shape]
+    combos = sorted(itertools.product(*choices), key=lambda c: sum(x is not None for x in c))
     c = int(v.flat[0])
-    coefs, model = [], np.full(v.shape, c, dtype=np.int64)
-    for k, n in enumerate(v.shape):
-        a = int(v[(0,) * k + (1,) + (0,) * (v.ndim - k - 1)]) - c if n > 1 else 0
-        coefs.append(a)
-        shape = [1] * v.ndim
-        shape[k] = n
-        model = model + a * np.arange(n, dtype=np.int64).reshape(shape)
-    return (c, coefs) if np.array_equal(model, v) else None
+    for combo in combos[:_AFFINE_COMBOS]:
+        digits, model = [], np.full(v.shape, c, dtype=np.int64)
+        for k, (n, split) in enumerate(zip(v.shape, combo)):
+            parts = [(1, n)] if split is None else [(split, n // split), (1, split)]
+            for stride, size in parts:
+                at = [0] * v.ndim
+                at[k] = stride if n > stride else 0
+                a = int(v[tuple(at)]) - c if size > 1 else 0
+                shape = [1] * v.ndim
+                shape[k] = n
+                model = model + a * ((np.arange(n) // stride) % size).reshape(shape)
+                digits.append((k, stride, size, a))
+        if np.array_equal(model, v):
+            return c, digits
+    return None
+
+
+_AFFINE_LIMIT = 1 << 20  # elements of a constant tried as an index table
+_AFFINE_COMBOS = 64  # ways of splitting its axes tried
+
+
+def _split_dummy(body, dummies):
+    """(j, strides) for a summation index j of ``dummies`` (j, size) that ``body`` reads
+    through ``floor(j / s)`` (flattened axes, as a convolution's C·kh·kw window): the strides
+    s, increasing, each dividing the next and the size; else None."""
+    for j, d in dummies:
+        if not isinstance(d, int):
+            continue
+        found = sorted({int(1 / f.args[0].coeff(j)) for f in body.atoms(sympy.floor)
+                        if f.args[0].free_symbols == {j} and f.args[0].coeff(j) != 0 and
+                        (1 / f.args[0].coeff(j)).is_Integer})
+        strides = []
+        for s in found:
+            if 1 < s < d and d % s == 0 and (not strides or s % strides[-1] == 0):
+                strides.append(s)
+        if strides:
+            return j, strides
+    return None
 
 
 class _Builder:
@@ -139,8 +176,12 @@ class _Builder:
             return sympy.sympify(v.item())
         affine = _affine(v)
         if affine is not None:  # an index table (a convolution's windows): its formula
-            c, coefs = affine
-            return sympy.Integer(c) + sympy.Add(*[a * i for a, i in zip(coefs, idx) if a])
+            c, digits = affine
+            sizes = self.indices.sizes
+            return sympy.Integer(c) + sympy.Add(*[
+                a * (idx[k] if (stride, size) == (1, v.shape[k]) else
+                     _div_mod(idx[k], stride, size, sizes))
+                for k, stride, size, a in digits if a])
         # each constant array gets its own name (const0, const1, ...), listed in .constants
         name, _ = self.constants.setdefault(id(n), (f"const{len(self.constants)}", v))
         return sympy.IndexedBase(name, real=True)[idx]
@@ -176,6 +217,20 @@ class _Builder:
             else:
                 in_idx.append(next(it))
         body = self.expr(x, tuple(in_idx))
+        for _ in range(4):  # a summation index over flattened axes: one index per axis
+            split = _split_dummy(body, dummies)
+            if split is None:
+                break
+            j, strides = split
+            d = dict(dummies)[j]
+            bounds = [1] + strides + [d]  # j = Σ digit_k · bounds[k], most significant first
+            parts = [(self.indices.fresh(bounds[k + 1] // bounds[k]), bounds[k])
+                     for k in reversed(range(len(bounds) - 1))]
+            at = [k for k, (jj, _) in enumerate(dummies) if jj == j][0]
+            dummies[at:at + 1] = [(digit, self.indices.sizes[digit]) for digit, _ in parts]
+            flat = sympy.Add(*[stride * digit for digit, stride in parts])
+            in_idx = [sympy.sympify(e).xreplace({j: flat}) for e in in_idx]
+            body = self.expr(x, tuple(in_idx))
         for j, d in reversed(dummies):
             body = combine(body, j, d) if body.has(j) else _repeat(combine, body, d)
         return body

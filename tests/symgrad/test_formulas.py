@@ -307,3 +307,25 @@ def test_div_mod_uses_the_index_ranges():
     assert _div_mod(12 * n + 3 * a + b, 12, sizes[n], sizes) == n  # a symbolic leading axis
     assert _div_mod(a + b, 3, 4, sizes) == sympy.Mod(sympy.floor((a + b) / 3), 4)  # a + b > 2
     assert _div_mod(2 * a + 5, 1, 16, sizes) == 2 * a + 5  # within [0, 16)
+
+
+@pytest.mark.parametrize("kw", [dict(stride=2), dict(padding=1, dilation=2)])
+def test_a_2d_convolution_reads_as_its_index_sum_and_evaluates_to_it(kw):
+    """conv2d sums over flattened (channel, kh, kw) windows; the printed sum has one index per
+    axis (x[l, p, 2·j + q, 2·m + r]), never floor/Mod of a flattened index, and it is the
+    math: evaluated, it gives the compiled value and gradient."""
+    rng = np.random.default_rng(5)
+    x, k = rng.standard_normal((2, 2, 5, 5)), rng.standard_normal((2, 2, 2, 2))
+    cf = sg.compile(lambda x, k: F.conv2d(x, k, **kw).sum(), wrt=(1,), backend="numpy")
+    f = cf.formulas(x, k)
+    text = str(f)
+    assert "const" not in text and "Mod" not in text and "floor" not in text, text
+    if "stride" in kw:
+        assert re.search(r"x\[\w,\w,2·\w \+ \w,2·\w \+ \w\]", text), text
+    arrays = {"x": x, "k": k}
+    assert _evaluate(f.value, {}, arrays) == pytest.approx(cf(x, k), rel=1e-10)
+    (grad,) = cf.grad(x, k)
+    (name,) = f.grad
+    for pos in [(0, 0, 0, 0), (1, 1, 1, 0), (0, 1, 1, 1)]:
+        expr = f.grad[name].xreplace(dict(zip(f.free[name], pos)))
+        assert _evaluate(expr, {}, arrays) == pytest.approx(grad[pos], rel=1e-9, abs=1e-12)
