@@ -9,7 +9,6 @@ exactly in the math and are left out of the formulas.
 from __future__ import annotations
 
 import itertools
-
 import re
 
 import numpy as np
