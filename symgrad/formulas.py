@@ -215,9 +215,21 @@ class _Builder:
                     next(it)
             else:
                 in_idx.append(next(it))
-        body = self.expr(x, tuple(in_idx))
-        for _ in range(4):  # a summation index over flattened axes: one index per axis
-            split = _split_dummy(body, dummies)
+        body, dummies = self._split_dummies(
+            lambda sub: self.expr(x, tuple(sympy.sympify(e).xreplace(sub) for e in in_idx)),
+            dummies)
+        for j, d in reversed(dummies):
+            body = combine(body, j, d) if body.has(j) else _repeat(combine, body, d)
+        return body
+
+    def _split_dummies(self, build, dummies):
+        """(build(substitution), dummies) after splitting each summation index over
+        flattened axes (`_split_dummy`) into one index per axis: j = Σ digit·stride.
+        ``build`` makes the expression (or a tuple of them) from {dummy: its expression}."""
+        sub, result = {}, build({})
+        for _ in range(4):
+            split = _split_dummy(sympy.Tuple(*result) if isinstance(result, tuple)
+                                 else result, dummies)
             if split is None:
                 break
             j, strides = split
@@ -226,13 +238,12 @@ class _Builder:
             parts = [(self.indices.fresh(bounds[k + 1] // bounds[k]), bounds[k])
                      for k in reversed(range(len(bounds) - 1))]
             at = [k for k, (jj, _) in enumerate(dummies) if jj == j][0]
-            dummies[at:at + 1] = [(digit, self.indices.sizes[digit]) for digit, _ in parts]
+            dummies = dummies[:at] + [(digit, self.indices.sizes[digit])
+                                      for digit, _ in parts] + dummies[at + 1:]
             flat = sympy.Add(*[stride * digit for digit, stride in parts])
-            in_idx = [sympy.sympify(e).xreplace({j: flat}) for e in in_idx]
-            body = self.expr(x, tuple(in_idx))
-        for j, d in reversed(dummies):
-            body = combine(body, j, d) if body.has(j) else _repeat(combine, body, d)
-        return body
+            sub = {k: v.xreplace({j: flat}) for k, v in sub.items()} | {j: flat}
+            result = build(sub)
+        return result, dummies
 
     def _sum(self, n, idx):
         return self._reduce(n, idx, lambda b, j, d: sympy.Sum(b, (j, 0, d - 1)))
@@ -334,13 +345,17 @@ class _Builder:
         base = bool(n.attr("base"))
         g, arrays = n.inputs[0], n.inputs[1:len(n.inputs) - base]
         gidx = tuple(sympy.S.Zero if d == 1 else self.indices.fresh(d) for d in g.shape)
-        pos, _ = self._gather_parts(n, gidx, n.attr("key"), n.shape, arrays)
-        term = self.expr(g, gidx)
+
+        def build(sub):
+            at = tuple(sympy.sympify(i).xreplace(sub) for i in gidx)
+            pos, _ = self._gather_parts(n, at, n.attr("key"), n.shape, arrays)
+            return tuple(pos) + (self.expr(g, at),)
+        (*pos, term), dummies = self._split_dummies(
+            build, [(j, d) for j, d in zip(gidx, g.shape) if d != 1])
         for p, i in zip(pos, idx):
             term = term * sympy.KroneckerDelta(p, i)
-        for j, d in zip(reversed(gidx), reversed(g.shape)):
-            if d != 1:
-                term = sympy.Sum(term, (j, 0, d - 1))
+        for j, d in reversed(dummies):
+            term = sympy.Sum(term, (j, 0, d - 1))
         return self.expr(n.inputs[-1], idx) + term if base else term
 
 

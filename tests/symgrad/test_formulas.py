@@ -329,3 +329,19 @@ def test_a_2d_convolution_reads_as_its_index_sum_and_evaluates_to_it(kw):
     for pos in [(0, 0, 0, 0), (1, 1, 1, 0), (0, 1, 1, 1)]:
         expr = f.grad[name].xreplace(dict(zip(f.free[name], pos)))
         assert _evaluate(expr, {}, arrays) == pytest.approx(grad[pos], rel=1e-9, abs=1e-12)
+
+
+def test_a_pooling_gradient_sums_over_one_index_per_window_axis():
+    """avg_pool2d's gradient scatters over flattened windows: its sums use one index per axis
+    (δ(j, 2·q + s)), no floor/Mod, and it evaluates to the compiled gradient."""
+    rng = np.random.default_rng(6)
+    x, w = rng.standard_normal((2, 1, 4, 4)), rng.standard_normal((1, 1, 4, 4))
+    cf = sg.compile(lambda x, w: F.avg_pool2d(x * w, 2).sum(), wrt=(1,), backend="numpy")
+    f = cf.formulas(x, w)
+    text = str(f)
+    assert "Mod" not in text and "floor" not in text, text
+    (grad,) = cf.grad(x, w)
+    (name,) = f.grad
+    for pos in [(0, 0, 0, 0), (0, 0, 3, 2), (0, 0, 1, 3)]:
+        expr = f.grad[name].xreplace(dict(zip(f.free[name], pos)))
+        assert _evaluate(expr, {}, {"x": x, "w": w}) == pytest.approx(grad[pos], rel=1e-9)
