@@ -246,7 +246,9 @@ class CompiledFunction:
         """``epochs`` passes of minibatch `step` calls over ``args`` (rows along axis 0 of
         every argument that has one), in order (``shuffle=None``) or in a NumPy
         ``default_rng(shuffle).permutation`` per epoch; the per-step losses as a 1-d array.
-        A progress bar shows on a terminal; Ctrl-C stops at a step boundary."""
+        A progress bar shows on a terminal; Ctrl-C stops at a step boundary. Full
+        minibatches run in one compiled loop once it pays (`symgrad.fit_loop`): equal to
+        `step` calls, without Python between steps."""
         from .compile_step import fit
         try:
             return fit(self, opt, args, batch_size, epochs, shuffle)
