@@ -274,6 +274,11 @@ def _classify(node, info, symbol, chunked, program, why, sums):
         return (_Kind.ROW, b)
     if op is Op.GATHER:
         return (_Kind.ROW, _gather_axis(node, ins, b, symbol, why))
+    if op is Op.SCAN:
+        if node.attr("axis") == xb:
+            raise NotABatchSum(f"{why}: {_describe(node)} is a running sum along the batch "
+                               "axis (each row needs the rows before it)")
+        return (_Kind.ROW, b)
     raise NotABatchSum(f"{why}: {_describe(node)} mixes rows")
 
 

@@ -26,6 +26,7 @@ DEFAULT_NAMES = {
     Op.PAD: "ConstantPadNdBackward0",
     Op.GATHER: "IndexBackward0",
     Op.SCATTER_ADD: "IndexPutBackward0",
+    Op.SCAN: "CumsumBackward0",
 }
 
 _tracer = [None]  # set by symgrad.trace: handles inputs that are traced tensors

@@ -245,6 +245,13 @@ class _Builder:
             result = build(sub)
         return result, dummies
 
+    def _scan(self, n, idx):
+        """A running sum: Σ_{k ≤ i} x[.., k, ..] (from the end: Σ_{k ≥ i})."""
+        axis, d = n.attr("axis"), n.shape[n.attr("axis")]
+        k = self.indices.fresh(d)
+        body = self.expr(n.inputs[0], idx[:axis] + (k,) + idx[axis + 1:])
+        return sympy.Sum(body, (k, idx[axis], d - 1) if n.attr("reverse") else (k, 0, idx[axis]))
+
     def _sum(self, n, idx):
         return self._reduce(n, idx, lambda b, j, d: sympy.Sum(b, (j, 0, d - 1)))
 
@@ -479,8 +486,24 @@ class FormulaPrinter(StrPrinter):
         body = self._print(expr.function)
         if isinstance(expr.function, sympy.Add):
             body = f"({body})"
-        idx = ",".join(str(lim[0]) for lim in expr.limits)
+        idx = ",".join(self._limit(*lim) for lim in expr.limits)
+        if any(c in idx for c in "≤≥."):
+            idx = "{" + idx + "}"
         return f"Σ_{idx} {body}"
+
+    def _limit(self, k, lo, hi):
+        """``k`` over its whole axis; a running sum's part: ``k≤n`` (a cumsum), ``k≥n``
+        (from the end). A bound that reads an index (a symbol not known positive, as sizes
+        are) is partial."""
+        def partial(e):
+            return any(s.is_positive is not True for s in sympy.sympify(e).free_symbols)
+        if lo == 0 and not partial(hi):
+            return str(k)
+        if lo == 0:
+            return f"{k}≤{self._print(hi)}"
+        if not partial(hi):
+            return f"{k}≥{self._print(lo)}"
+        return f"{k}={self._print(lo)}..{self._print(hi)}"
 
     def _print_Indexed(self, expr):
         return f"{expr.base}[{','.join(self._print(i) for i in expr.indices)}]"

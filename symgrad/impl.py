@@ -77,6 +77,14 @@ def _iota(arrays, a):
     return np.broadcast_to(r, shape)
 
 
+def _scan(arrays, a):
+    x, axis = arrays[0], a["axis"]
+    with np.errstate(all="ignore"):  # inf + -inf is nan, quietly (as in torch)
+        if not a["reverse"]:
+            return np.cumsum(x, axis=axis, dtype=x.dtype)
+        return np.flip(np.cumsum(np.flip(x, axis), axis=axis, dtype=x.dtype), axis)
+
+
 IMPLS = {
     Op.ELEMENTWISE: _elementwise,
     Op.SUM: _reducer(np.sum),
@@ -89,6 +97,7 @@ IMPLS = {
     Op.PAD: _pad,
     Op.GATHER: _gather,
     Op.SCATTER_ADD: _scatter_add,
+    Op.SCAN: _scan,
     Op.STOP_GRADIENT: lambda arrays, a: arrays[0],
     Op.IOTA: _iota,
     Op.CONST: lambda arrays, a: a["value"],

@@ -329,10 +329,16 @@ def _masked_square(x, axis, fill):
                      unsqueeze(x, axis), fill, promote_from=(2,))
 
 
+# Up to this many elements along its axis, a traced cumsum is the sum of a masked square (n^2
+# work, fused into the kernels); longer or symbolic axes use the SCAN primitive (n work, a
+# NumPy running sum between kernels).
+SQUARE_SCAN_LIMIT = 32
+
+
 def cumsum(input, dim, dtype=None):
     """Running sums along ``dim``; integers and bools sum in int64. Traced: the sum over j of
-    a masked broadcast (x_j where j <= i), which the compiler fuses; eager: NumPy's cumsum
-    with the reversed cumsum as the gradient."""
+    a masked broadcast (x_j where j <= i), which the compiler fuses, for a short axis, else
+    the SCAN primitive; eager: NumPy's cumsum with the reversed cumsum as the gradient."""
     x = _int64_unless(input, dtype)
     axis = _axis(dim, x.ndim)
     if x.ndim == 0:
@@ -342,6 +348,9 @@ def cumsum(input, dim, dtype=None):
         with np.errstate(all="ignore"):  # inf + -inf is nan, quietly (as in torch)
             out = Tensor._wrap(np.cumsum(x._data, axis=axis, dtype=x._data.dtype))
         return record_custom(out, _cumsum_vjp, [x], {"axis": axis}, "CumsumBackward0")
+    n = x.shape[axis]
+    if not isinstance(n, int) or n > SQUARE_SCAN_LIMIT:
+        return prims.scan(x, axis)  # O(n): a running sum (NumPy's, in compiled code)
     zero = 0.0 if x.dtype.is_floating_point else 0
     r = prims.reduce(Op.SUM, _masked_square(x, axis, zero), (axis + 1,), False)
     return _rename(r, "CumsumBackward0")

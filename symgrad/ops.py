@@ -26,6 +26,8 @@ class Op(enum.Enum):
     GATHER = "gather"            # key: advanced-index template; inputs: x, *index arrays
     SCATTER_ADD = "scatter_add"  # shape, key: zeros(shape); add g at key (adjoint of GATHER);
     #                              base=True: the last input (of the output shape) instead of zeros
+    SCAN = "scan"                # axis, reverse: running sums along axis (inclusive; from
+    #                              the end when reverse): cumsum, and its adjoint
     STOP_GRADIENT = "stop_gradient"  # stabilizer: bool (a shift that cancels in the math)
     IOTA = "iota"                # shape, axis, dtype: index values along axis
     CONST = "const"              # value: a NumPy array
@@ -37,6 +39,7 @@ REDUCE_OPS = frozenset({Op.SUM, Op.MAX, Op.MIN})
 MOVEMENT_OPS = frozenset({Op.BROADCAST, Op.RESHAPE, Op.PERMUTE, Op.STOP_GRADIENT})
 INDEX_OPS = frozenset({Op.SLICE, Op.PAD, Op.GATHER, Op.SCATTER_ADD})
 LEAF_OPS = frozenset({Op.IOTA, Op.CONST, Op.INPUT})
+SCAN_OPS = frozenset({Op.SCAN})
 
 # Primitives with no VJP rule: their outputs are integer data or leaves.
 NONDIFFERENTIABLE = frozenset({Op.IOTA, Op.CONST, Op.INPUT, Op.STOP_GRADIENT})

@@ -57,6 +57,11 @@ def permute(x, perm, name="PermuteBackward0"):
     return apply(Op.PERMUTE, [x], {"perm": perm}, name=name)
 
 
+def scan(x, axis, reverse=False, name="CumsumBackward0"):
+    """Running sums of ``x`` along ``axis`` (inclusive), from the end when ``reverse``."""
+    return apply(Op.SCAN, [x], {"axis": int(axis), "reverse": bool(reverse)}, name=name)
+
+
 def slice_(x, index, name="SliceBackward0"):
     """``x[start:stop:step, ...]`` with one normalized (start, stop, step) per axis."""
     return apply(Op.SLICE, [x], {"index": tuple(index)}, name=name)

@@ -116,6 +116,7 @@ SHAPE_RULES = {
     Op.PAD: lambda ins, a: tuple(a["shape"]),
     Op.GATHER: lambda ins, a: gather_shape(ins[0], a["key"], ins[1:]),
     Op.SCATTER_ADD: lambda ins, a: tuple(a["shape"]),
+    Op.SCAN: lambda ins, a: tuple(ins[0]),
     Op.STOP_GRADIENT: lambda ins, a: tuple(ins[0]),
     Op.IOTA: lambda ins, a: tuple(a["shape"]),
     Op.CONST: lambda ins, a: tuple(a["value"].shape),

@@ -59,6 +59,8 @@ def _edge_links(n) -> list:
         for k, x in enumerate(n.inputs):
             off = len(out) - len(x.shape)
             links[k] = [(j, j + off) for j, d in enumerate(x.shape) if d != 1 and out[j + off] != 1]
+    elif op is Op.SCAN:  # every axis but the one summed along
+        links[0] = [(j, j) for j, d in enumerate(out) if d != 1 and j != n.attr("axis")]
     elif op in REDUCE_OPS:
         axes, keep = n.attr("axes"), n.attr("keepdim")
         pos = 0
@@ -137,7 +139,7 @@ def _supported(n) -> bool:
         return body_supported(n.attr("body")) and n.attr("cdtype").name in SUPPORTED_DTYPES
     if n.op is Op.CONST:
         return np.asarray(n.attr("value")).dtype.name in SUPPORTED_DTYPES
-    return True
+    return n.op is not Op.SCAN  # a running sum: NumPy's, between kernels
 
 
 class Analysis:

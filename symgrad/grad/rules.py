@@ -126,6 +126,8 @@ VJP_RULES = {
     Op.PAD: lambda ctx, g: (prims.slice_(g, ctx.attrs["index"]),),
     Op.GATHER: _gather,
     Op.SCATTER_ADD: _scatter_add,
+    # a running sum's adjoint is the running sum from the other end
+    Op.SCAN: lambda ctx, g: (prims.scan(g, ctx.attrs["axis"], not ctx.attrs["reverse"]),),
 }
 
 _NOTHING = lambda attrs, needs: ((), False)  # noqa: E731
@@ -141,6 +143,7 @@ SAVES = {
     Op.PERMUTE: _NOTHING,
     Op.SLICE: _NOTHING,
     Op.PAD: _NOTHING,
+    Op.SCAN: _NOTHING,
     Op.GATHER: _INDEX_ARRAYS,
     Op.SCATTER_ADD: lambda attrs, needs: (tuple(range(1, len(needs) - bool(attrs.get("base")))),
                                           False),

@@ -48,7 +48,7 @@ def test_tables_hold_only_ops():
 
 def test_groups_partition_the_enum():
     groups = [ops.ELEMENTWISE_OPS, ops.REDUCE_OPS, ops.MOVEMENT_OPS, ops.INDEX_OPS,
-              ops.LEAF_OPS]
+              ops.LEAF_OPS, ops.SCAN_OPS]
     seen = []
     for g in groups:
         seen.extend(g)
@@ -74,6 +74,7 @@ EXAMPLES = {
     Op.GATHER: ([X, IDX], {"key": (("s", 0, 2, 1), ("a", 0))}),
     Op.SCATTER_ADD: ([np.ones((2, 2, 2, 4)), IDX], {"shape": (2, 3, 4),
                                                    "key": (("s", 0, 2, 1), ("a", 0))}),
+    Op.SCAN: ([X], {"axis": 1, "reverse": True}),
     Op.STOP_GRADIENT: ([X], {"stabilizer": False}),
     Op.IOTA: ([], {"shape": (2, 3), "axis": 1, "dtype": None}),
     Op.CONST: ([], {"value": X}),
