@@ -112,16 +112,21 @@ class CompiledFunction:
     def _trace_symbolic_or_concrete(self, prepared, hints):
         """A trace with symbolic sizes, or, when the function needs its sizes as Python ints
         (``range(n)``, ``if n > 3``, a symbolic size against an equal literal one), a trace
-        with concrete sizes (calls with other sizes then trace again). An error that the
+        with only the batch sizes symbolic (`_batch_sizes`: a convolution's image sizes are
+        ints), else with concrete sizes (calls with other sizes then trace again). An error that the
         concrete sizes do not cure is reported once: the concrete trace's, which is eager's."""
         from .guards import GuardedIndexError
         from .trace import TraceError
-        try:
-            return CompiledTrace.create(self, prepared, hints, symbolic=True)
-        except (TraceError, ArgumentError, GuardedIndexError):
-            raise
-        except (TypeError, RuntimeError, ValueError, IndexError) as e:
-            debug.log(1, f"symbolic-size trace failed ({e}); retracing with concrete sizes")
+        for symbolic in (True, _batch_sizes(prepared)):
+            if not symbolic:
+                continue
+            try:
+                return CompiledTrace.create(self, prepared, hints, symbolic=symbolic)
+            except (TraceError, ArgumentError, GuardedIndexError):
+                raise
+            except (TypeError, RuntimeError, ValueError, IndexError) as e:
+                what = "symbolic-size" if symbolic is True else "batch-size-only symbolic"
+                debug.log(1, f"{what} trace failed ({e}); retracing")
         # outside the handler: an error here is not chained to the symbolic one
         return CompiledTrace.create(self, prepared, hints, symbolic=False)
 
@@ -329,6 +334,20 @@ def _grad(a, dtype):
 
 
 _SCALAR_DTYPES = {float: np.float64, int: np.int64, bool: np.bool_}
+
+
+def _batch_sizes(prepared) -> frozenset:
+    """The sizes a trace may keep symbolic when one with every size symbolic failed (a
+    convolution needs its image sizes as ints): the batch size, the first array argument's
+    leading size, unless another axis of some argument has it too; so a convnet traces once
+    for every batch size."""
+    first = next((a for a in prepared if len(a.shape) >= 1), None)
+    if first is None or int(first.shape[0]) < 2:
+        return frozenset()
+    n = int(first.shape[0])
+    if any(int(d) == n for a in prepared for d in tuple(a.shape)[1:]):
+        return frozenset()
+    return frozenset({n})
 
 
 def _fast_key(args):

@@ -83,7 +83,7 @@ class TraceState:
         out = []
         for d in shape:
             d = int(d)
-            if d <= 1:
+            if d <= 1 or (self.symbolic is not True and d not in self.symbolic):
                 out.append(d)
                 continue
             if d not in self.size_symbols:

@@ -159,7 +159,8 @@ def _rows_operand(x, off, dom, an, mat):
     domain axis (``relu(conv).flatten(1)`` into a linear layer): an `Operand` with ``cols``,
     or None."""
     n = an.batch.get(id(x)) if off == 0 else None
-    if n is None or any(not isinstance(d, int) for d in dom):
+    # every size an int but the batch's (possibly symbolic)
+    if n is None or any(not isinstance(d, int) for a, d in enumerate(dom) if a != n):
         return None
     found = _walk(x, _flat_groups(x, off, dom), mat)
     if found is None:
@@ -167,7 +168,7 @@ def _rows_operand(x, off, dom, an, mat):
     base, groups = found
     if id(base) not in mat or an.batch[id(base)] != 0 or len(base.shape) < 3:
         return None
-    if any(not isinstance(d, int) for d in base.shape):
+    if any(not isinstance(d, int) for d in base.shape[1:]):
         return None
     rest = [g for g in groups if 0 not in g[0]]
     if ((0,), {n: 1}) not in groups or len(rest) != 1 or len(groups) != 2:
@@ -259,12 +260,32 @@ def _merged(groups, axes, shape):
     return out
 
 
+def _keeps_symbolic_lead(node, x) -> bool:
+    """Whether a movement op keeps a symbolic leading size (the batch, the only size that may
+    be a symbol here) as its own axis 0."""
+    lead = [d for d in x.shape[:1] + node.shape[:1] if not isinstance(d, int)]
+    if not lead:
+        return True
+    if node.op is Op.BROADCAST and len(node.shape) > len(x.shape) and all(
+            isinstance(d, int) for d in x.shape):
+        return True  # a weight broadcast over the batch: the new axis is not read
+    if not (x.shape and node.shape and x.shape[0] == node.shape[0]):
+        return False
+    if node.op is Op.PERMUTE:
+        return node.attr("perm")[0] == 0
+    if node.op is Op.BROADCAST:
+        return len(node.shape) == len(x.shape)
+    return True
+
+
 def _walk(node, groups, mat):
     """Follow movement ops from a product input to its base; (base, groups) or None."""
     while id(node) not in mat and node.op in (Op.RESHAPE, Op.PERMUTE, Op.BROADCAST,
                                               Op.STOP_GRADIENT):
         x = node.inputs[0]
-        if any(not isinstance(d, int) for d in x.shape + node.shape):
+        if any(not isinstance(d, int) for d in x.shape[1:] + node.shape[1:]):
+            return None
+        if not _keeps_symbolic_lead(node, x):
             return None
         new = []
         if node.op is Op.PERMUTE:
@@ -308,9 +329,11 @@ def _view(x, off, dom, an, mat, batch):
     base, groups = found
     if id(base) not in mat and base.op not in (Op.INPUT, Op.CONST):
         return None
-    if any(not isinstance(d, int) for d in base.shape) or not base.dtype.is_floating_point:
-        return None
     b = an.batch[id(base)]
+    # every size an int, but the batch (axis 0, possibly symbolic): the matrices are per row
+    if any(not isinstance(d, int) for a, d in enumerate(base.shape) if not (b == 0 and a == 0)) \
+            or not base.dtype.is_floating_point:
+        return None
     if b not in (None, 0) or (b is None and any(batch in c for _a, c in groups)):
         return None
     strides = {}
@@ -342,10 +365,10 @@ def match_row(r, an, mat):
     if p is None:
         return None
     dom = p.shape
-    if any(not isinstance(d, int) for d in dom):
-        return None
     n = an.batch[id(p)]
-    if n is None:
+    if n is None:  # sizes other than the batch (possibly symbolic) must be ints
+        return None
+    if any(not isinstance(d, int) for a, d in enumerate(dom) if a != n):
         return None
     views = []
     for x in p.inputs:

@@ -73,8 +73,10 @@ def test_convolution_products_are_blas_calls_per_row():
     assert "W2_m = np.ascontiguousarray(W2).reshape(3, 24)" in src
     # weight gradients: windows.T @ output gradient, added over rows
     assert src.count("matmul_acc_t") >= 3
-    # the head reads the flattened activations as a block of rows
-    assert re.search(r"(\w+_m) = \w+\.reshape\(min\(\d+, 6\), 60\)", src)
+    # the head reads the flattened activations as a block of rows (of the batch size N: a
+    # convnet keeps its batch size symbolic, its image sizes concrete)
+    assert "Sizes: N = x.shape[0]" in src
+    assert re.search(r"(\w+_m) = \w+\.reshape\(min\(\d+, N\), 60\)", src)
     assert re.search(r"matmul_nt\(\w+_m\[0:m0\], np.ascontiguousarray\(WH\)", src)
     # views are made once per kernel, never per row
     assert not re.search(r"^ {12,}\w+_m = .*\.reshape\(", src, re.M)

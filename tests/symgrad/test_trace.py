@@ -268,3 +268,36 @@ def test_python_loop_over_a_size_retraces_with_concrete_sizes():
     cf = sg.compile(lambda x: sum(x[i] for i in range(x.shape[0])), backend="numpy")
     assert cf(np.arange(4.0)) == 6.0
     assert cf(np.arange(3.0)) == 3.0
+
+
+def test_a_convnet_keeps_its_batch_size_symbolic_and_traces_once():
+    """conv2d needs its image sizes as ints: the trace keeps only the batch size symbolic
+    (it was a concrete trace per batch size), and both sizes equal eager."""
+    import symgrad.nn.functional as F
+    rng = np.random.default_rng(0)
+    k = sg.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
+
+    def loss(x):
+        return F.conv2d(x, k, padding=1).relu().mean()
+
+    cf = sg.compile(loss, wrt=[k], backend="numpy")
+    for n in (6, 9):
+        x = rng.standard_normal((n, 2, 5, 7))
+        v, (g,) = cf.value_and_grad(x)
+        e = loss(sg.tensor(x))
+        e.backward()
+        assert v == pytest.approx(e.item(), rel=1e-12)
+        np.testing.assert_allclose(g, k.grad.numpy(), rtol=1e-11, atol=1e-14)
+        k.grad = None
+    assert cf.cache_info()["traces"] == 1
+    shape = cf.graph(x, stage="traced").inputs[0].shape
+    assert str(shape[0]) == "N" and tuple(shape[1:]) == (2, 5, 7)
+
+
+def test_only_a_batch_size_no_other_axis_has_is_kept_symbolic():
+    from symgrad.compile import _batch_sizes
+    from symgrad.compile_args import prepare_args
+    assert _batch_sizes(prepare_args((np.ones((6, 2, 5)), np.ones(6)), ["x", "y"])) == {6}
+    assert _batch_sizes(prepare_args((np.ones((5, 2, 5)),), ["x"])) == frozenset()  # 5 twice
+    assert _batch_sizes(prepare_args((np.ones((1, 3)),), ["x"])) == frozenset()  # size 1
+    assert _batch_sizes(prepare_args((2.0, np.ones((4, 3))), ["a", "x"])) == {4}
