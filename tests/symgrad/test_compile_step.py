@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from eager_training import eager_step
 
 import symgrad as sg
 import symgrad.nn as nn
@@ -36,14 +37,6 @@ def _model(dtype=sg.float64):
     return m.double() if dtype == sg.float64 else m
 
 
-def _eager_step(model, opt, x, y):
-    opt.zero_grad()
-    loss = F.cross_entropy(model(sg.tensor(x)), sg.tensor(y))
-    loss.backward()
-    opt.step()
-    return float(loss)
-
-
 def _assert_same(m1, m2, o1, o2, rtol=1e-12):
     for p1, p2 in zip(m1.parameters(), m2.parameters()):
         np.testing.assert_allclose(p1.detach().numpy(), p2.detach().numpy(), rtol=rtol,
@@ -64,7 +57,7 @@ CASES = [("numpy", name, kw) for name, kw in OPTIMIZERS] + [
 
 
 @pytest.mark.parametrize("backend,name,kw", CASES)
-def test_a_compiled_step_is_an_eager_step(backend, name, kw):
+def test_a_compiled_step_is_aneager_step(backend, name, kw):
     (m1, m2), x_y = (_model(), _model()), _data()
     o1, o2 = getattr(optim, name)(m1.parameters(), **kw), getattr(optim, name)(m2.parameters(),
                                                                                **kw)
@@ -73,7 +66,7 @@ def test_a_compiled_step_is_an_eager_step(backend, name, kw):
     for _ in range(8):
         loss = train.step(o1, *x_y)
         assert isinstance(loss, np.ndarray) and loss.shape == ()
-        np.testing.assert_allclose(loss, _eager_step(m2, o2, *x_y), rtol=1e-12)
+        np.testing.assert_allclose(loss, eager_step(m2, o2, *x_y), rtol=1e-12)
     _assert_same(m1, m2, o1, o2)
     assert [p for p in m1.parameters()] == weights  # the same Tensor objects, updated in place
     assert train.cache_info()["compiles"] == 1
@@ -88,10 +81,10 @@ def test_eager_and_compiled_steps_mix_and_hyperparameters_are_read_each_call():
         for o in (o1, o2):
             o.param_groups[0]["lr"] = lr
         if k % 3 == 1:
-            _eager_step(m1, o1, *x_y)
+            eager_step(m1, o1, *x_y)
         else:
             train.step(o1, *x_y)
-        _eager_step(m2, o2, *x_y)
+        eager_step(m2, o2, *x_y)
     _assert_same(m1, m2, o1, o2)
     assert train.cache_info()["compiles"] == 1  # a schedule never recompiles
 
@@ -187,7 +180,7 @@ def test_fit_is_the_eager_minibatch_loop(backend, shuffle):
         order = rng.permutation(30) if rng is not None else np.arange(30)
         for start in range(0, 30, 8):
             rows = order[start:start + 8]
-            expected.append(_eager_step(m2, o2, x[rows], y[rows]))
+            expected.append(eager_step(m2, o2, x[rows], y[rows]))
     assert losses.shape == (12,)
     np.testing.assert_allclose(losses, expected, rtol=1e-12)
     _assert_same(m1, m2, o1, o2)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from eager_training import eager_step
 
 import symgrad as sg
 import symgrad.compile_step as compile_step
@@ -45,14 +46,6 @@ def _pair(form, dtype=sg.float64):
     return (m1, o1, train), (m2, o2)
 
 
-def _eager_step(model, opt, x, y):
-    opt.zero_grad()
-    loss = F.cross_entropy(model(sg.tensor(x)), sg.tensor(y))
-    loss.backward()
-    opt.step()
-    return float(loss)
-
-
 def _batches(n, batch_size, epochs, shuffle):
     """The rows of each minibatch, in fit's order: in order, or one permutation per epoch."""
     rng = np.random.default_rng(shuffle) if shuffle is not None else None
@@ -66,7 +59,7 @@ def _batches(n, batch_size, epochs, shuffle):
 def _eager_fit(model, opt, x, y, batch_size, epochs, shuffle, steps=None):
     batches = _batches(len(x), batch_size, epochs, shuffle)
     with np.errstate(all="ignore"):
-        return np.array([_eager_step(model, opt, x[rows], y[rows])
+        return np.array([eager_step(model, opt, x[rows], y[rows])
                          for rows in batches[:steps]])
 
 
@@ -380,7 +373,7 @@ def test_steps_through_the_one_step_loop_are_eager_steps(monkeypatch):
         rows = slice(4 * k, 4 * k + 4 + k % 2)  # two batch sizes
         loss = train.step(o1, x[rows], y[rows])
         assert loss.shape == () and loss.dtype == np.float32
-        np.testing.assert_allclose(loss, _eager_step(m2, o2, x[rows], y[rows]), rtol=1e-5)
+        np.testing.assert_allclose(loss, eager_step(m2, o2, x[rows], y[rows]), rtol=1e-5)
     assert len(fast) == 5  # the first step makes the state the loop writes
     _assert_same(m1, m2, o1, o2, **TOL[sg.float32])
     bad = y[:4].copy()
