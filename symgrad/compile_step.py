@@ -58,8 +58,10 @@ class StepLayout:
         self.casts = [scalar_type(t.dtype) for t in tensors]
         self.form = FORMS[type(opt).__name__][0]
         self.adam = type(opt).__name__ != "SGD"
-        self.fit_seconds = 0.0  # spent by fit on steps its compiled loop could run
-        self.step_seconds = 0.0  # spent by step before its compiled loop (`fit_loop.StepLoop`)
+        # Python time (outside the kernels) that the compiled loops would have saved: spent by
+        # fit on steps its loop could run, and by step before its loop (`fit_loop.StepLoop`)
+        self.fit_seconds = self.step_seconds = 0.0
+        self.run_seconds = 0.0  # the last step's kernels (`layout.run`)
         self.step_loop = None  # that loop: None before it is tried, False when it cannot be
         self.compiled_loops = set()  # `fit_loop.CompiledLoop.ready`'s keys known compiled
         forms = {id(g): (g, r.key) for g, r in zip(self.groups, self.rules)}
@@ -174,9 +176,14 @@ def step(cf, opt, args):
         if values is not None and fast.ready(values):
             return fast.step(opt, values)
     t0 = time.perf_counter()
-    outs = layout.run(list(inputs) + layout.inputs(opt))
+    extra = list(inputs) + layout.inputs(opt)
+    t1 = time.perf_counter()
+    outs = layout.run(extra)
+    t2 = time.perf_counter()
     layout.commit(opt, outs)
-    layout.step_seconds += time.perf_counter() - t0
+    layout.run_seconds = t2 - t1
+    # what the compiled loop saves is the Python around the kernels, not the kernels
+    layout.step_seconds += time.perf_counter() - t0 - layout.run_seconds
     return np.asarray(outs[0])
 
 
@@ -289,8 +296,9 @@ def fit(cf, opt, args, batch_size, epochs=1, shuffle=None, batch_args=None):
                 with interrupt_deferred():  # a step and its count, or neither
                     losses[i] = step(cf, opt, call)
                     progress.advance(1)
-                if loop is not None and j < full:
-                    loop.layout.fit_seconds += time.perf_counter() - t0
+                if loop is not None and j < full:  # the Python around the kernels
+                    lay = loop.layout
+                    lay.fit_seconds += time.perf_counter() - t0 - lay.run_seconds
             forget_before(progress.done // per_epoch)
     except KeyboardInterrupt:  # stopped at a step boundary: the last finished step stands
         warnings.warn(f"fit interrupted after {progress.done} of {total} steps", stacklevel=3)

@@ -25,9 +25,11 @@ from .tensor import Tensor
 
 CHUNK_SECONDS = 0.05  # a chunk of steps runs about this long (first chunk: FIRST_CHUNK steps)
 FIRST_CHUNK = 16
-# A loop not in Numba's disk cache is compiled once `fit` has spent this long on steps it
-# could have run (about a loop's compile time: 0.6 s for W5, 2-3 s for W4's MLP), so a short
-# fit never waits for a compile it does not pay back, and no fit pays more than twice.
+# A loop not in Numba's disk cache is compiled once `fit` (or `step`) has spent this long in
+# Python around the kernels of steps the loop could have run (what the loop saves; about a
+# loop's compile time: 0.6 s for W5, 2-3 s for W4's MLP), so a short fit never waits for a
+# compile it does not pay back, a step dominated by its kernels (a convnet's) never compiles
+# a loop for nothing, and no fit pays more than about twice.
 COMPILE_AFTER_SECONDS = 1.0
 
 
@@ -331,8 +333,10 @@ class StepLoop:
         if row != self.row:
             self.table[0], self.row = row, row
         grads = [np.empty_like(t._data) for t in layout.tensors]
+        t0 = time.perf_counter()
         self.fn(0, 1, 1, 1, self.no_order, self.table, self.losses, self.done, *values,
                 *[g.reshape(1) if g.ndim == 0 else g for g in grads])
+        layout.run_seconds = time.perf_counter() - t0
         for t, g in zip(layout.tensors, grads):
             t._version.value += 1
             t._grad = Tensor._wrap(g)
