@@ -365,3 +365,24 @@ def test_a_bad_index_in_rows_names_the_chunk():
     rows = lookup(da.from_array(idx, chunks=10), table)
     with pytest.raises(IndexError, match=r"chunk 2 \(rows 20:30\)"):
         rows.compute()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_convnet_over_chunks_equals_the_numpy_call(backend):
+    """A convolution keeps only its batch size symbolic (its image sizes are ints): such a
+    trace splits into chunks too (a trace with every size concrete could not)."""
+    rng = np.random.default_rng(7)
+    k = sg.tensor(rng.standard_normal((3, 1, 3, 3)), requires_grad=True)
+    wh = sg.tensor(0.1 * rng.standard_normal((4, 3 * 6 * 6)), requires_grad=True)
+
+    def loss(x, y):
+        return F.cross_entropy(F.linear(F.conv2d(x, k).relu().flatten(1), wh), y)
+
+    x, y = rng.standard_normal((300, 1, 8, 8)), rng.integers(0, 4, 300)
+    cf = sg.compile(loss, wrt=[k, wh], backend=backend)
+    v, g = cf.value_and_grad(x, y)
+    dv, dg = cf.value_and_grad(da.from_array(x, chunks=(70, 1, 8, 8)),
+                               da.from_array(y, chunks=70))
+    assert dv == pytest.approx(v, rel=1e-12)
+    for a, b in zip(g, dg):
+        np.testing.assert_allclose(b, a, rtol=1e-11, atol=1e-14)
