@@ -102,15 +102,18 @@ class StepLayout:
             out.append(values)
         return out
 
+    def scalar_row(self, opt, ahead) -> list:
+        """The runtime scalars of the step ``ahead`` steps from now, in the program's input
+        order (uncast)."""
+        return [values[s] for values, rule in zip(self._values(opt, ahead), self.rules)
+                for s in rule.scalars]
+
     def scalar_table(self, opt, steps) -> np.ndarray:
         """The runtime scalars of the next ``steps`` steps (rows; columns in the program's
         input order) as float64, for `fit_loop` (which casts them as `inputs` does). Only
         Adam's change from step to step (SGD's first-step flag is for the first step,
         which `fit` runs through `step`)."""
-        rows = []
-        for ahead in range(steps if self.adam else 1):
-            rows.append([values[s] for values, rule in zip(self._values(opt, ahead), self.rules)
-                         for s in rule.scalars])
+        rows = [self.scalar_row(opt, ahead) for ahead in range(steps if self.adam else 1)]
         table = np.array(rows, dtype=np.float64).reshape(len(rows), -1)
         return table if self.adam else np.repeat(table, steps, axis=0)
 

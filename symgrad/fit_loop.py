@@ -145,6 +145,17 @@ def _compiled(fn, order, values, tensors) -> bool:
     return True
 
 
+def _commit(layout, opt, steps, grads):
+    """The Python side of ``steps`` finished loop steps of ``layout``: version counters,
+    Adam's step counts and each parameter's ``.grad`` (the last finished step's)."""
+    from .optim.optimizer import _count_steps
+    for t, g in zip(layout.tensors, grads):
+        t._version.value += steps
+        t._grad = Tensor._wrap(g)
+        if layout.adam:
+            _count_steps(opt.state[t]["step"], steps)
+
+
 class CompiledLoop:
     """The compiled loop of one step layout over one set of data arrays."""
 
@@ -173,13 +184,14 @@ class CompiledLoop:
         module = codegen.training_loop(layout.run, found[0])
         if module is None:
             return None
-        return cls(module, layout, found[1], len(layout.tensors), batch_size)
+        return cls(module, layout, found[1], batch_size)
 
-    def __init__(self, module, layout, values, n_params, batch_size):
+    def __init__(self, module, layout, values, batch_size):
         self.module, self.layout, self.values = module, layout, values
-        self.n_params, self.batch_size = n_params, batch_size
+        self.batch_size = batch_size
         self.chunk = FIRST_CHUNK
         self.checked = {}  # shuffled -> compiled for these arrays
+        self.types = _types_key(values)  # asked by `ready` before every step fit runs itself
 
     def _function(self, shuffled):
         return self.module.loop_shuffled if shuffled else self.module.loop_in_order
@@ -190,7 +202,7 @@ class CompiledLoop:
         could have run (`StepLayout.fit_seconds`)."""
         if self.layout.fit_seconds >= COMPILE_AFTER_SECONDS:
             return True
-        key = (self.module.__name__, shuffled, _types_key(self.values))
+        key = (self.module.__name__, shuffled, self.types)
         if key in self.layout.compiled_loops:
             return True
         known = self.checked.get(shuffled)
@@ -231,7 +243,7 @@ class CompiledLoop:
                 finished = int(done[0]) - i
                 if finished:
                     with interrupt_deferred():
-                        self._commit(opt, finished, grads)
+                        _commit(self.layout, opt, finished, grads)
                         progress.advance(finished)
             if shuffled:
                 order_of.forget_before(stop // per_epoch)
@@ -240,15 +252,6 @@ class CompiledLoop:
                                                         max(seconds, 1e-6))))
             i = stop
 
-    def _commit(self, opt, steps, grads):
-        """The Python side of ``steps`` finished loop steps: version counters, Adam's step
-        counts and each parameter's ``.grad`` (the last finished step's)."""
-        from .optim.optimizer import _count_steps
-        for k, t in enumerate(self.layout.tensors):
-            t._version.value += steps
-            t._grad = Tensor._wrap(grads[k])
-            if self.layout.adam:
-                _count_steps(opt.state[t]["step"], steps)
 
 
 class StepLoop:
@@ -328,8 +331,7 @@ class StepLoop:
     def step(self, opt, values):
         """One step; the loss as a 0-d array. Nothing is written when a kernel raises."""
         layout = self.layout
-        row = [v[s] for v, rule in zip(layout._values(opt, 0), layout.rules)
-               for s in rule.scalars]
+        row = layout.scalar_row(opt, 0)
         if row != self.row:
             self.table[0], self.row = row, row
         grads = [np.empty_like(t._data) for t in layout.tensors]
@@ -337,11 +339,5 @@ class StepLoop:
         self.fn(0, 1, 1, 1, self.no_order, self.table, self.losses, self.done, *values,
                 *[g.reshape(1) if g.ndim == 0 else g for g in grads])
         layout.run_seconds = time.perf_counter() - t0
-        for t, g in zip(layout.tensors, grads):
-            t._version.value += 1
-            t._grad = Tensor._wrap(g)
-        if layout.adam:
-            from .optim.optimizer import _count_step
-            for t in layout.tensors:
-                _count_step(opt.state[t]["step"])
+        _commit(layout, opt, 1, grads)
         return np.asarray(self.losses[0], dtype=self.loss_dtype)
