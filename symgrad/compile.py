@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from . import debug
+from . import debug, step_caller
 from .compile_args import ArgumentError, prepare_args, signature_of
 from .compile_trace import CompiledTrace, name_hints
 from .over_chunks import any_dask
@@ -58,6 +58,8 @@ class CompiledFunction:
         self._stats = {"traces": 0, "compiles": 0, "hits": 0}
         self._fast = {}  # exact argument types and shapes -> _FastBinding
         self._last_fast = None  # the last binding's `_fast_caller`
+        # `step_caller`: the last one built or used, and the last one whose guards failed
+        self._step_caller = self._step_missed = None
         self.__name__ = getattr(fn, "__name__", "compiled")
         self.__doc__ = getattr(fn, "__doc__", None)
 
@@ -241,8 +243,14 @@ class CompiledFunction:
         is this step's gradient, as ``opt.zero_grad(); loss.backward(); opt.step()`` leaves
         them. Hyper-parameters are read at every call (a schedule never recompiles). Nothing
         is written when the step raises. Returns the loss as a 0-d array."""
-        from .compile_step import step
         try:
+            caller = self._step_caller
+            if caller is not None:
+                loss = caller(opt, *args)
+                if loss is not _STEP_MISSING:
+                    return loss
+                self._step_missed = caller
+            from .compile_step import step
             return step(self, opt, args)
         except IndexError as e:
             self._raise_eager_error(args, e)
@@ -368,6 +376,7 @@ def _fast_key(args):
 
 
 _MISSING = object()
+_STEP_MISSING = step_caller.MISSING
 
 
 def _fast_caller(pattern, bound, fixes, n_out):

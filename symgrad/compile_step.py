@@ -63,6 +63,7 @@ class StepLayout:
         self.fit_seconds = self.step_seconds = 0.0
         self.run_seconds = 0.0  # the last step's kernels (`layout.run`)
         self.step_loop = None  # that loop: None before it is tried, False when it cannot be
+        self.builds = 0  # `step_caller.build` calls (capped: guards that fail at every call)
         self.compiled_loops = set()  # `fit_loop.CompiledLoop.ready`'s keys known compiled
         forms = {id(g): (g, r.key) for g, r in zip(self.groups, self.rules)}
         self.group_forms = list(forms.values())  # one (group, form) per group
@@ -177,7 +178,9 @@ def step(cf, opt, args):
     if fast:
         values = fast.values(opt, inputs)
         if values is not None and fast.ready(values):
-            return fast.step(opt, values)
+            loss = fast.step(opt, values)
+            _remember_caller(cf, fast, opt, args, inputs)
+            return loss
     t0 = time.perf_counter()
     extra = list(inputs) + layout.inputs(opt)
     t1 = time.perf_counter()
@@ -188,6 +191,22 @@ def step(cf, opt, args):
     # what the compiled loop saves is the Python around the kernels, not the kernels
     layout.step_seconds += time.perf_counter() - t0 - layout.run_seconds
     return np.asarray(outs[0])
+
+
+def _remember_caller(cf, loop, opt, args, inputs):
+    """After a step through ``loop``: the generated step for calls like this one
+    (`step_caller`), tried first by the next `CompiledFunction.step`."""
+    from . import step_caller
+    from .compile import _fast_key
+    key = _fast_key(args)
+    if key is None:
+        return
+    key = (id(opt), key)
+    caller = loop.callers.get(key)
+    if caller is None or caller is cf._step_missed:  # new, or its guards failed
+        caller = loop.callers[key] = step_caller.build(cf, loop, opt, args, inputs)
+    if caller is not None:
+        cf._step_caller = caller
 
 
 def _step_over_chunks(cf, opt, args):

@@ -272,7 +272,8 @@ class StepLoop:
         return None if module is None else cls(module, entry, layout, found[0], inputs)
 
     def __init__(self, module, entry, layout, spec, inputs):
-        self.fn, self.layout = module.loop_in_order, layout
+        self.fn, self.layout, self.entry = module.loop_in_order, layout, entry
+        self.callers = {}  # `compile._fast_key` of the arguments -> `step_caller.build`'s
         self.n_inputs = len(inputs)
         # input position -> how to pass it (a rank-0 parameter as a 1-element view, a rank-0
         # input as a scalar); the others as they are

@@ -16,6 +16,7 @@ import symgrad.fit_loop as fit_loop
 import symgrad.nn as nn
 import symgrad.nn.functional as F
 import symgrad.optim as optim
+import symgrad.step_caller as step_caller
 
 FORMS = {
     "sgd": ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
@@ -352,15 +353,29 @@ def test_a_loop_not_compiled_yet_runs_once_fit_has_spent_the_compile_time(loop_r
 
 
 def _step_loop_steps(monkeypatch):
-    """Count the steps `step` runs through its compiled one-step loop."""
+    """Count the steps `step` runs through its compiled one-step loop (`StepLoop.step`, or
+    the generated caller built after it, `step_caller`)."""
     monkeypatch.setattr(fit_loop, "COMPILE_AFTER_SECONDS", 0.0)
-    steps, original = [], fit_loop.StepLoop.step
+    steps, original, build = [], fit_loop.StepLoop.step, step_caller.build
 
     def counted(self, opt, values):
         steps.append(1)
         return original(self, opt, values)
 
+    def counted_build(*args):
+        caller = build(*args)
+        if caller is None:
+            return None
+
+        def call(*a):
+            loss = caller(*a)
+            if loss is not step_caller.MISSING:
+                steps.append(1)
+            return loss
+        return call
+
     monkeypatch.setattr(fit_loop.StepLoop, "step", counted)
+    monkeypatch.setattr(step_caller, "build", counted_build)
     return steps
 
 
