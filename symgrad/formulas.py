@@ -195,7 +195,7 @@ class _Builder:
             if not isinstance(e, sympy.Expr):
                 e = sympy.Piecewise((1, e), (0, True))  # a bool used as a number
             sub[placeholder(k)] = e
-        return n.attr("body").xreplace(sub)
+        return _picks_as_deltas(n.attr("body").xreplace(sub))
 
     def _reduce(self, n, idx, combine):
         x = n.inputs[0]
@@ -259,7 +259,37 @@ class _Builder:
         return self._reduce(n, idx, lambda b, j, d: sympy.Function(f"max_{j}")(b))
 
     def _min(self, n, idx):
+        found = _first_extreme(n)
+        if found is not None:
+            return self._arg_extreme(n, idx, *found)
         return self._reduce(n, idx, lambda b, j, d: sympy.Function(f"min_{j}")(b))
+
+    def _arg_extreme(self, n, idx, x, name):
+        """``argmax_j(x[.., j, ..])``: the position of the first largest (smallest) element
+        along the reduced axis, an integer function the formulas compare indices with."""
+        axis, keep = n.attr("axes")[0], n.attr("keepdim")
+        it = iter(idx)
+        in_idx = []
+        for a in range(len(n.inputs[0].shape)):
+            if a == axis:
+                j = self.indices.fresh(n.inputs[0].shape[a])
+                in_idx.append(j)
+                if keep:
+                    next(it)
+            else:
+                in_idx.append(next(it))
+        body, digits = self._split_dummies(
+            lambda sub: self.expr(x, _align(x.shape, tuple(sympy.sympify(i).xreplace(sub)
+                                                           for i in in_idx))),
+            [(j, n.inputs[0].shape[axis])])
+        if len(digits) > 1:  # a window's flat position, as its digits: argmax_(2·t + u)
+            flat, stride = sympy.S.Zero, 1
+            for digit, size in reversed(digits):
+                flat, stride = flat + stride * digit, stride * size
+            name = f"{name}_({render(flat)})"
+        else:
+            name = f"{name}_{digits[0][0]}"
+        return sympy.Function(name, integer=True, nonnegative=True)(body)
 
     def _broadcast(self, n, idx):
         return self.expr(n.inputs[0], _align(n.inputs[0].shape, idx))
@@ -364,6 +394,80 @@ class _Builder:
         for j, d in reversed(dummies):
             term = sympy.Sum(term, (j, 0, d - 1))
         return self.expr(n.inputs[-1], idx) + term if base else term
+
+
+def _is_arg_extreme(e) -> bool:
+    return isinstance(e, sympy.core.function.AppliedUndef) and \
+        e.func.__name__.startswith(("argmax_", "argmin_"))
+
+
+def _picks_as_deltas(e):
+    """Piecewise((v, Eq(i, argmax_j(..))), (0, True)) -> v·δ(i, argmax_j(..)): the element at
+    an argmax (max pooling's pick). The same number, and a delta stays inside its sums, where
+    SymPy's piecewise folding would move a condition on a summation index out of its sum."""
+    def pick(p):
+        (v, cond), rest = p.args[0], p.args[1:]
+        if len(rest) != 1 or rest[0].cond != sympy.true or rest[0].expr != 0 or \
+                not isinstance(cond, sympy.Eq) or \
+                not any(map(_is_arg_extreme, cond.atoms(sympy.core.function.AppliedUndef))):
+            return None
+        a, b = cond.args
+        return v * sympy.KroneckerDelta(a, b) if (a - b).is_integer else None
+    return e.replace(lambda p: isinstance(p, sympy.Piecewise) and pick(p) is not None, pick)
+
+
+def _first_extreme(n):
+    """(x, "argmax" or "argmin") when MIN node ``n`` is the first position of x's largest
+    (smallest) element along one axis, as `math_reduce.argmax` and max pooling build it: the
+    min over that axis of a body of x, x's max (min) there and the axis' positions, which is
+    the position where x equals the extreme and a number past the axis elsewhere; else None.
+    The body is checked, not assumed: evaluated where x is the extreme and where it is not."""
+    from .functions import isnan
+    from .ops import Op
+    axes, e = n.attr("axes"), n.inputs[0]
+    if len(axes) != 1 or e.op is not Op.ELEMENTWISE or e.shape[axes[0]] == 1:
+        return None
+    axis, size = axes[0], e.shape[axes[0]]
+    leaves, sub = [], {}
+
+    def leaf(node):
+        for k, have in enumerate(leaves):
+            if have is node:
+                return sympy.Symbol(f"_leaf{k}")
+        leaves.append(node)
+        return sympy.Symbol(f"_leaf{len(leaves) - 1}")
+    for k, i in enumerate(e.inputs):  # one level of bodies inlined (argmax's comparison)
+        if i.op is Op.ELEMENTWISE and i.shape == e.shape:
+            inner = i.attr("body").xreplace({placeholder(m): leaf(a)
+                                             for m, a in enumerate(i.inputs)})
+            if not isinstance(inner, sympy.Expr):
+                inner = sympy.Piecewise((1, inner), (0, True))
+            sub[placeholder(k)] = inner
+        else:
+            sub[placeholder(k)] = leaf(i)
+    body = e.attr("body").xreplace(sub)
+    pos = [k for k, a in enumerate(leaves) if a.op is Op.IOTA and a.attr("axis") == axis]
+    best = [k for k, a in enumerate(leaves) if a.op in (Op.MAX, Op.MIN) and
+            tuple(a.attr("axes")) == (axis,) and a.attr("keepdim")]
+    if len(pos) != 1 or len(best) != 1 or len(leaves) != 3:
+        return None
+    x = leaves[best[0]].inputs[0]
+    if not any(a is x for a in leaves):
+        return None
+    largest = leaves[best[0]].op is Op.MAX
+    k_x = [k for k, a in enumerate(leaves) if a is x][0]
+    i_sym, b_sym, x_sym = (sympy.Symbol(f"_leaf{k}") for k in (pos[0], best[0], k_x))
+    half = sympy.Rational(1, 2)
+
+    finite = body.replace(lambda a: isinstance(a, isnan), lambda a: sympy.S.Zero)
+
+    def at(best_value):
+        return finite.xreplace({x_sym: half, b_sym: best_value})
+    other = at(sympy.S.One if largest else sympy.S.Zero)
+    past = other == size or (other.is_Integer and isinstance(size, int) and other >= size)
+    if sympy.simplify(at(half) - i_sym) != 0 or not past:
+        return None
+    return x, "argmax" if largest else "argmin"
 
 
 def _pull_constants(e):

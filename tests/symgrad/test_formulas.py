@@ -4,6 +4,7 @@ hand derivation (sympy.count_ops)."""
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import numpy as np
@@ -349,3 +350,114 @@ def test_a_pooling_gradient_sums_over_one_index_per_window_axis():
     for pos in [(0, 0, 0, 0), (0, 0, 3, 2), (0, 0, 1, 3)]:
         expr = f.grad[name].xreplace(dict(zip(f.free[name], pos)))
         assert _evaluate(expr, sizes, {"x": x, "w": w}) == pytest.approx(grad[pos], rel=1e-9)
+
+
+def _arg_extremes(e, total, sizes, arrays):
+    """``e`` with each argmax_/argmin_ function whose body reads only its own indices replaced
+    by its value: the first position of the extreme over ``total`` flat positions (the
+    function's name carries the position as its digits, e.g. argmax_(2·q + r))."""
+    def value(a):
+        kind, _, flat = a.func.__name__.partition("_")
+        body = a.args[0]
+        flat = sympy.sympify(flat.strip("()").replace("·", "*"),
+                             locals={s.name: s for s in body.free_symbols if s.is_integer})
+        digits = sorted(flat.free_symbols, key=lambda d: -int(flat.coeff(d)))
+        coeffs = [int(flat.coeff(d)) for d in digits]
+        ranges = [total // coeffs[0]] + [a // b for a, b in zip(coeffs, coeffs[1:])]
+        best = None
+        for combo in itertools.product(*(range(r) for r in ranges)):  # in flat order
+            sub = dict(zip(digits, combo))
+            v = _evaluate(body.xreplace(sub), sizes, arrays)
+            if best is None or (v > best[0] if kind == "argmax" else v < best[0]):
+                best = (v, int(flat.xreplace(sub)))
+        return sympy.Integer(best[1])
+
+    def ready(a):
+        if not isinstance(a, sympy.Function) or not a.func.__name__.startswith(("argmax_",
+                                                                               "argmin_")):
+            return False
+        flat = a.func.__name__.partition("_")[2].strip("()")
+        indices = {s.name for s in a.args[0].free_symbols if s.is_integer}
+        return indices <= set(re.findall(r"\w+", flat))
+    for _ in range(3):
+        e = e.replace(ready, value)
+    return e
+
+
+def _evaluate_with_extremes(expr, total, sizes, arrays):
+    e = expr.xreplace({size(k): sympy.Integer(v) for k, v in sizes.items()}).doit()
+    return _evaluate(_arg_extremes(e, total, sizes, arrays), sizes, arrays)
+
+
+@pytest.mark.parametrize("largest", [True, False])
+def test_max_along_a_dimension_reads_as_the_element_at_its_argmax(largest):
+    """max(dim)/min(dim) pick the first extreme: x[n, argmax_d(x[n,d])], and the gradient
+    δ(d, argmax_j(x[n,j])): no Piecewise of index sentinels. Evaluated, the compiled value
+    and gradient (ties included: the first one)."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 4))
+    x[1, 3] = x[1, 1] = x[1].max() + 1 if largest else x[1].min() - 1  # a tie: the first wins
+    pick = (lambda t: t.max(1).values) if largest else (lambda t: t.min(1).values)
+    cf = sg.compile(lambda x: (pick(x) ** 2).sum(), backend="numpy")
+    f = cf.formulas(x)
+    text = str(f)
+    kind = "argmax" if largest else "argmin"
+    assert f"{kind}_" in text and "Piecewise" not in text and "4611686018427387904" not in text
+    program = cf.graph(x, stage="traced")
+    sizes = {str(s): int(np.shape(x)[axis]) for s, (_, axis) in program.sizes.items()}
+    arrays = {"x": x}
+    assert _evaluate_with_extremes(f.value, 4, sizes, arrays) == pytest.approx(cf(x), rel=1e-12)
+    (grad,) = cf.grad(x)
+    (name,) = f.grad
+    for pos in [(0, 0), (1, 1), (1, 3), (2, 2)]:
+        expr = f.grad[name].xreplace(dict(zip(f.free[name], pos)))
+        got = _evaluate_with_extremes(expr, 4, sizes, arrays)
+        assert got == pytest.approx(grad[pos], rel=1e-12, abs=1e-15), (pos, expr)
+
+
+def test_max_pooling_reads_as_the_window_element_at_its_argmax():
+    """max_pool2d: the element of each window at argmax_(2·q + r) of x[l,k,2·j + q,2·m + r],
+    with one index per window axis (no floor, Mod, isnan or sentinel); evaluated, the compiled
+    value and gradient."""
+    rng = np.random.default_rng(8)
+    x, w = rng.standard_normal((2, 1, 4, 4)), rng.standard_normal((1, 1, 4, 4))
+    cf = sg.compile(lambda x, w: F.max_pool2d(x * w, 2).sum(), wrt=(1,), backend="numpy")
+    f = cf.formulas(x, w)
+    text = str(f)
+    assert "argmax_(" in text, text
+    for bad in ("Mod", "floor", "isnan", "4611686018427387904", "min_"):
+        assert bad not in text, text
+    program = cf.graph(x, w, stage="traced")
+    sizes = {str(s): int(np.shape((x, w)[pos])[axis]) for s, (pos, axis) in program.sizes.items()}
+    arrays = {"x": x, "w": w}
+    assert _evaluate_with_extremes(f.value, 4, sizes, arrays) == pytest.approx(cf(x, w),
+                                                                               rel=1e-12)
+    (grad,) = cf.grad(x, w)
+    (name,) = f.grad
+    for pos in [(0, 0, 0, 0), (0, 0, 3, 2), (0, 0, 1, 3), (0, 0, 2, 2)]:
+        expr = f.grad[name].xreplace(dict(zip(f.free[name], pos)))
+        got = _evaluate_with_extremes(expr, 4, sizes, arrays)
+        assert got == pytest.approx(grad[pos], rel=1e-12, abs=1e-15), (pos, expr)
+
+
+def test_a_min_that_is_not_an_argmax_keeps_its_own_formula():
+    """The argmax reading is checked on the body, not assumed from its shape: the first
+    position where x is *not* its row's maximum (the same nodes, the other comparison) stays
+    a min over positions."""
+    from symgrad import prims
+    from symgrad.dtypes import int64
+    from symgrad.ops import Op
+    from symgrad.pointwise import placeholder
+
+    def fn(x):
+        flat = x.detach()
+        best = prims.reduce(Op.MAX, flat, (1,), True)
+        pos = prims.iota(flat.shape, 1)
+        v, b, k = placeholder(0), placeholder(1), placeholder(2)
+        body = sympy.Piecewise((k, sympy.Ne(v, b)), (sympy.Integer(4), True))
+        at = prims.reduce(Op.MIN, prims.elementwise(body, [flat, best, pos], int64, x.dtype),
+                          (1,), False)
+        return (x.sum(1) * at).sum()
+    x = np.random.default_rng(9).standard_normal((3, 4))
+    text = str(sg.compile(fn, backend="numpy").formulas(x))
+    assert "argmax" not in text and "min_" in text, text
