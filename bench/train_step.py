@@ -10,6 +10,12 @@ Adam amplifies rounding where sqrt(v) ~ eps); times are medians of interleaved r
 
     python -m bench.train_step                 # the table
     python -m bench.train_step --plot out.png  # and a plot of steps per second
+    python -m bench.train_step --compile       # cold compile: value_and_grad against step
+
+``--compile`` runs each case's first call in fresh interpreters, each on new, empty kernel
+and Numba caches: ``value_and_grad`` alone, then ``step`` alone (its program is the loss, the
+gradients and the update: what a step adds is the difference), then the one-step loop that
+`step` compiles once it pays (`symgrad.fit_loop`; here at once).
 """
 
 from __future__ import annotations
@@ -267,6 +273,50 @@ def measure(runs, rounds=25, round_s=0.02) -> dict:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+_COMPILE_SCRIPT = """
+import json, sys, time
+from bench import train_step as ts
+from symgrad import fit_loop
+fit_loop.COMPILE_AFTER_SECONDS = 1e9 if {what!r} != "loop" else 0
+x, y = ts._data({kind!r}, {n})
+_, opt, train = ts._symgrad({kind!r}, {opt!r}, x, y)
+t0 = time.perf_counter()
+if {what!r} == "value_and_grad":
+    train.value_and_grad(x, y)
+else:
+    train.step(opt, x, y)
+t1 = time.perf_counter()
+train.step(opt, x, y)  # "loop": the one-step loop compiles here
+t2 = time.perf_counter()
+print("RESULT", json.dumps({{"first": t1 - t0, "second": t2 - t1}}))
+"""
+
+
+def compile_times(kind, opt_name, n) -> dict:
+    """Seconds of the first ``value_and_grad`` and the first ``step`` (each in a fresh
+    interpreter on empty caches), and of the one-step loop's compile."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = {}
+    for what in ("value_and_grad", "step", "loop"):
+        with tempfile.TemporaryDirectory() as kernels, tempfile.TemporaryDirectory() as jit:
+            env = dict(os.environ, SYMGRAD_CACHE_DIR=kernels, NUMBA_CACHE_DIR=jit,
+                       PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+            code = _COMPILE_SCRIPT.format(what=what, kind=kind, n=n, opt=opt_name)
+            proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=root,
+                                  capture_output=True, text=True, timeout=900)
+            line = [r for r in proc.stdout.splitlines() if r.startswith("RESULT ")]
+            if not line:
+                raise RuntimeError(f"{what} failed:\n{proc.stderr[-2000:]}")
+            result = json.loads(line[0][7:])
+            out[what] = result["second"] if what == "loop" else result["first"]
+    return out
+
+
 def _fmt(s):
     if s >= 1e-3:
         return f"{s * 1e3:.3f} ms"
@@ -279,14 +329,24 @@ def main(argv=None) -> int:
     ap.add_argument("--skip", default="", help="comma-separated peers to leave out "
                                                 "('torch.compile', 'jax jit')")
     ap.add_argument("--cases", default="", help="comma-separated case numbers (0-3) to run")
+    ap.add_argument("--compile", action="store_true",
+                    help="cold compile times instead (value_and_grad, step, step's loop)")
     args = ap.parse_args(argv)
+    chosen = [int(c) for c in args.cases.split(",") if c] or range(len(CASES))
+    if args.compile:
+        print(f"{'case':28s} {'value_and_grad':>15s} {'step':>8s} {'adds':>8s} {'loop':>8s}")
+        for name, kind, opt_name, n in (CASES[c] for c in chosen):
+            t = compile_times(kind, opt_name, n)
+            print(f"{name + ' N=' + str(n):28s} {t['value_and_grad']:14.2f}s "
+                  f"{t['step']:7.2f}s {t['step'] - t['value_and_grad']:+7.2f}s "
+                  f"{t['loop']:7.2f}s")
+        return 0
     SKIP.update(s for s in args.skip.split(",") if s)
     from symgrad import fit_loop
     fit_loop.COMPILE_AFTER_SECONDS = 0  # steady state: step's and fit's loops compile at once
     import torch
     torch.set_num_threads(1)  # as the suite runs every implementation: one thread (N <= 8192)
     rows = []
-    chosen = [int(c) for c in args.cases.split(",") if c] or range(len(CASES))
     for name, kind, opt_name, n in (CASES[c] for c in chosen):
         runs = builders(kind, opt_name, n)
         err = check(runs)
