@@ -39,10 +39,42 @@ class _Indices:
         raise AssertionError("unreachable: a free name is always found")
 
 
+def _extent(term, sizes):
+    """How many values index term ``term`` takes: an index symbol's size, ceil(n/k) for
+    floor(i/k), min(k, n) for Mod(i, k) (i of int size n); None for anything else."""
+    n = sizes.get(term)
+    if n is not None:
+        return n
+    if isinstance(term, (sympy.floor, sympy.Mod)):
+        if isinstance(term, sympy.floor):
+            i, k = term.args[0].as_numer_denom()
+        else:
+            i, k = term.args
+        m = sizes.get(i)
+        if k.is_Integer and k > 0 and isinstance(m, int):
+            return -(-m // int(k)) if isinstance(term, sympy.floor) else min(int(k), m)
+    return None
+
+
+def _merge_digits(e):
+    """c·Mod(i, k) + c·k·floor(i/k) -> c·i: the digits of a split index put back together."""
+    terms = sympy.expand(e).as_coefficients_dict()
+    for term, c in list(terms.items()):
+        if isinstance(term, sympy.Mod) and term.args[1].is_Integer and term in terms:
+            i, k = term.args
+            high = sympy.floor(i / k)
+            if terms.get(high) == c * k:
+                del terms[term], terms[high]
+                terms[i] = terms.get(i, 0) + c
+    return sympy.Add(*[c * t for t, c in terms.items()])
+
+
 def _div_mod(expr, stride, size, sizes):
     """``Mod(floor(expr / stride), size)`` (an index after a reshape), as the plain index it
     is when ``expr`` is an integer combination of index symbols of known integer ranges whose
-    part below ``stride`` stays in [0, stride) and whose quotient stays in [0, size)."""
+    part below ``stride`` stays in [0, stride) and whose quotient stays in [0, size). An index
+    that straddles the stride is split into its digits (9·i over a stride of 18: floor(i/2)
+    in the quotient, 9·Mod(i, 2) below it): a grouped convolution's group and channel."""
     default = sympy.Mod(sympy.floor(expr / stride), size)
     if not isinstance(stride, int):
         return default
@@ -54,18 +86,22 @@ def _div_mod(expr, stride, size, sizes):
         if term == 1:
             q, r_lo, r_hi = q + c // stride, r_lo + c % stride, r_hi + c % stride
             continue
-        n = sizes.get(term)
+        n = _extent(term, sizes)
         if n is None:
             return default
         if c % stride == 0:
             q += (c // stride) * term
         elif not isinstance(n, int):
             return default
+        elif c > 0 and stride % c == 0 and term in sizes and c * (n - 1) >= stride:
+            q += sympy.floor(term / (stride // c))
+            r_hi += stride - c
         else:
             r_lo, r_hi = r_lo + min(0, c * (n - 1)), r_hi + max(0, c * (n - 1))
     if r_lo < 0 or r_hi >= stride:
         return default
-    if sizes.get(q) is not None and sizes[q] == size:  # an index over exactly that axis
+    q = _merge_digits(q)
+    if _extent(q, sizes) is not None and _extent(q, sizes) == size:  # exactly that axis
         return q
     if not isinstance(size, int):
         return default
@@ -74,9 +110,12 @@ def _div_mod(expr, stride, size, sizes):
         c = int(c) % size if term == 1 else int(c)
         if term != 1 and c % size == 0:
             continue
-        if term != 1 and not isinstance(sizes[term], int):
+        n = 1 if term == 1 else _extent(term, sizes)
+        if not isinstance(n, int):
             return sympy.Mod(q, size)
-        k = 1 if term == 1 else sizes[term] - 1
+        if term != 1 and c > 0 and size % c == 0 and term in sizes and c * (n - 1) >= size:
+            term, n = sympy.Mod(term, size // c), size // c  # c·i mod size = c·Mod(i, size/c)
+        k = 1 if term == 1 else n - 1
         kept += c * term
         q_lo, q_hi = q_lo + min(0, c * k), q_hi + max(0, c * k)
     return kept if 0 <= q_lo and q_hi < size else sympy.Mod(kept, size)

@@ -308,6 +308,12 @@ def test_div_mod_uses_the_index_ranges():
     assert _div_mod(12 * n + 3 * a + b, 12, sizes[n], sizes) == n  # a symbolic leading axis
     assert _div_mod(a + b, 3, 4, sizes) == sympy.Mod(sympy.floor((a + b) / 3), 4)  # a + b > 2
     assert _div_mod(2 * a + 5, 1, 16, sizes) == 2 * a + 5  # within [0, 16)
+    # an index straddling the stride splits into digits: a (4, 3) over strides (6, 3) views
+    # of a flat 3·a + b as (2, 6): row floor(a/2), column 3·Mod(a, 2) + b
+    assert _div_mod(3 * a + b, 6, 2, sizes) == sympy.floor(a / 2)
+    assert _div_mod(3 * a + b, 1, 6, sizes) == 3 * sympy.Mod(a, 2) + b
+    # and put back together: 6·floor(a/2) + 3·Mod(a, 2) + b is 3·a + b
+    assert _div_mod(6 * sympy.floor(a / 2) + 3 * sympy.Mod(a, 2) + b, 1, 12, sizes) == 3 * a + b
 
 
 @pytest.mark.parametrize("kw", [dict(stride=2), dict(padding=1, dilation=2)])
@@ -461,3 +467,26 @@ def test_a_min_that_is_not_an_argmax_keeps_its_own_formula():
     x = np.random.default_rng(9).standard_normal((3, 4))
     text = str(sg.compile(fn, backend="numpy").formulas(x))
     assert "argmax" not in text and "min_" in text, text
+
+
+def test_a_grouped_convolution_gradient_reads_its_group_as_floor_of_the_channel():
+    """groups=2: the weight gradient's input channel is the output channel's group
+    (floor(i/2)·(C/G) + k), not nested Mod(floor(...)) of a flattened index; evaluated, the
+    compiled value and gradient."""
+    rng = np.random.default_rng(10)
+    x, k = rng.standard_normal((2, 4, 4, 4)), rng.standard_normal((4, 2, 2, 2))
+    cf = sg.compile(lambda x, k: (F.conv2d(x, k, groups=2) ** 2).sum(), wrt=(1,),
+                    backend="numpy")
+    f = cf.formulas(x, k)
+    text = str(f)
+    assert "Mod(floor" not in text and "Mod(Mod" not in text and "floor(floor" not in text, text
+    assert re.search(r"x\[\w,\w \+ 2·floor\(i/2\),", text), text  # channel of group i // 2
+    arrays = {"x": x, "k": k}
+    program = cf.graph(x, k, stage="traced")
+    sizes = {str(s): int(np.shape((x, k)[pos])[axis]) for s, (pos, axis) in program.sizes.items()}
+    assert _evaluate(f.value, sizes, arrays) == pytest.approx(cf(x, k), rel=1e-10)
+    (grad,) = cf.grad(x, k)
+    (name,) = f.grad
+    for pos in [(0, 0, 0, 0), (1, 1, 0, 1), (2, 0, 1, 1), (3, 1, 1, 0)]:
+        expr = f.grad[name].xreplace(dict(zip(f.free[name], pos)))
+        assert _evaluate(expr, sizes, arrays) == pytest.approx(grad[pos], rel=1e-9, abs=1e-12)
