@@ -91,6 +91,7 @@ from .mathops import (  # noqa: E402,F401
     erf,
     erfc,
     exp,
+    exp2,
     fix,
     flatten,
     flip,
@@ -143,6 +144,7 @@ from .mathops import (  # noqa: E402,F401
     round,
     rsqrt,
     sin,
+    sinc,
     softmax,
     sort,
     split,
@@ -169,11 +171,16 @@ from .mathops import (  # noqa: E402,F401
     where,
     xlogy,
 )
+from .mathops import entr as _special_entr  # noqa: E402
 from .mathops import expm1_ as expm1  # noqa: E402,F401
 from .mathops import log1p_ as log1p  # noqa: E402,F401
+from .mathops import ndtr as _special_ndtr  # noqa: E402
 from .mathops import relu_ as relu  # noqa: E402,F401
 from .mathops import sigmoid_ as sigmoid  # noqa: E402,F401
 from .mathops import sign as sign  # noqa: E402,F401
+from .mathops import special_exp2 as _special_exp2  # noqa: E402
+from .mathops import special_sinc as _special_sinc  # noqa: E402
+from .mathops import xlog1py as _special_xlog1py  # noqa: E402
 from .uniq import unique  # noqa: E402,F401
 
 __version__ = "0.1.0"
@@ -202,6 +209,11 @@ special.logsumexp = logsumexp
 special.softmax = softmax
 special.log_softmax = log_softmax
 special.round = round
+special.exp2 = _special_exp2
+special.sinc = _special_sinc
+special.xlog1py = _special_xlog1py
+special.entr = _special_entr
+special.ndtr = _special_ndtr
 _sys.modules[special.__name__] = special
 
 from . import linalg, nn, optim  # noqa: E402,F401 (linalg: torch.linalg's norms)

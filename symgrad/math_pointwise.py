@@ -65,9 +65,9 @@ def pointwise(fn, *operands, kind="promote", name=None, promote_from=None):
             syms.append(prims.as_sympy_number(o))
     dtype = dtypes.bool_ if kind == "bool" else cdtype
     body = sympy.sympify(fn(*syms))
-    if body.has(sympy.zoo, sympy.nan) and len(tensors) < len(ops):
-        # SymPy folded a scalar into a non-number (x / 0 -> zoo): the scalars go in as 0-d
-        # tensors instead, so NumPy computes inf/nan as PyTorch does.
+    if body.has(sympy.zoo, sympy.nan, sympy.I) and len(tensors) < len(ops):
+        # SymPy folded a scalar into a non-number (x / 0 -> zoo, log(-1) -> I pi): the scalars
+        # go in as 0-d tensors instead, so NumPy computes inf/nan as PyTorch does.
         ops = [o if isinstance(o, Tensor) else Tensor._wrap(np.asarray(o, dtype=cdtype.np))
                for o in ops]
         return pointwise(fn, *ops, kind=kind, name=name, promote_from=promote_from)
@@ -353,29 +353,61 @@ def logaddexp(input, other):
     return pointwise(_logaddexp_body, input, other, name="LogaddexpBackward0")
 
 
-def _xlogy_body(x, y, inf):
-    # x log y, and where x == 0: 0 unless y is NaN, as PyTorch. Where y is positive and finite
-    # the x == 0 branch is still x log y (0), so that d/dx is log y there too, as PyTorch's.
-    # (|y| <= inf is False only for NaN; inf is an operand, SymPy folds comparisons with oo.)
-    return sympy.Piecewise((x * sympy.log(y), sympy.Ne(x, 0)), (0, sympy.Eq(y, inf)),
-                           (x * sympy.log(y), y > 0), (0, sympy.Abs(y) <= inf), (y, True))
+def _zero_with_infinite_slope(x):
+    """sqrt(x + |x|): 0 at x = ±0 with derivative (1 + sign x) / (2 sqrt(x + |x|)) = +inf,
+    for a branch taken only where x == 0. (log(y^-y) is 0 there too, but the compiler's
+    simplification expands it to -y log y, 0 * inf: NaN.)"""
+    return sympy.sqrt(x + sympy.Abs(x))
 
 
-def xlogy(input, other):
-    """input * log(other), 0 where input == 0 (unless other is NaN); integers give floats.
-    d/d input = log(other) (0 where input == 0 and other is not in (0, inf)), d/d other =
-    input / other."""
+def _x_log_body(log, lo, number_other=False):
+    """The body of x log(y) (xlogy: log, lo = 0) or x log1p(y) (xlog1py: lo = -1): 0 where
+    x == 0 unless y is NaN, and PyTorch's gradients everywhere: d/dx = log(y), but 0 where
+    x == 0 and y <= lo (and, when ``other`` is a number, NaN); d/dy = x log'(y), also where
+    x == 0 (0 / 0, NaN, at y == lo).
+
+    Where x == 0 a branch keeps the value 0 and has the derivatives: x log(y) for y in
+    (lo, inf); at y = inf one with d/dx = +inf = log(inf); sqrt(|y - lo|) at y == lo (d/dy =
+    0 * inf, also when x is a folded 0). NaN y ends in nan * (x + y), NaN in value and both
+    derivatives (for a number y: y, d/dx = 0). inf and nan are operands, not numbers: SymPy
+    would fold comparisons with oo, and the compiler's simplification would drop the NaN
+    branch after conditions that cover every real y (hence |y| <= inf, not y == lo)."""
+    def body(x, y, inf, nan):
+        return sympy.Piecewise((x * log(y), sympy.Ne(x, 0)),
+                               (_zero_with_infinite_slope(x), sympy.Eq(y, inf)),
+                               (x * log(y), y > lo), (0, y < lo),
+                               (sympy.sqrt(sympy.Abs(y - lo)), sympy.Abs(y) <= inf),
+                               (y if number_other else nan * (x + y), True))
+    return body
+
+
+def _x_log(fname, name, log, lo, input, other):
+    """xlogy / xlog1py: PyTorch's three overloads (tensor, tensor), (number, tensor), (tensor,
+    number), grad_fn ``name`` + 0, 1, 2; integers give floats."""
     tensors = [isinstance(v, Tensor) for v in (input, other)]
-    if not builtins.any(tensors):
-        raise TypeError("xlogy() received an invalid combination of arguments - got "
+    if not builtins.any(tensors) or not builtins.all(
+            isinstance(v, Tensor | numbers.Number | sympy.Basic) for v in (input, other)):
+        raise TypeError(f"{fname}() received an invalid combination of arguments - got "
                         f"({type(input).__name__}, {type(other).__name__}), but expected one "
                         "of:\n * (Tensor input, Tensor other, *, Tensor out = None)\n * (Number "
                         "self, Tensor other, *, Tensor out = None)\n * (Tensor input, Number "
                         "other, *, Tensor out = None)\n")
-    name = "XlogyBackward0" if builtins.all(tensors) else (
-        "XlogyBackward1" if tensors[1] else "XlogyBackward2")
-    return pointwise(_xlogy_body, input, other, float("inf"), kind="float", name=name,
-                     promote_from=(0, 1))
+    name += "0" if builtins.all(tensors) else "1" if tensors[1] else "2"
+    return pointwise(_x_log_body(log, lo, number_other=not tensors[1]), input, other,
+                     float("inf"), float("nan"), kind="float", name=name, promote_from=(0, 1))
+
+
+def xlogy(input, other):
+    """input * log(other), 0 where input == 0 (unless other is NaN); integers give floats.
+    d/d input = log(other) (0 where input == 0 and other <= 0), d/d other = input / other."""
+    return _x_log("xlogy", "XlogyBackward", sympy.log, 0, input, other)
+
+
+def xlog1py(input, other):
+    """torch.special.xlog1py: input * log1p(other), 0 where input == 0 (unless other is NaN);
+    integers give floats. d/d input = log1p(other) (0 where input == 0 and other <= -1),
+    d/d other = input / (1 + other)."""
+    return _x_log("special_xlog1py", "SpecialXlog1PyBackward", log1p, -1, input, other)
 
 
 def _lerp_body(a, b, w):
@@ -496,3 +528,67 @@ def logit(input, eps=None):
         p = sympy.Piecewise((lo, x < lo), (hi, x > hi), (x, True))
         return sympy.log(p) - sympy.log(1 - p)
     return pointwise(clamped, input, kind="float", name="LogitBackward0")
+
+
+# --- torch.special (and torch.exp2, torch.sinc) ---------------------------------------------
+
+
+def _tensor_function(body, name, fname, doc):
+    """A one-tensor function (integers give the default float), refusing a Python number as
+    PyTorch's binding does: "``fname``(): argument 'input' (position 1) must be Tensor"."""
+    def op(input):
+        _require_tensors(fname, input=input)
+        return pointwise(body, input, kind="float", name=name)
+    op.__name__ = op.__qualname__ = fname.removeprefix("special_")
+    op.__doc__ = doc
+    return op
+
+
+def _exp2_body(x):
+    return 2**x  # 2**x, printed as is (np.power): exact at integers; d/dx = 2^x log 2
+
+
+def _sinc_body(x):
+    # sin(pi x) / (pi x) cancels in its derivative, cos(pi x)/x - sin(pi x)/(pi x^2), near 0
+    # (relative error eps / (pi x)^2; -inf once x^2 underflows). Where |x| < 1/4 the Taylor
+    # series to (pi x)^16 is exact to rounding, value and derivative (-pi^2 x / 3 + ...: 0 at
+    # 0, as PyTorch's).
+    taylor = sum((-1)**k * (sympy.pi * x)**(2 * k) / sympy.factorial(2 * k + 1)
+                 for k in range(9))
+    return sympy.Piecewise((taylor, sympy.Abs(x) < sympy.Rational(1, 4)),
+                           (sympy.sin(sympy.pi * x) / (sympy.pi * x), True))
+
+
+def _entr_body(x):
+    # -x log x, with PyTorch's gradient -(1 + log x) also where the value is a limit: +inf at
+    # 0; for x < 0 log(relu(x)) = log(0) is -inf and its derivative step(x) / relu(x) = 0 / 0
+    # NaN, as log(x) of a negative x. The last branch takes 0 and NaN (which stays NaN, also
+    # its derivative); as Eq(x, 0) the compiler's simplification would put x = 0 into the
+    # derivative there, SymPy's 1/0 (zoo), which the Numba kernels print as NaN.
+    return sympy.Piecewise((sympy.log(relu(x)), x < 0), (-x * sympy.log(x), x > 0),
+                           (_zero_with_infinite_slope(x), True))
+
+
+def _ndtr_body(x):
+    # 0.5 erfc(-x / sqrt 2): no cancellation in the lower tail, where PyTorch's
+    # (1 + erf(x / sqrt 2)) / 2 rounds to 0 (ndtr(-10) = 7.6e-24, PyTorch's 0). Written with
+    # |x| for x < 0, because SymPy rewrites erfc(-z) as 2 - erfc(z), the cancellation again.
+    r2 = sympy.sqrt(2)
+    return sympy.Piecewise((_erfc(sympy.Abs(x) / r2) / 2, x < 0), (1 - _erfc(x / r2) / 2, True))
+
+
+_EXP2_DOC = "2^x (integers give the default float); d/dx = 2^x log 2."
+_SINC_DOC = ("sin(pi x) / (pi x), 1 at 0 (integers give the default float); d/dx = "
+             "cos(pi x)/x - sin(pi x)/(pi x^2), 0 at 0 (near 0 from the Taylor series).")
+exp2 = _tensor_function(_exp2_body, "Exp2Backward0", "exp2", _EXP2_DOC)
+sinc = _tensor_function(_sinc_body, "SincBackward0", "sinc", _SINC_DOC)
+special_exp2 = _tensor_function(_exp2_body, "Exp2Backward0", "special_exp2", _EXP2_DOC)
+special_sinc = _tensor_function(_sinc_body, "SincBackward0", "special_sinc", _SINC_DOC)
+entr = _tensor_function(
+    _entr_body, "SpecialEntrBackward0", "special_entr",
+    "torch.special.entr: -x ln x for x > 0, 0 at 0, -inf for x < 0 (NaN stays NaN); "
+    "d/dx = -(1 + ln x): +inf at 0, NaN for x < 0, as PyTorch's.")
+ndtr = _tensor_function(
+    _ndtr_body, "MulBackward1", "special_ndtr",  # PyTorch's is a composite ending in `* 0.5`
+    "torch.special.ndtr: the standard normal CDF, 0.5 erfc(-x / sqrt(2)) (accurate in the "
+    "lower tail); d/dx = e^(-x^2/2) / sqrt(2 pi).")

@@ -197,6 +197,7 @@ METHODS = {
     "atan2_": _inplace(M.atan2), "hypot_": _inplace(M.hypot), "xlogy_": _inplace(M.xlogy),
     "cumsum_": _inplace(M.cumsum), "logit_": _inplace(M.logit), "erf_": _inplace(M.erf),
     "erfc_": _inplace(M.erfc),
+    "exp2": M.exp2, "sinc": M.sinc, "exp2_": _inplace(M.exp2), "sinc_": _inplace(M.sinc),
     "uniform_": _random_(lambda g, a, b, s: g.uniform(a, b, s)),
     "normal_": _random_(lambda g, a, b, s: g.normal(a, b, s)),
 }

@@ -117,7 +117,10 @@ def scalar_values(opt, group, state, ahead=0) -> dict:
     """The runtime scalars of ``group`` for a parameter whose state is ``state`` (before the
     step: Adam's step count t is the next one), or for the step ``ahead`` steps later."""
     name = type(opt).__name__
+    opt._opt_called = True  # a compiled step counts as opt.step() for lr schedulers
     if name == "SGD":
+        group = {k: (float(v) if k in ("lr", "momentum", "dampening", "weight_decay") else v)
+                 for k, v in group.items()}  # a Tensor lr (a scheduler's): its value now
         first = ahead == 0 and state.get("momentum_buffer") is None
         return {"lr": group["lr"], "weight_decay": group["weight_decay"],
                 "momentum": group["momentum"], "one_minus_dampening": 1 - group["dampening"],

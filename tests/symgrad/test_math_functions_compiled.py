@@ -61,6 +61,13 @@ FUNCTIONS = {
         a, 1)[:, 0] + sg.special.log_softmax(b, 1)[:, 0],
     "special_misc": lambda a, b: sg.special.xlogy(b * b, a * a + 1) + sg.special.log1p(
         a * a) + sg.special.expm1(b) + sg.special.erf(a),
+    "exp2": lambda a, b: sg.exp2(a * 20) * b + sg.special.exp2(b),
+    "sinc": lambda a, b: sg.sinc(a * 3) * b + b.sinc(),  # a[0, 0] = 0, and |x| < 1/4 (series)
+    "xlog1py": lambda a, b: sg.special.xlog1py(a, b * b - 0.5),
+    "xlog1py_scalar": lambda a, b: sg.special.xlog1py(2.0, b * b) + sg.special.xlog1py(a, 0.5),
+    "xlog1py_zero": lambda a, b: sg.special.xlog1py(sg.relu(a), b.sigmoid() - 1),
+    "entr": lambda a, b: sg.special.entr(a * a + 0.1) * b,
+    "ndtr": lambda a, b: sg.special.ndtr(a * 3) * b,
 }
 
 
@@ -102,7 +109,8 @@ def test_compiled_equals_eager(rng, name):
 
 @pytest.mark.parametrize("name", ["hypot", "logaddexp", "xlogy", "lerp_tensor", "round_decimals",
                                   "prod_dim1_keep", "cumsum1", "logcumsumexp", "vector_norm_2",
-                                  "vector_norm_3", "logit_eps", "erfc"])
+                                  "vector_norm_3", "logit_eps", "erfc", "exp2", "sinc",
+                                  "xlog1py", "entr", "ndtr"])
 def test_compiled_equals_eager_float32(rng, name):
     fn = FUNCTIONS[name]
     cf = sg.compile(lambda a, b: fn(a, b).sum(), wrt=[0, 1], backend="numpy")
@@ -133,7 +141,8 @@ def _everything(a, b):
     total = 0
     for name in ("atan2", "hypot", "logaddexp", "xlogy", "lerp_tensor", "floor", "round_decimals",
                  "frac", "prod_dim1_keep", "cumsum1", "logcumsumexp", "vector_norm_2",
-                 "vector_norm_inf", "linalg_norm_matrix", "logit_eps", "erfc"):
+                 "vector_norm_inf", "linalg_norm_matrix", "logit_eps", "erfc", "exp2", "sinc",
+                 "xlog1py", "entr", "ndtr"):
         total = total + FUNCTIONS[name](a, b).sum()
     return total
 
@@ -153,6 +162,8 @@ HESSIAN = {
     "logcumsumexp_norm": lambda m, a: a.logcumsumexp(0).sum() + m.linalg.vector_norm(a, 3),
     "norm_logit_erfc": lambda m, a: m.linalg.vector_norm(a) + m.special.logit(
         a.sigmoid(), 0.1).sum() + m.special.erfc(a).sum() + m.atan2(a, a + 2).sum(),
+    "special_new": lambda m, a: (m.exp2(a) + m.sinc(a) + m.special.xlog1py(a, a * a) + m.special
+                                 .entr(a * a) + m.special.ndtr(a * 2)).sum(),
 }
 
 

@@ -1,7 +1,8 @@
 """The tensor functions of issue 13 against PyTorch 2.13: atan2/arctan2, hypot, logaddexp, xlogy,
 lerp, floor/ceil/round/trunc/frac, prod, cumsum, logcumsumexp, the norms (torch.norm,
-torch.linalg.norm / vector_norm / matrix_norm) and torch.special (expit, logit, xlogy, log1p,
-expm1, logsumexp, softmax, log_softmax, erf, erfc).
+torch.linalg.norm / vector_norm / matrix_norm), exp2, sinc and torch.special (expit, logit,
+xlogy, xlog1py, log1p, expm1, exp2, sinc, entr, ndtr, logsumexp, softmax, log_softmax, erf,
+erfc).
 
 Each form runs on symgrad and on torch (the `differential` fixture: values, dtypes,
 requires_grad and the gradients of a random upstream gradient, float32 and float64), with
@@ -39,6 +40,7 @@ BINARY = {
     "xlogy": (lambda m, a, b: m.xlogy(a, b), "real", "pos"),
     "xlogy_method": (lambda m, a, b: a.xlogy(b), "real", "pos"),
     "special_xlogy": (lambda m, a, b: m.special.xlogy(a, b), "real", "pos"),
+    "xlog1py": (lambda m, a, b: m.special.xlog1py(a, b), "real", "unit"),
     "lerp_scalar": (lambda m, a, b: m.lerp(a, b, 0.3), "real", "real"),
     "lerp_far": (lambda m, a, b: a.lerp(b, 0.8), "real", "real"),
     "lerp_tensor": (lambda m, a, b: m.lerp(a, b, (a * b).sigmoid() * 2 - 0.5), "real", "real"),
@@ -56,7 +58,8 @@ def test_binary(differential, make, name, shapes, dtype):
     differential(fn, make(shapes[0], dtype, da), make(shapes[1], dtype, db))
 
 
-@pytest.mark.parametrize("name", ["atan2", "hypot", "logaddexp", "xlogy", "lerp_tensor"])
+@pytest.mark.parametrize("name", ["atan2", "hypot", "logaddexp", "xlogy", "xlog1py",
+                                  "lerp_tensor"])
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=10)
 @given(shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, max_side=3),
        dtype=st.sampled_from(DTYPES))
@@ -66,7 +69,7 @@ def test_binary_random_shapes(differential, make, name, shapes, dtype):
     differential(fn, make(a, dtype, da), make(b, dtype, db))
 
 
-@pytest.mark.parametrize("name", ["atan2", "hypot", "logaddexp", "xlogy"])
+@pytest.mark.parametrize("name", ["atan2", "hypot", "logaddexp", "xlogy", "xlog1py"])
 def test_binary_mixed_float_dtypes(differential, make, name):
     fn, da, db = BINARY[name]
     # (torch's atan2 backward squares the float32 operand in float32: values only)
@@ -75,7 +78,7 @@ def test_binary_mixed_float_dtypes(differential, make, name):
     differential(fn, make((2, 3), "float64", da), make((), "float32", db), grad=grad)
 
 
-@pytest.mark.parametrize("name", ["atan2", "xlogy"])
+@pytest.mark.parametrize("name", ["atan2", "xlogy", "xlog1py"])
 def test_integer_and_bool_inputs_give_floats(differential, make, name):
     fn = BINARY[name][0]
     ints = np.array([[0, 1, 2], [3, -1, 5]])
@@ -84,23 +87,36 @@ def test_integer_and_bool_inputs_give_floats(differential, make, name):
     differential(fn, ints.astype(np.int32), make((3,), "float64", "pos"))
 
 
-def test_xlogy_scalar_operands(differential, make):
+X_LOG = {"xlogy": lambda m: m.xlogy, "xlog1py": lambda m: m.special.xlog1py}
+
+
+@pytest.mark.parametrize("name", sorted(X_LOG))
+def test_xlogy_scalar_operands(differential, make, name):
+    f = X_LOG[name]
     x, y = make((2, 3), "float32"), make((2, 3), "float32", "pos")
-    differential(lambda m, a: m.xlogy(a, 2.5), x)
-    differential(lambda m, b: m.xlogy(3, b), y)
-    differential(lambda m, b: m.xlogy(0.0, b), y)
-    differential(lambda m, b: m.special.xlogy(-2, b), y)
-    differential(lambda m, a: m.xlogy(a, 2), np.array([1, 0, 3]))  # int tensor, int scalar
+    differential(lambda m, a: f(m)(a, 2.5), x)
+    differential(lambda m, b: f(m)(3, b), y)
+    differential(lambda m, b: f(m)(0.0, b), y)
+    differential(lambda m, b: f(m)(-2, b), y)
+    differential(lambda m, a: f(m)(a, 2), np.array([1, 0, 3]))  # int tensor, int scalar
+    # numbers outside the domain: NaN / -inf (SymPy would fold log(-1) to i pi, log(0) to zoo)
+    for other in (-0.5, -1.0, -2.0, 0.0, INF, -INF, math.nan):
+        differential(lambda m, a, o=other: f(m)(a, o), np.array([1.5, 0.0, -2.0]))
 
 
-def test_xlogy_zero_times_log_of_anything_is_zero_unless_nan(differential):
-    x = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 2.0, -1.5, np.nan, 0.0])
-    y = np.array([0.0, np.nan, INF, -1.0, -INF, np.nan, 0.0, 0.25, 1.0, 3.0])
-    differential(lambda m, a, b: m.xlogy(a, b), x, y, grad=False)
-    # gradients: d/dx = log(y), also at x == 0; d/dy = x / y
-    differential(lambda m, a, b: m.xlogy(a, b), np.array([0.0, 0.0, 2.0, -1.0]),
-                 np.array([2.0, 0.5, 3.0, 0.5]))
-    differential(lambda m, a, b: m.xlogy(a, b.detach()), np.array([1.0, 0.0]),
+@pytest.mark.parametrize("name", sorted(X_LOG))
+def test_xlogy_zero_times_log_of_anything_is_zero_unless_nan(differential, name):
+    """Values and gradients where x == 0 or y is at the ends of the domain (xlogy: 0, xlog1py:
+    -1), inf or NaN: d/dx = log(y), but 0 where x == 0 and y <= the domain's end; d/dy =
+    x log'(y), NaN at x == 0 and y == the end (0 / 0)."""
+    f = X_LOG[name]
+    x = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -0.0, 0.0, 0.0, 0.0, 1.0, 2.0, -1.5,
+                  np.nan, 0.0, 1.0, -1.0, 0.0, 2.0])
+    y = np.array([0.0, -1.0, np.nan, INF, -INF, -0.5, -2.0, INF, 0.25, 3.0, 1e-20, np.nan, 0.0,
+                  0.25, 1.0, -0.0, INF, -INF, -0.999, -1.0])
+    differential(lambda m, a, b: f(m)(a, b), x, y)
+    differential(lambda m, a, b: f(m)(a, b), x.astype("float32"), y.astype("float32"))
+    differential(lambda m, a, b: f(m)(a, b.detach()), np.array([1.0, 0.0]),
                  np.array([0.0, 1.0]))
 
 
@@ -435,6 +451,19 @@ SPECIAL = {
     "erfc": (lambda m, x: m.special.erfc(x), "real"),
     "erfc_fn": (lambda m, x: m.erfc(x * 3), "real"),
     "erfc_method": (lambda m, x: x.erfc(), "real"),
+    "exp2": (lambda m, x: m.special.exp2(x), "real"),
+    "exp2_fn": (lambda m, x: m.exp2(x * 30), "real"),
+    "exp2_method": (lambda m, x: x.exp2(), "real"),
+    "exp2_inplace": (lambda m, x: (x * 1).exp2_(), "real"),
+    # (near 0 PyTorch's own sinc gradient cancels: float32 is compared away from it)
+    "sinc": (lambda m, x: m.special.sinc(x), "nonzero"),
+    "sinc_fn": (lambda m, x: m.sinc(x * 3), "nonzero"),
+    "sinc_method": (lambda m, x: x.sinc(), "nonzero"),
+    "sinc_inplace": (lambda m, x: (x + 0).sinc_(), "nonzero"),
+    "entr": (lambda m, x: m.special.entr(x), "pos"),
+    "entr_wide": (lambda m, x: m.special.entr(x * 40), "pos"),
+    "ndtr": (lambda m, x: m.special.ndtr(x), "real"),
+    "ndtr_wide": (lambda m, x: m.special.ndtr(x * 4), "real"),
 }
 
 
@@ -466,6 +495,89 @@ def test_erfc_tails(differential):
     differential(lambda m, a: m.erfc(a), np.array([0, 1, -2]))
 
 
+NEW_SPECIAL = {"exp2": lambda m, a: m.exp2(a), "sinc": lambda m, a: m.sinc(a),
+               "entr": lambda m, a: m.special.entr(a), "ndtr": lambda m, a: m.special.ndtr(a)}
+
+
+@pytest.mark.parametrize("name", sorted(NEW_SPECIAL))
+def test_integer_and_bool_inputs_give_the_default_float(differential, name):
+    fn = NEW_SPECIAL[name]
+    differential(fn, np.array([[0, 1, -2], [3, 7, -1]]))
+    differential(fn, np.array([3, 0, 1], np.uint8))
+    differential(fn, np.array([True, False]))
+    sg.set_default_dtype(sg.float64)
+    differential.torch.set_default_dtype(differential.torch.float64)
+    differential(fn, np.array([5, -3], np.int32))
+
+
+def _cast(values, dtype):
+    with np.errstate(over="ignore"):  # 1e300 is inf in float32
+        return np.array(values).astype(dtype)
+
+
+EXP2_VALUES = [0.0, -0.0, 1e-300, 1.0, 2.5, -3.0, 1000.0, 1023.5, 1024.0, -1074.0, -1080.0, 127.0,
+               128.0, -149.0, -150.0, INF, -INF, np.nan]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_exp2_extremes(differential, dtype):
+    """2^x: exact at integers, overflow to inf, subnormals, 0 at -inf."""
+    differential(lambda m, a: m.exp2(a), _cast(EXP2_VALUES, dtype))
+
+
+SINC_VALUES = [0.0, -0.0, 5e-324, 1e-300, 1e-200, 1e-160, 1e-100, 1e-20, 1e-14, 0.5, 1.0, 2.0,
+               -3.5, 7.25, 1e10, 1e300, INF, -INF, np.nan]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sinc_at_zero_tiny_huge_and_nonfinite(differential, dtype):
+    """1 at 0 with gradient 0; NaN at ±inf. Below ~1e-8 (float32: 1e-30) PyTorch's gradient
+    rounds to 0, ours is -pi^2 x / 3: the same within tolerance."""
+    x = _cast(SINC_VALUES, dtype)
+    if dtype == "float32":
+        x = x[(np.abs(x) < 1e-30) | (np.abs(x) >= 0.5) | ~np.isfinite(x)]
+    differential(lambda m, a: m.sinc(a), x)
+
+
+def test_sinc_gradient_near_zero_is_accurate():
+    """PyTorch's (pi x cos(pi x) - sin(pi x)) / (pi x^2) cancels near 0 (at 1e-8: -2.1e-8 for
+    -3.3e-8; float32 at 1e-4: -9.3e-4 for -3.3e-4); ours is the Taylor series there."""
+    import mpmath
+    xs = [1e-8, 1e-4, 0.01, 0.1, 0.2499, 0.25, 0.2501, 0.4, 0.9]
+    for dtype, rtol in (("float64", 1e-14), ("float32", 1e-6)):
+        x = sg.tensor(np.array(xs, dtype), requires_grad=True)
+        sg.sinc(x).sum().backward()
+        for xi, gi in zip(x.detach().numpy(), x.grad.numpy()):
+            want = mpmath.diff(lambda t: mpmath.sinc(mpmath.pi * t), mpmath.mpf(float(xi)))
+            assert abs(gi - float(want)) <= rtol * abs(float(want)), (dtype, xi)
+
+
+ENTR_VALUES = [0.0, -0.0, 1e-300, 1e-30, 0.5, 1.0, 2.0, 1e10, 1e300, INF, -1.0, -1e-300, -INF,
+               np.nan]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_entr_special_values(differential, dtype):
+    """-x ln x: 0 at ±0 with gradient -(1 + ln 0) = +inf, -inf for x < 0 with gradient NaN,
+    -inf at inf (gradient -inf); NaN stays NaN."""
+    differential(lambda m, a: m.special.entr(a), _cast(ENTR_VALUES, dtype))
+
+
+def test_ndtr_tails(differential, torch):
+    """0.5 erfc(-x / sqrt 2): PyTorch's (1 + erf(x / sqrt 2)) / 2 is 0 below ~-8.3 (float32:
+    -5.5) and loses digits before; ours follows SciPy's ndtr there."""
+    from scipy.special import ndtr
+    x = np.array([-40.0, -38.0, -30.0, -10.0, -5.0, -1.0, -1e-20, 0.0, 1e-20, 1.0, 5.0, 10.0,
+                  40.0, INF, -INF, np.nan])
+    differential(lambda m, a: m.special.ndtr(a), x)
+    differential(lambda m, a: m.special.ndtr(a), _cast(x, "float32"))
+    for dtype in DTYPES:
+        got = sg.special.ndtr(sg.tensor(x.astype(dtype))).numpy()
+        np.testing.assert_allclose(got, ndtr(x.astype(dtype)),
+                                   rtol=1e-14 if dtype == "float64" else 1e-6)
+    assert torch.special.ndtr(torch.tensor(-10.0, dtype=torch.float64)).item() == 0.0
+
+
 # --- grad_fn names, dtypes and error messages ------------------------------------------------
 
 GRAD_FN_CALLS = [
@@ -490,6 +602,12 @@ GRAD_FN_CALLS = [
     lambda m, x, y: m.special.log1p(x), lambda m, x, y: m.special.expm1(x),
     lambda m, x, y: m.special.logsumexp(x, 0), lambda m, x, y: m.special.softmax(x, 0),
     lambda m, x, y: m.special.log_softmax(x, 1),
+    lambda m, x, y: m.exp2(x), lambda m, x, y: m.special.exp2(x), lambda m, x, y: x.exp2(),
+    lambda m, x, y: (x * 1).exp2_(), lambda m, x, y: m.sinc(x), lambda m, x, y: m.special.sinc(x),
+    lambda m, x, y: x.sinc(), lambda m, x, y: (x * 1).sinc_(),
+    lambda m, x, y: m.special.xlog1py(x, y), lambda m, x, y: m.special.xlog1py(2.0, y),
+    lambda m, x, y: m.special.xlog1py(x, 2), lambda m, x, y: m.special.entr(x),
+    lambda m, x, y: m.special.ndtr(x),
 ]
 
 
@@ -553,6 +671,18 @@ ERRORS = {
     "matrix_norm_long": lambda m, x: m.linalg.matrix_norm(x.long()),
     "matrix_norm_1d": lambda m, x: m.linalg.matrix_norm(x[0]),
     "prod_tuple_dim": lambda m, x: m.prod(x, (0, 1)),
+    "exp2_number": lambda m, x: m.exp2(2.0),
+    "special_exp2_number": lambda m, x: m.special.exp2(2),
+    "sinc_number": lambda m, x: m.sinc(0.5),
+    "special_sinc_number": lambda m, x: m.special.sinc(True),
+    "entr_number": lambda m, x: m.special.entr(0.5),
+    "ndtr_number": lambda m, x: m.special.ndtr(-1.0),
+    "xlog1py_numbers": lambda m, x: m.special.xlog1py(2.0, 3),
+    "xlog1py_str": lambda m, x: m.special.xlog1py(x, "a"),
+    "xlog1py_none": lambda m, x: m.special.xlog1py(None, x),
+    "exp2_inplace_long": lambda m, x: x.long().exp2_(),
+    "sinc_inplace_int": lambda m, x: x.int().sinc_(),
+    "exp2_inplace_leaf": lambda m, x: x.requires_grad_().exp2_(),
 }
 
 
@@ -580,8 +710,11 @@ def test_module_layout():
     assert sys.modules["symgrad.special"] is sg.special
     assert sg.linalg.__name__ == "symgrad.linalg"
     for name in ("erf", "erfc", "expit", "logit", "xlogy", "log1p", "expm1", "logsumexp",
-                 "softmax", "log_softmax"):
+                 "softmax", "log_softmax", "exp2", "sinc", "xlog1py", "entr", "ndtr"):
         assert callable(getattr(sg.special, name))
+    assert callable(sg.exp2) and callable(sg.sinc)  # (entr, ndtr, xlog1py: torch.special only)
+    for name in ("exp2", "sinc", "exp2_", "sinc_"):
+        assert callable(getattr(sg.Tensor, name))
 
 
 # --- gradcheck (float64) --------------------------------------------------------------------
@@ -622,6 +755,12 @@ GRADCHECK = {
     "logit": (lambda a: sg.logit(a.sigmoid()), [((4,), -2.0, 2.0)]),
     "logit_eps": (lambda a: sg.logit(a, 0.01), [((4,), 0.1, 0.9)]),
     "erfc": (lambda a: sg.special.erfc(a), [((4,), -2.0, 2.0)]),
+    "exp2": (lambda a: sg.exp2(a), [((4,), -3.0, 3.0)]),
+    "sinc": (lambda a: sg.sinc(a), [((6,), -0.6, 0.6)]),  # both sides of |x| = 1/4
+    "xlog1py": (lambda a, b: sg.special.xlog1py(a, b), [((2, 3), -2.0, 2.0),
+                                                        ((3,), -0.8, 2.0)]),
+    "entr": (lambda a: sg.special.entr(a * a + 0.05), [((5,), -2.0, 2.0)]),
+    "ndtr": (lambda a: sg.special.ndtr(a), [((5,), -4.0, 4.0)]),
 }
 
 
@@ -641,7 +780,8 @@ def _second_order(fn):
 
 
 @pytest.mark.parametrize("name", ["hypot", "logaddexp", "xlogy", "lerp", "prod_dim", "cumsum",
-                                  "logcumsumexp", "vector_norm_2", "vector_norm_3", "logit"])
+                                  "logcumsumexp", "vector_norm_2", "vector_norm_3", "logit",
+                                  "exp2", "sinc", "xlog1py", "entr", "ndtr"])
 def test_gradcheck_second_order(rng, name):
     fn, specs = GRADCHECK[name]
     assert gradcheck(_second_order(fn), _leaves(rng, *specs), eps=1e-6, atol=1e-5, rtol=1e-4)
