@@ -239,27 +239,32 @@ class _Builder:
     def _reduce(self, n, idx, combine):
         x = n.inputs[0]
         axes, keep = n.attr("axes"), n.attr("keepdim")
-        it = iter(idx)
-        in_idx, dummies = [], []
-        for a, d in enumerate(x.shape):
-            if a in axes and d == 1:
-                in_idx.append(0)  # a sum over one element is that element
-                if keep:
-                    next(it)
-            elif a in axes:
-                j = self.indices.fresh(d)
-                dummies.append((j, d))
-                in_idx.append(j)
-                if keep:
-                    next(it)
-            else:
-                in_idx.append(next(it))
+        in_idx, dummies = self._reduced_index(x.shape, axes, keep, idx)
         body, dummies = self._split_dummies(
             lambda sub: self.expr(x, tuple(sympy.sympify(e).xreplace(sub) for e in in_idx)),
             dummies)
         for j, d in reversed(dummies):
             body = combine(body, j, d) if body.has(j) else _repeat(combine, body, d)
         return body
+
+    def _reduced_index(self, shape, axes, keep, idx):
+        """(input index, [(dummy, size)]) of a reduction over ``axes`` of ``shape`` for output
+        index ``idx``: a fresh dummy per reduced axis (0 for one of size 1)."""
+        it = iter(idx)
+        in_idx, dummies = [], []
+        for a, d in enumerate(shape):
+            if a in axes:
+                if keep:
+                    next(it)
+                if d == 1:
+                    in_idx.append(0)  # a sum over one element is that element
+                    continue
+                j = self.indices.fresh(d)
+                dummies.append((j, d))
+                in_idx.append(j)
+            else:
+                in_idx.append(next(it))
+        return in_idx, dummies
 
     def _split_dummies(self, build, dummies):
         """(build(substitution), dummies) after splitting each summation index over
@@ -306,17 +311,9 @@ class _Builder:
     def _arg_extreme(self, n, idx, x, name):
         """``argmax_j(x[.., j, ..])``: the position of the first largest (smallest) element
         along the reduced axis, an integer function the formulas compare indices with."""
-        axis, keep = n.attr("axes")[0], n.attr("keepdim")
-        it = iter(idx)
-        in_idx = []
-        for a in range(len(n.inputs[0].shape)):
-            if a == axis:
-                j = self.indices.fresh(n.inputs[0].shape[a])
-                in_idx.append(j)
-                if keep:
-                    next(it)
-            else:
-                in_idx.append(next(it))
+        axis = n.attr("axes")[0]
+        in_idx, ((j, _),) = self._reduced_index(n.inputs[0].shape, (axis,), n.attr("keepdim"),
+                                                idx)
         body, digits = self._split_dummies(
             lambda sub: self.expr(x, _align(x.shape, tuple(sympy.sympify(i).xreplace(sub)
                                                            for i in in_idx))),

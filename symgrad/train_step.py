@@ -119,11 +119,11 @@ def scalar_values(opt, group, state, ahead=0) -> dict:
     name = type(opt).__name__
     opt._opt_called = True  # a compiled step counts as opt.step() for lr schedulers
     if name == "SGD":
-        group = {k: (float(v) if k in ("lr", "momentum", "dampening", "weight_decay") else v)
-                 for k, v in group.items()}  # a Tensor lr (a scheduler's): its value now
+        # float(): a Tensor lr (a scheduler's, changed in place) is its value now
         first = ahead == 0 and state.get("momentum_buffer") is None
-        return {"lr": group["lr"], "weight_decay": group["weight_decay"],
-                "momentum": group["momentum"], "one_minus_dampening": 1 - group["dampening"],
+        return {"lr": float(group["lr"]), "weight_decay": float(group["weight_decay"]),
+                "momentum": float(group["momentum"]),
+                "one_minus_dampening": 1 - float(group["dampening"]),
                 "first": 1.0 if first else 0.0}
     beta1, beta2 = group["betas"]
     t = (float(state["step"].item()) if "step" in state else 0.0) + 1 + ahead
