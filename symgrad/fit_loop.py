@@ -21,8 +21,6 @@ import time
 
 import numpy as np
 
-from .tensor import Tensor
-
 CHUNK_SECONDS = 0.05  # a chunk of steps runs about this long (first chunk: FIRST_CHUNK steps)
 FIRST_CHUNK = 16
 # A loop not in Numba's disk cache is compiled once `fit` (or `step`) has spent this long in
@@ -151,7 +149,7 @@ def _commit(layout, opt, steps, grads):
     from .optim.optimizer import _count_steps
     for t, g in zip(layout.tensors, grads):
         t._version.value += steps
-        t._grad = Tensor._wrap(g)
+        t._grad = g  # a Tensor when first read (Tensor.grad)
         if layout.adam:
             _count_steps(opt.state[t]["step"], steps)
 

@@ -9,16 +9,20 @@ shapes), in the manner of `compile._fast_caller`. Every assumption is a guard at
 other call (another optimizer, a replaced ``.data`` or state tensor, changed options, other
 shapes) returns `MISSING` and takes the general path, which builds a caller again.
 
-The runtime scalars still come from `train_step.scalar_values` at every call, so an LR
-schedule, changed betas or momentum take effect as in eager (only the options that decide the
-equations' form are guarded), and nothing is written when the kernel raises.
+The runtime scalars come from `train_step.scalar_values`, worked out again whenever a value
+they are made of may have changed (a group's values, Adam's step counts; always while a group
+holds a Tensor, which can change in place), so an LR schedule, changed betas or momentum take
+effect as in eager (only the options that decide the equations' form are guarded, checked
+with the scalars), and nothing is written when the kernel raises.
+
+A step's gradients are left in ``.grad`` as bare arrays, made Tensors when first read
+(`Tensor.grad`): most training loops never read them.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .tensor import Tensor
 from .train_step import scalar_values
 
 MISSING = object()
@@ -38,7 +42,7 @@ def build(cf, loop, opt, args, inputs):
     env = {"nd": np.ndarray, "MISSING": MISSING, "OPT": opt, "LOOP": loop, "FN": loop.fn,
            "NO": loop.no_order, "TABLE": loop.table, "LOSSES": loop.losses, "DONE": loop.done,
            "STATS": cf._stats, "values_of": scalar_values, "empty": np.empty,
-           "asarray": np.asarray, "LD": loop.loss_dtype, "wrap": Tensor._wrap}
+           "asarray": np.asarray, "LD": loop.loss_dtype}
     params, guards, passed = [], ["opt is OPT", "not more"], []
     for i, a in enumerate(args):
         params.append(f"a{i}=MISSING")
@@ -82,7 +86,8 @@ def build(cf, loop, opt, args, inputs):
         env[f"S{j}"], env[f"G{j}d"] = t._data.shape, t._data.dtype
         lines.append(f"    g{j} = empty(S{j}, G{j}d)")
         grads.append(f"g{j}.reshape(1)" if t._data.ndim == 0 else f"g{j}")
-        commit += [f"    T{k}._version.value += 1", f"    T{k}._grad = wrap(g{j})"]
+        # the bare array: Tensor.grad makes it a Tensor when first read
+        commit += [f"    T{k}._version.value += 1", f"    T{k}._grad = g{j}"]
     states = [f"M{j}_{s}v" for j, rule in enumerate(layout.rules) for s in rule.states]
     lines.append(f"    FN(0, 1, 1, 1, NO, TABLE, LOSSES, DONE, "
                  f"{', '.join(passed + states + grads)})")
@@ -114,12 +119,13 @@ def _optimizer_guards(env, guards, layout, opt):
             guards.append(f"P{g}[{i}] is T_{position[id(p)]}")
     for j, t in enumerate(layout.tensors):
         env[f"T_{j}"] = t
+    forms = []  # checked with the row: they are functions of the groups' values
     for g, (group, key) in enumerate(layout.group_forms):
         env[f"FG{g}"], env[f"FK{g}"], env["form"] = group, key, layout.form
-        guards.append(f"form(FG{g}) == FK{g}")
+        forms.append(f"form(FG{g}) == FK{g}")
     lines = ["    state = opt.state"]
     first_of_group = {}
-    row = []
+    row, values, key = [], [], []
     for j, (t, rule, group) in enumerate(zip(layout.tensors, layout.rules, layout.groups)):
         state = opt.state.get(t)
         if state is None and (rule.states or layout.adam):
@@ -152,10 +158,31 @@ def _optimizer_guards(env, guards, layout, opt):
         if first is None:
             first = first_of_group[id(group)] = j
             env[f"GG{j}"] = group
-            lines.append(f"    v{j} = values_of(opt, GG{j}, st{j}, 0)")
+            values.append(f"        v{j} = values_of(opt, GG{j}, st{j}, 0)")
+            key += [f"len(GG{j})"] + [f"GG{j}[{name!r}]" for name in sorted(group)
+                                      if name != "params"]
         elif layout.adam:
             lines += [f"    if n{j} != n{first}:", "        return MISSING"]
+        if layout.adam:
+            key.append(f"n{j}")
         row += [f"v{first}[{s!r}]" for s in rule.scalars]
-    lines += [f"    row = [{', '.join(row)}]", "    if row != LOOP.row:",
-              "        TABLE[0] = row", "        LOOP.row = row"]
+    # the row is worked out again only when a value it is made of may have changed: the
+    # groups' values (kept only while all are immutable: a Tensor lr changes in place) and
+    # Adam's step counts; or when the general path wrote another row
+    env["KEYS"], env["immutable"] = [None, None], _immutable
+    lines += [f"    key = ({', '.join(key)},)", "    if key != KEYS[0] or LOOP.row is not KEYS[1]:"]
+    if forms:
+        lines += [f"        if not ({' and '.join(forms)}):", "            return MISSING"]
+    lines += values
+    lines += [f"        row = [{', '.join(row)}]", "        if row != LOOP.row:",
+              "            TABLE[0] = row", "            LOOP.row = row",
+              "        KEYS[0] = key if immutable(key) else None", "        KEYS[1] = LOOP.row"]
     return lines
+
+
+def _immutable(values) -> bool:
+    """Whether ``values`` (a tuple) holds only values that cannot change in place."""
+    return all(type(v) in _IMMUTABLE or (type(v) is tuple and _immutable(v)) for v in values)
+
+
+_IMMUTABLE = (float, int, bool, str, type(None))

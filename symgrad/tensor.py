@@ -146,7 +146,12 @@ class Tensor:
 
     @property
     def grad(self):
-        return self._grad
+        """The gradient accumulated by ``backward()`` (None before any). A compiled training
+        step leaves its gradient as a bare array, made a Tensor here when first read."""
+        g = self._grad
+        if type(g) is np.ndarray:
+            g = self._grad = Tensor._wrap(g)
+        return g
 
     @grad.setter
     def grad(self, value):

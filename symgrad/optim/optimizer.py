@@ -96,7 +96,7 @@ def _with_grads(group: dict):
     """(parameter, its array, its gradient's array) for each parameter of ``group`` that has
     a gradient (torch skips the others)."""
     for p in group["params"]:
-        grad = p._grad
+        grad = p.grad
         if grad is not None:
             yield p, p._data, grad._data
 
@@ -175,12 +175,12 @@ class Optimizer:
         detached first, as torch)."""
         for group in self.param_groups:
             for p in group["params"]:
-                g = p._grad
-                if g is None:
+                if p._grad is None:
                     continue
                 if set_to_none:
                     p._grad = None
                     continue
+                g = p.grad
                 g.grad_fn = None
                 g._requires_grad = False
                 if g._data.flags.writeable:

@@ -323,6 +323,39 @@ def test_a_grad_held_from_an_earlier_step_is_not_written(fast, monkeypatch, form
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("form", ["sgd", "adam"])
+def test_a_generated_steps_grad_is_one_tensor_that_eager_code_uses(fast, monkeypatch, form):
+    """The generated step leaves ``.grad`` as a bare array made a Tensor when first read: it
+    is then one Tensor (read twice, the same object), a leaf without history, and what
+    ``zero_grad(set_to_none=False)``, an eager ``opt.step()`` and ``backward()`` use."""
+    m1, o1, train, m2, o2, x, y = _warmed(monkeypatch, form)
+    callers = fast.caller
+    _same_steps(train, m1, o1, m2, o2, x, y)
+    assert fast.caller - callers == 1
+    for p in m1.parameters():
+        g = p.grad
+        assert type(g) is sg.Tensor and p.grad is g and g.grad_fn is None
+        assert not g.requires_grad and g.shape == p.shape and g.dtype == p.dtype
+    # an eager update from the compiled step's gradients equals one from eager gradients
+    o1.step()
+    o2.step()
+    _assert_same(m1, m2, o1, o2, **TOL[sg.float64])
+    # backward() accumulates into them; zero_grad(set_to_none=False) zeroes them in place
+    train.step(o1, x, y)
+    eager_step(m2, o2, x, y)
+    held = [p.grad for p in m1.parameters()]
+    F.cross_entropy(m1(sg.tensor(x)), sg.tensor(y)).backward()
+    F.cross_entropy(m2(sg.tensor(x)), sg.tensor(y)).backward()
+    for p, q, g in zip(m1.parameters(), m2.parameters(), held):
+        assert p.grad is g
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), **TOL[sg.float64])
+    o1.zero_grad(set_to_none=False)
+    assert all(p.grad is g and not g.numpy().any() for p, g in zip(m1.parameters(), held))
+    train.step(o1, x, y)  # the next generated step: new gradients, the zeroed ones kept
+    assert all(p.grad is not g and not g.numpy().any() for p, g in zip(m1.parameters(), held))
+
+
+@pytest.mark.slow
 def test_two_optimizers_over_the_same_parameters_in_turn(fast):
     (m1, a1, train), (m2, a2) = _pair("sgd")
     name, options = FORMS["adam"]
