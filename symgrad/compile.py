@@ -60,6 +60,7 @@ class CompiledFunction:
         self._last_fast = None  # the last binding's `_fast_caller`
         # `step_caller`: the last one built or used, and the last one whose guards failed
         self._step_caller = self._step_missed = None
+        self._step_callers = {}  # (id(opt), `_fast_key`) -> `step_caller.build`'s, the last few
         self.__name__ = getattr(fn, "__name__", "compiled")
         self.__doc__ = getattr(fn, "__doc__", None)
 
@@ -250,6 +251,14 @@ class CompiledFunction:
                 if loss is not _STEP_MISSING:
                     return loss
                 self._step_missed = caller
+                # another pattern seen before (batch sizes, optimizers in turn)?
+                other = self._step_callers.get((id(opt), _fast_key(args)))
+                if other is not None and other is not caller:
+                    loss = other(opt, *args)
+                    if loss is not _STEP_MISSING:
+                        self._step_caller = other
+                        return loss
+                    self._step_missed = other  # built again by the general path
             from .compile_step import step
             return step(self, opt, args)
         except IndexError as e:

@@ -83,6 +83,8 @@ class StepLayout:
             state = opt.state.get(t) or {}
             for s in rule.states:
                 have = state.get(s)
+                if have is None and self.adam and state:
+                    raise KeyError(s)  # as eager and torch: Adam's state is made at step 1
                 extra.append(have._data if have is not None else np.zeros_like(t._data))
             extra += [cast(values[s]) for s in rule.scalars]
         return extra
@@ -165,6 +167,8 @@ def step(cf, opt, args):
         return _step_over_chunks(cf, opt, args)
     entry, inputs = cf._entry(args)
     tensors = entry.wrt_tensors(args)
+    if not all(t is None or t._requires_grad for t in tensors):
+        return _step_with_frozen(cf, opt, args, entry, tensors)
     signature = (id(opt),) + tuple(id(p) for g in opt.param_groups for p in g["params"])
     layout = entry.step_layouts.get(id(opt))
     if layout is None or not layout.fits(signature, tensors):
@@ -193,6 +197,21 @@ def step(cf, opt, args):
     return np.asarray(outs[0])
 
 
+def _step_with_frozen(cf, opt, args, entry, tensors):
+    """A step while some wrt parameters do not require grad (frozen after compiling): as
+    eager's ``zero_grad(); backward(); opt.step()``, which leaves them without ``.grad`` and
+    so untouched by the update (and their state, and Adam's step counts) -- the compiled
+    gradients, then ``opt.step()``. Nothing is written when the gradient raises."""
+    check_parameters(opt, tensors, entry.wrt_names)
+    value, grads = cf.value_and_grad(*args)
+    opt.zero_grad()
+    for t, g in zip(tensors, grads):
+        if t._requires_grad:
+            t._grad = Tensor._wrap(np.array(_as_grad(g, t), copy=True))
+    opt.step()
+    return np.asarray(value)
+
+
 def _remember_caller(cf, loop, opt, args, inputs):
     """After a step through ``loop``: the generated step for calls like this one
     (`step_caller`), tried first by the next `CompiledFunction.step`."""
@@ -202,11 +221,17 @@ def _remember_caller(cf, loop, opt, args, inputs):
     if key is None:
         return
     key = (id(opt), key)
-    caller = loop.callers.get(key)
+    callers = cf._step_callers
+    caller = callers.get(key)
     if caller is None or caller is cf._step_missed:  # new, or its guards failed
-        caller = loop.callers[key] = step_caller.build(cf, loop, opt, args, inputs)
-    if caller is not None:
-        cf._step_caller = caller
+        caller = step_caller.build(cf, loop, opt, args, inputs)
+        if caller is None:
+            return
+        callers.pop(key, None)
+        callers[key] = caller
+        while len(callers) > step_caller.KEEP:  # the oldest first
+            del callers[next(iter(callers))]
+    cf._step_caller = caller
 
 
 def _step_over_chunks(cf, opt, args):
@@ -218,8 +243,9 @@ def _step_over_chunks(cf, opt, args):
     if any(t is None for t in tensors) or {id(t) for t in tensors} != params:
         raise ArgumentError("step() over Dask arrays needs the optimizer's parameters to be "
                             f"exactly the tensors {cf.__name__} differentiates (wrt)")
-    for t, g in zip(tensors, grads):
-        t.grad = Tensor._wrap(np.array(g, dtype=t._data.dtype, copy=True))
+    for t, g in zip(tensors, grads):  # a frozen parameter: no .grad, no update (as eager)
+        t.grad = Tensor._wrap(np.array(g, dtype=t._data.dtype, copy=True)) \
+            if t._requires_grad else None
     opt.step()
     return np.asarray(value)
 

@@ -173,8 +173,8 @@ class CompiledLoop:
         layout = entry.step_layouts.get(id(opt))
         tensors = entry.wrt_tensors(call)
         if layout is None or not all(a is b for a, b in zip(tensors, layout.tensors)) or \
-                not _one_chunk(layout, inputs):
-            return None
+                not all(t._requires_grad for t in tensors) or not _one_chunk(layout, inputs):
+            return None  # (a frozen parameter: every step through `compile_step.step`)
         found = _spec(entry, layout, opt, inputs,
                       {k: arrays[k] for k in batched if k < len(args)})
         if found is None:
@@ -271,7 +271,6 @@ class StepLoop:
 
     def __init__(self, module, entry, layout, spec, inputs):
         self.fn, self.layout, self.entry = module.loop_in_order, layout, entry
-        self.callers = {}  # `compile._fast_key` of the arguments -> `step_caller.build`'s
         self.n_inputs = len(inputs)
         # input position -> how to pass it (a rank-0 parameter as a 1-element view, a rank-0
         # input as a scalar); the others as they are

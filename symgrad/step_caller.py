@@ -28,6 +28,7 @@ from .train_step import scalar_values
 MISSING = object()
 _SCALARS = (float, int, bool)
 MAX_BUILDS = 64  # per step layout: a caller whose guards fail at every call is not rebuilt
+KEEP = 8  # generated steps kept per compiled function (by optimizer and argument pattern)
 
 
 def build(cf, loop, opt, args, inputs):
@@ -66,6 +67,8 @@ def build(cf, loop, opt, args, inputs):
             return None
         env[f"T{k}"], env[f"D{k}"] = t, t._data
         guards.append(f"T{k}._data is D{k}")
+        if k in entry.wrt_positions:  # frozen (requires_grad_(False)): the general path
+            guards.append(f"T{k}._requires_grad")
         if k in entry.wrt_positions:
             wrt[entry.wrt_positions.index(k)] = k
             env[f"V{k}"] = t._data.reshape(1) if t._data.ndim == 0 else t._data
@@ -152,8 +155,8 @@ def _optimizer_guards(env, guards, layout, opt):
             env[f"K{j}"], env[f"K{j}d"] = count, count._data
             lines += [f"    if not (st{j}.get('step') is K{j} and K{j}._data is K{j}d):",
                       "        return MISSING", f"    n{j} = K{j}d.item()"]
-        # the group's scalars, worked out for its first parameter (Adam: every parameter of
-        # a group at the same step count, else the general path)
+        # the group's scalars, worked out for its first parameter (Adam: again for a
+        # parameter at another step count, one frozen for a while)
         first = first_of_group.get(id(group))
         if first is None:
             first = first_of_group[id(group)] = j
@@ -162,10 +165,11 @@ def _optimizer_guards(env, guards, layout, opt):
             key += [f"len(GG{j})"] + [f"GG{j}[{name!r}]" for name in sorted(group)
                                       if name != "params"]
         elif layout.adam:
-            lines += [f"    if n{j} != n{first}:", "        return MISSING"]
+            values.append(f"        v{j} = v{first} if n{j} == n{first} else "
+                          f"values_of(opt, GG{first}, st{j}, 0)")
         if layout.adam:
             key.append(f"n{j}")
-        row += [f"v{first}[{s!r}]" for s in rule.scalars]
+        row += [f"v{j if layout.adam else first}[{s!r}]" for s in rule.scalars]
     # the row is worked out again only when a value it is made of may have changed: the
     # groups' values (kept only while all are immutable: a Tensor lr changes in place) and
     # Adam's step counts; or when the general path wrote another row

@@ -19,6 +19,7 @@ from test_fit_loop import (
     TOL,
     _assert_same,
     _data,
+    _eager_fit,
     _model,
     _pair,
     _step_loop_steps,
@@ -356,6 +357,57 @@ def test_a_generated_steps_grad_is_one_tensor_that_eager_code_uses(fast, monkeyp
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("form", ["sgd", "adam"])
+def test_a_parameter_frozen_after_compiling_is_left_alone(fast, monkeypatch, form):
+    """``requires_grad_(False)`` between steps (fine-tuning): as eager, the parameter gets no
+    ``.grad`` and no update, its state (and Adam's step count) stays; unfrozen, the next
+    steps are generated ones again. ``fit`` the same."""
+    m1, o1, train, m2, o2, x, y = _warmed(monkeypatch, form)
+    frozen = [m[0].weight for m in (m1, m2)]
+    for p in frozen:
+        p.requires_grad_(False)
+    before = frozen[0].detach().numpy().copy()
+    state = {k: v.numpy().copy() for k, v in o1.state[frozen[0]].items()}
+    callers = fast.caller
+    _same_steps(train, m1, o1, m2, o2, x, y, steps=3)
+    assert fast.caller == callers
+    assert frozen[0].grad is None and frozen[1].grad is None
+    np.testing.assert_array_equal(frozen[0].detach().numpy(), before)
+    for k, v in o1.state[frozen[0]].items():
+        np.testing.assert_array_equal(v.numpy(), state[k])
+    losses = train.fit(o1, x, y, batch_size=2, epochs=2)  # (4 rows: 4 features, a trace)
+    np.testing.assert_allclose(losses, _eager_fit(m2, o2, x, y, 2, 2, None),
+                               **TOL[sg.float64])
+    _assert_same(m1, m2, o1, o2, **TOL[sg.float64])
+    np.testing.assert_array_equal(frozen[0].detach().numpy(), before)
+    for p in frozen:
+        p.requires_grad_(True)
+    _same_steps(train, m1, o1, m2, o2, x, y, steps=3)
+    assert fast.caller - callers >= 2
+    assert train.cache_info()["traces"] == 1
+
+
+@pytest.mark.slow
+def test_amsgrad_turned_on_mid_run_raises_as_eager_and_writes_nothing(fast, monkeypatch):
+    """Adam's state is made at its first step: amsgrad turned on later finds no
+    ``max_exp_avg_sq``, a KeyError in eager and torch; the compiled step raises it too,
+    before writing anything."""
+    m1, o1, train, m2, o2, x, y = _warmed(monkeypatch, "adam")
+    _set(dict(amsgrad=False), o1, o2)
+    for o in (o1, o2):
+        for st in o.state.values():
+            st.pop("max_exp_avg_sq", None)
+    _same_steps(train, m1, o1, m2, o2, x, y, steps=2)
+    _set(dict(amsgrad=True), o1, o2)
+    with pytest.raises(KeyError, match="max_exp_avg_sq"):
+        eager_step(m2, o2, x, y)
+    snapshot = _snapshot(m1, o1)
+    with pytest.raises(KeyError, match="max_exp_avg_sq"):
+        train.step(o1, x, y)
+    _assert_unchanged(m1, o1, snapshot)
+
+
+@pytest.mark.slow
 def test_two_optimizers_over_the_same_parameters_in_turn(fast):
     (m1, a1, train), (m2, a2) = _pair("sgd")
     name, options = FORMS["adam"]
@@ -457,6 +509,11 @@ def test_batch_sizes_in_turn_are_eager(fast, monkeypatch):
     assert fast.caller >= 4
     info = train.cache_info()
     assert (info["traces"], info["compiles"]) == (1, 1)
+    # strictly in turn: each size's generated step is kept and found again
+    callers, loops = fast.caller, fast.loop
+    for n in [8, 5] * 4:
+        _same_steps(train, m1, o1, m2, o2, *batches[n])
+    assert (fast.caller - callers, fast.loop - loops) == (8, 0)
 
 
 @pytest.mark.slow
@@ -529,10 +586,9 @@ def test_adam_parameters_at_other_step_counts(fast, groups):
     o2.load_state_dict(sd)
     for _ in range(3):
         _same_steps(train, m1, o1, m2, o2, x, y)
-    if groups == "one":  # one scalar row per group: not generated
-        assert fast.caller == 1
-    else:
-        assert fast.caller == 3
+    # loaded state is new state: the one-step loop, then generated steps (in one group, the
+    # scalars worked out again for each parameter at another step count)
+    assert fast.caller == 3
     counts = [s["step"].item() for s in o1.state_dict()["state"].values()]
     assert counts == [6, 13, 6, 43]
     sd = _adam_steps(o1.state_dict(), [20] * 4)
