@@ -116,8 +116,9 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
 
-    def __hash__(self):
-        return id(self)
+    # by identity, as torch's (``__eq__`` is elementwise); object's own: no Python call per
+    # lookup of a tensor in a dict (optimizer state, parameter sets)
+    __hash__ = object.__hash__
 
     # --- autograd state -------------------------------------------------------------------
     @property
