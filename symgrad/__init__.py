@@ -84,6 +84,7 @@ from .mathops import (  # noqa: E402,F401
     cumsum,
     diag,
     diagonal,
+    digamma,
     div,
     dot,
     einsum,
@@ -104,10 +105,12 @@ from .mathops import (  # noqa: E402,F401
     ger,
     gt,
     hypot,
+    i0,
     index_select,
     isnan,
     le,
     lerp,
+    lgamma,
     log,
     log_softmax,
     logaddexp,
@@ -129,12 +132,14 @@ from .mathops import (  # noqa: E402,F401
     movedim,
     mul,
     mv,
+    mvlgamma,
     narrow,
     ne,
     neg,
     norm,
     outer,
     permute,
+    polygamma,
     pow,
     prod,
     reciprocal,
@@ -172,13 +177,24 @@ from .mathops import (  # noqa: E402,F401
     xlogy,
 )
 from .mathops import entr as _special_entr  # noqa: E402
+from .mathops import erfcx as _special_erfcx  # noqa: E402
 from .mathops import expm1_ as expm1  # noqa: E402,F401
+from .mathops import gammaln as _special_gammaln  # noqa: E402
+from .mathops import i0e as _special_i0e  # noqa: E402
+from .mathops import i1 as _special_i1  # noqa: E402
+from .mathops import i1e as _special_i1e  # noqa: E402
 from .mathops import log1p_ as log1p  # noqa: E402,F401
+from .mathops import log_ndtr as _special_log_ndtr  # noqa: E402
+from .mathops import multigammaln as _special_multigammaln  # noqa: E402
 from .mathops import ndtr as _special_ndtr  # noqa: E402
 from .mathops import relu_ as relu  # noqa: E402,F401
 from .mathops import sigmoid_ as sigmoid  # noqa: E402,F401
 from .mathops import sign as sign  # noqa: E402,F401
+from .mathops import special_digamma as _special_digamma  # noqa: E402
 from .mathops import special_exp2 as _special_exp2  # noqa: E402
+from .mathops import special_i0 as _special_i0  # noqa: E402
+from .mathops import special_polygamma as _special_polygamma  # noqa: E402
+from .mathops import special_psi as _special_psi  # noqa: E402
 from .mathops import special_sinc as _special_sinc  # noqa: E402
 from .mathops import xlog1py as _special_xlog1py  # noqa: E402
 from .uniq import unique  # noqa: E402,F401
@@ -214,6 +230,17 @@ special.sinc = _special_sinc
 special.xlog1py = _special_xlog1py
 special.entr = _special_entr
 special.ndtr = _special_ndtr
+special.gammaln = _special_gammaln
+special.digamma = _special_digamma
+special.psi = _special_psi
+special.polygamma = _special_polygamma
+special.multigammaln = _special_multigammaln
+special.log_ndtr = _special_log_ndtr
+special.erfcx = _special_erfcx
+special.i0 = _special_i0
+special.i0e = _special_i0e
+special.i1 = _special_i1
+special.i1e = _special_i1e
 _sys.modules[special.__name__] = special
 
 from . import linalg, nn, optim  # noqa: E402,F401 (linalg: torch.linalg's norms)

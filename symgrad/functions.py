@@ -27,7 +27,8 @@ import sympy
 from sympy.codegen.cfunctions import expm1, log1p
 
 __all__ = ["PointwiseFunction", "REGISTRY", "registered", "sigmoid", "softplus", "relu", "step",
-           "isnan", "log1p", "expm1", "erf", "erfc", "rint", "trunc"]
+           "isnan", "log1p", "expm1", "erf", "erfc", "rint", "trunc", "lgamma", "digamma",
+           "polygamma", "erfcx", "log_ndtr", "i0", "i0e", "i1", "i1e"]
 
 erf = sympy.erf  # SymPy's: d/dx erf(x) = 2/sqrt(pi) e^(-x^2), erf(-x) = -erf(x), erf(0) = 0
 erfc = sympy.erfc  # SymPy's: 1 - erf(x), d/dx = -2/sqrt(pi) e^(-x^2); accurate for large x
@@ -54,6 +55,9 @@ class PointwiseFunction:
         stable form with it, and with ``prefer_negation`` also prints it (1 - σ(z) for σ(-z)).
     latex: the LaTeX command for the name (``\\sigma``); None: SymPy's ``\\operatorname{name}``.
     transcendental: many times the cost of an add (worth computing once per value).
+    params: how many leading arguments are integer constants rather than tensor values
+        (polygamma's order n): never differentiated, passed as they are to ``numpy`` and to the
+        kernel call (``polygamma(2, x)``).
     """
 
     cls: type
@@ -65,6 +69,7 @@ class PointwiseFunction:
     prefer_negation: bool = False
     latex: str | None = None
     transcendental: bool = False
+    params: int = 0
 
     @property
     def name(self) -> str:
@@ -149,6 +154,103 @@ class trunc(_IntegerRounding):  # noqa: N801
     """trunc(x): x rounded toward zero (torch.trunc; floor and ceil are written with it)."""
 
 
+# The gamma family, erfcx, log_ndtr and the modified Bessel functions (torch.special). Each
+# derivative is PyTorch's formula (derivatives.yaml), so that gradients agree at the edges too.
+
+
+class lgamma(sympy.Function):  # noqa: N801
+    """lgamma(x) = log|Gamma(x)| (torch.lgamma, torch.special.gammaln); d/dx = digamma(x).
+    +inf at the poles (0 and the negative integers) and at ±inf, as PyTorch's."""
+
+    def fdiff(self, argindex=1):
+        return digamma(self.args[0])
+
+
+class digamma(sympy.Function):  # noqa: N801
+    """digamma(x) = Gamma'(x) / Gamma(x) (torch.digamma, torch.special.digamma/psi);
+    d/dx = polygamma(1, x). PyTorch's values at the poles: -inf at +0, +inf at -0, NaN at the
+    negative integers and at -inf."""
+
+    def fdiff(self, argindex=1):
+        return polygamma(1, self.args[0])
+
+
+class polygamma(sympy.Function):  # noqa: N801
+    """polygamma(n, x), the n-th derivative of digamma (an integer n >= 0, a constant of the
+    body); d/dx = polygamma(n + 1, x). polygamma(0, x) is digamma(x)."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, n, x):
+        if n.is_zero:
+            return digamma(x)
+
+    def fdiff(self, argindex=2):
+        if argindex != 2:
+            raise sympy.ArgumentIndexError(self, argindex)  # n: an integer, no derivative
+        n, x = self.args
+        return polygamma(n + 1, x)
+
+
+class erfcx(sympy.Function):  # noqa: N801
+    """erfcx(x) = e^(x^2) erfc(x), accurate for large x (about 1/(x sqrt(pi)));
+    d/dx = 2 x erfcx(x) - 2/sqrt(pi)."""
+
+    def fdiff(self, argindex=1):
+        x = self.args[0]
+        return 2 * x * erfcx(x) - 2 / sympy.sqrt(sympy.pi)
+
+
+class log_ndtr(sympy.Function):  # noqa: N801
+    """log_ndtr(x) = log Phi(x), the log of the standard normal CDF, accurate in the lower tail
+    (about -x^2/2 there); d/dx = e^(-x^2/2 - log_ndtr(x)) / sqrt(2 pi), PyTorch's form."""
+
+    def fdiff(self, argindex=1):
+        x = self.args[0]
+        return sympy.exp(-x**2 / 2 - log_ndtr(x)) / sympy.sqrt(2 * sympy.pi)
+
+
+# |x| up to which PyTorch's i1 and i1e gradients are 1/2 (the limit at 0; i1(x)/x is 0/0
+# there; also at NaN, as PyTorch's): here 2^-100, a normal float32 too, below which the formula
+# equals 1/2 in float64.
+_TINY = sympy.Float(2.0**-100)
+
+
+class i0(sympy.Function):  # noqa: N801
+    """i0(x), the modified Bessel function of the first kind of order 0; d/dx = i1(x)."""
+
+    def fdiff(self, argindex=1):
+        return i1(self.args[0])
+
+
+class i0e(sympy.Function):  # noqa: N801
+    """i0e(x) = e^-|x| i0(x); d/dx = i1e(x) - sign(x) i0e(x)."""
+
+    def fdiff(self, argindex=1):
+        x = self.args[0]
+        return i1e(x) - sympy.sign(x) * i0e(x)
+
+
+class i1(sympy.Function):  # noqa: N801
+    """i1(x), the modified Bessel function of the first kind of order 1;
+    d/dx = i0(x) - i1(x)/x, 1/2 at (and next to) 0 and at NaN, as PyTorch's."""
+
+    def fdiff(self, argindex=1):
+        x = self.args[0]
+        return sympy.Piecewise((i0(x) - i1(x) / x, sympy.Abs(x) > _TINY), (sympy.S.Half, True))
+
+
+class i1e(sympy.Function):  # noqa: N801
+    """i1e(x) = e^-|x| i1(x); d/dx = i0e(x) - i1e(x) (sign(x) + 1/x), 1/2 at (and next to)
+    0 and at NaN, as PyTorch's."""
+
+    def fdiff(self, argindex=1):
+        x = self.args[0]
+        return sympy.Piecewise((i0e(x) - i1e(x) * (sympy.sign(x) + 1 / x), sympy.Abs(x) > _TINY),
+                               (sympy.S.Half, True))
+
+
 # --- NumPy implementations ----------------------------------------------------------------------
 
 
@@ -186,6 +288,72 @@ def _np_erfc(x):
     return scipy_erfc(x)
 
 
+
+def _special(name):
+    from scipy import special  # imported on first use, as erf
+
+    return getattr(special, name)
+
+
+def _same_dtype(out, x):
+    x = np.asarray(x)
+    return np.asarray(out).astype(x.dtype if x.dtype.kind == "f" else np.float64, copy=False)
+
+
+def _np_lgamma(x):
+    # SciPy's gammaln(-inf) is -inf and of a subnormal x inf; PyTorch's lgamma: +inf (|Gamma|
+    # grows without bound) and -log|x| (744.4 at 5e-324)
+    x = np.asarray(x)
+    with np.errstate(divide="ignore"):
+        out = np.where(x == -np.inf, np.inf, _special("gammaln")(x))
+        out = np.where((np.abs(x) < 1e-300) & (x != 0), -np.log(np.abs(x)), out)
+    return _same_dtype(out, x)
+
+
+def _np_digamma(x):
+    # SciPy's psi has PyTorch's values at the poles: -inf at +0, +inf at -0, NaN below
+    return _same_dtype(_special("psi")(x), x)
+
+
+def _np_polygamma(n, x):
+    """SciPy's polygamma with PyTorch's values at the ends: NaN at -inf for n = 1 and at +inf
+    for n >= 2 (SciPy: inf and 0). At the negative integers n = 1 is +inf, the pole (PyTorch's
+    sin(pi x) is not exactly 0 there: 6.6e32 at -1, float32 1.3e15)."""
+    x = np.asarray(x)
+    n = int(n)
+    with np.errstate(all="ignore"):
+        out = np.asarray(_special("polygamma")(n, x.astype(np.float64)))
+    if n == 1:
+        out = np.where(x == -np.inf, np.nan, out)
+    elif n >= 2:
+        out = np.where(x == np.inf, np.nan, out)
+    return _same_dtype(out, x)
+
+
+def _np_erfcx(x):
+    return _same_dtype(_special("erfcx")(x), x)
+
+
+def _np_log_ndtr(x):
+    return _same_dtype(_special("log_ndtr")(x), x)
+
+
+def _np_i0(x):
+    return _same_dtype(_special("i0")(x), x)
+
+
+def _np_i0e(x):
+    return _same_dtype(_special("i0e")(x), x)
+
+
+def _np_i1(x):
+    return _same_dtype(_special("i1")(x), x)
+
+
+def _np_i1e(x):
+    return _same_dtype(_special("i1e")(x), x)
+
+
 # --- stable forms (kernels) ---------------------------------------------------------------------
 
 
@@ -204,6 +372,203 @@ def _relu_form(x):
 
 def _step_form(x):
     return sympy.Piecewise((1, x > 0), (0, True))
+
+
+# --- kernel helpers of the special functions ----------------------------------------------------
+# Each is one self-contained ``def`` (a generated module prints only the helpers it calls), on
+# float64 and NumPy scalar functions (run as plain Python: inf/nan, never an exception). The
+# coefficients of the asymptotic series are exact rationals (Bernoulli numbers, the products of
+# Hankel's expansion) written into the text as float literals, in Horner form.
+
+
+def _horner(coeffs, var):
+    """The text of c0 + var * (c1 + var * (c2 + ...)) with float literals."""
+    text = repr(float(coeffs[-1]))
+    for c in reversed(coeffs[:-1]):
+        text = f"{float(c)!r} + {var} * ({text})"
+    return text
+
+
+# digamma(x) ~ ln x - 1/(2x) - sum_k B_2k / (2k x^2k) for x >= 10 (next term < 1e-18)
+_DIGAMMA_SERIES = _horner([sympy.bernoulli(2 * k) / (2 * k) for k in range(1, 9)], "z")
+# polygamma(1, x) ~ (1 + 1/(2x) + sum_k B_2k / x^2k) / x for x >= 10
+_TRIGAMMA_SERIES = _horner([sympy.bernoulli(2 * k) for k in range(1, 10)], "z")
+# the Euler-Maclaurin tail of Hurwitz's zeta: B_2j / (2j)!
+_ZETA_TAIL = tuple(float(sympy.bernoulli(2 * j) / sympy.factorial(2 * j)) for j in range(1, 13))
+# erfcx(x) ~ (1 - 1/(2x^2) + 3/(2x^2)^2 - ...) / (x sqrt(pi)) for x >= 12 (13 terms: < 1e-18)
+_ERFCX_SERIES = _horner([(-1)**k * sympy.factorial2(2 * k - 1) / sympy.Integer(2)**k
+                         for k in range(13)], "v")
+# Phi(x) ~ e^(-x^2/2) / (-x sqrt(2 pi)) (1 - 1/x^2 + 3/x^4 - ...) for x < -20
+_LOG_NDTR_SERIES = _horner([(-1)**k * sympy.factorial2(2 * k - 1) for k in range(1, 12)], "w")
+
+
+def _hankel(nu, terms):
+    """sqrt(2 pi x) e^-x I_nu(x) ~ sum_k a_k / x^k (x -> inf): a_0 = 1,
+    a_k = a_(k-1) (-1) (4 nu^2 - (2k - 1)^2) / (8k)."""
+    coeffs, a = [], sympy.Integer(1)
+    for k in range(1, terms + 1):
+        coeffs.append(a)
+        a = -a * (4 * nu * nu - (2 * k - 1)**2) / (8 * k)
+    return _horner(coeffs, "w")
+
+
+def _bessel_helper(name, order, scaled):
+    """The helper of i0, i0e, i1 or i1e (named bessel_i0, ...: kernels' loop indices are i0,
+    i1, ...): up to |x| = 25 the power series (x/2)^order
+    sum (x^2/4)^k / (k! (k + order)!) (positive terms: no cancellation); above, Hankel's
+    asymptotic series (20 terms: the first omitted is below 1e-22 of the sum)."""
+    scale = "np.exp(-ax)" if scaled else "1.0"
+    half = "0.5 * ax * " if order else ""
+    large = ("s * (0.3989422804014327 / np.sqrt(ax))" if scaled
+             else "np.exp(ax) * (s * (0.3989422804014327 / np.sqrt(ax)))")
+    odd = "    if x < 0.0:\n        r = -r\n" if order else ""
+    return (f'''
+def {name}(x):
+    """{name}(x): the power series up to |x| = 25, Hankel's expansion above; {
+        "NaN at ±inf (e^x * 0, as PyTorch's)" if not scaled else "0 at ±inf"}."""
+    x = np.float64(x)
+    ax = abs(x)
+    if ax <= 25.0:
+        q = 0.25 * ax * ax
+        term = 1.0
+        s = 1.0
+        k = 0.0
+        while term > 1e-17 * s:
+            k += 1.0
+            term *= q / (k * (k + {float(order)!r}))
+            s += term
+        r = {half}s * {scale}
+    else:
+        w = 1.0 / ax
+        s = {_hankel(order, 20)}
+        r = {large}
+{odd}    return r
+''')
+
+
+_LGAMMA_HELPER = '''
+def lgamma(x):
+    """log|Gamma(x)|: libm's (math.lgamma); +inf at the poles 0, -1, -2, ... and at -inf."""
+    if x <= 0.0 and x == np.floor(x):
+        return np.inf
+    return math.lgamma(x)
+
+
+import math  # noqa: E402 - for lgamma, which only some modules define
+'''
+
+_DIGAMMA_HELPER = f'''
+def digamma(x):
+    """digamma(x): below 0 the reflection psi(1 - x) - pi / tan(pi x); the recurrence
+    psi(x) = psi(x + 1) - 1/x up to x >= 10, then the asymptotic series. -inf at +0, +inf at
+    -0, NaN at the negative integers and -inf (PyTorch's values)."""
+    x = np.float64(x)
+    if x == 0.0:
+        return np.copysign(np.inf, -x)
+    shift = 0.0
+    if x < 0.0:
+        if x == np.floor(x):
+            return np.nan
+        shift = -np.pi / np.tan(np.pi * (x - np.rint(x)))  # x - rint(x): exact
+        x = 1.0 - x
+    acc = 0.0
+    while x < 10.0:
+        acc -= 1.0 / x
+        x += 1.0
+    z = 1.0 / (x * x)
+    return shift + acc + np.log(x) - 0.5 / x - z * ({_DIGAMMA_SERIES})
+'''
+
+_POLYGAMMA_HELPER = f'''
+def polygamma(n, x):
+    """polygamma(n, x) for n >= 1. n = 1: below 0 the reflection pi^2 / sin^2(pi x) -
+    psi1(1 - x), the recurrence psi1(x) = psi1(x + 1) + 1/x^2 up to x >= 10, then the
+    asymptotic series; +inf at the poles 0, -1, ..., NaN at -inf. n >= 2: (-1)^(n+1) n!
+    zeta(n + 1, x), Hurwitz's zeta summed term by term up to x + k >= n + 13, then the
+    Euler-Maclaurin tail; ±inf at the poles and at -inf, NaN at +inf (PyTorch's values)."""
+    x = np.float64(x)
+    if n == 1:
+        if x == -np.inf:
+            return np.nan
+        if x <= 0.0 and x == np.floor(x):
+            return np.inf
+        head = 0.0
+        sign = 1.0
+        if x < 0.0:
+            sn = np.sin(np.pi * (x - np.rint(x)))  # x - rint(x): exact
+            head = np.pi * np.pi / (sn * sn)
+            sign = -1.0
+            x = 1.0 - x
+        acc = 0.0
+        while x < 10.0:
+            acc += 1.0 / (x * x)
+            x += 1.0
+        z = 1.0 / (x * x)
+        return head + sign * (acc + (1.0 + 0.5 / x + z * ({_TRIGAMMA_SERIES})) / x)
+    if x == np.inf:
+        return np.nan
+    s = n + 1.0
+    c = 1.0 if n % 2 == 1 else -1.0
+    for k in range(2, n + 1):
+        c *= k
+    if x <= 0.0 and x == np.floor(x):
+        return c * np.inf
+    total = 0.0
+    a = x
+    while a < s + 12.0:
+        total += a ** -s
+        a += 1.0
+    q = a ** (1.0 - s)
+    total += q / (s - 1.0) + 0.5 * (q / a)
+    t = s * (q / a) / a
+    j = 0.0
+    for b in {_ZETA_TAIL!r}:
+        j += 1.0
+        total += b * t
+        t *= (s + 2.0 * j - 1.0) * (s + 2.0 * j) / (a * a)
+    return c * total
+'''
+
+_ERFCX_HELPER = f'''
+def erfcx(x):
+    """erfcx(x) = e^(x^2) erfc(x): below |x| = 12 the product, with x^2 = h^2 + (|x| - h)
+    (|x| + h) for h = |x| rounded down to 1/4096 (h^2 is exact: e^(x^2) carries no rounding of
+    the square); above, the asymptotic series. x < 0: 2 e^(x^2) - erfcx(-x), inf below -26.6."""
+    x = np.float64(x)
+    ax = abs(x)
+    e = 0.0
+    if ax < 27.0:
+        h = np.floor(ax * 4096.0) / 4096.0
+        e = np.exp(h * h) * np.exp((ax - h) * (ax + h))
+    if ax < 12.0:
+        r = e * math.erfc(ax)
+    else:
+        w = 1.0 / ax
+        v = w * w
+        r = w * 0.5641895835477563 * ({_ERFCX_SERIES})
+    if x < 0.0:
+        return 2.0 * e - r if ax < 27.0 else np.inf
+    return r
+
+
+import math  # noqa: E402 - for erfcx, which only some modules define
+'''
+
+_LOG_NDTR_HELPER = f'''
+def log_ndtr(x):
+    """log Phi(x): log1p(-erfc(x / sqrt 2) / 2) from -1 up, log(erfc(-x / sqrt 2) / 2) down to
+    -20 (erfc keeps its relative accuracy in the tail), the asymptotic series below."""
+    x = np.float64(x)
+    if x >= -1.0:
+        return np.log1p(-0.5 * math.erfc(x * 0.7071067811865476))
+    if x >= -20.0:
+        return np.log(0.5 * math.erfc(-x * 0.7071067811865476))
+    w = 1.0 / (x * x)
+    return -0.5 * x * x - np.log(-x) - 0.9189385332046728 + np.log1p(w * ({_LOG_NDTR_SERIES}))
+
+
+import math  # noqa: E402 - for log_ndtr, which only some modules define
+'''
 
 
 # --- the registry -------------------------------------------------------------------------------
@@ -256,6 +621,24 @@ import math  # noqa: E402 - for erfc, which only some modules define
 '''),
     PointwiseFunction(rint, np.rint, kernel="np.rint"),
     PointwiseFunction(trunc, np.trunc, kernel="np.trunc"),
+    PointwiseFunction(lgamma, _np_lgamma, kernel="lgamma", transcendental=True,
+                      helper=_LGAMMA_HELPER),
+    PointwiseFunction(digamma, _np_digamma, kernel="digamma", transcendental=True,
+                      helper=_DIGAMMA_HELPER),
+    PointwiseFunction(polygamma, _np_polygamma, kernel="polygamma", transcendental=True,
+                      helper=_POLYGAMMA_HELPER, params=1),
+    PointwiseFunction(erfcx, _np_erfcx, kernel="erfcx", transcendental=True,
+                      helper=_ERFCX_HELPER),
+    PointwiseFunction(log_ndtr, _np_log_ndtr, kernel="log_ndtr", transcendental=True,
+                      helper=_LOG_NDTR_HELPER),
+    PointwiseFunction(i0, _np_i0, kernel="bessel_i0", transcendental=True,
+                      helper=_bessel_helper("bessel_i0", 0, scaled=False)),
+    PointwiseFunction(i0e, _np_i0e, kernel="bessel_i0e", transcendental=True,
+                      helper=_bessel_helper("bessel_i0e", 0, scaled=True)),
+    PointwiseFunction(i1, _np_i1, kernel="bessel_i1", transcendental=True,
+                      helper=_bessel_helper("bessel_i1", 1, scaled=False)),
+    PointwiseFunction(i1e, _np_i1e, kernel="bessel_i1e", transcendental=True,
+                      helper=_bessel_helper("bessel_i1e", 1, scaled=True)),
 ]
 
 REGISTRY: dict[str, PointwiseFunction] = {f.name: f for f in _ENTRIES}

@@ -11,7 +11,16 @@ import numpy as np
 import sympy
 
 from . import dtypes, prims
+from .functions import digamma as _digamma
 from .functions import erfc as _erfc
+from .functions import erfcx as _erfcx
+from .functions import i0 as _i0
+from .functions import i0e as _i0e
+from .functions import i1 as _i1
+from .functions import i1e as _i1e
+from .functions import lgamma as _lgamma
+from .functions import log_ndtr as _log_ndtr
+from .functions import polygamma as _polygamma_fn
 from .functions import rint as _rint
 from .functions import trunc as _trunc
 from .pointwise import X, expm1, log1p, relu, sigmoid, softplus
@@ -592,3 +601,98 @@ ndtr = _tensor_function(
     _ndtr_body, "MulBackward1", "special_ndtr",  # PyTorch's is a composite ending in `* 0.5`
     "torch.special.ndtr: the standard normal CDF, 0.5 erfc(-x / sqrt(2)) (accurate in the "
     "lower tail); d/dx = e^(-x^2/2) / sqrt(2 pi).")
+
+
+# --- torch.special: the gamma family, erfcx, log_ndtr, the modified Bessel functions -----------
+# Each is one registry function (`symgrad.functions`: SciPy eagerly, a helper of its own in the
+# kernels) whose derivative is PyTorch's formula; the values at the poles are PyTorch's.
+
+_LGAMMA_DOC = ("log|Gamma(x)| (integers give the default float); d/dx = digamma(x). +inf at "
+               "0, the negative integers and ±inf, as PyTorch's.")
+_DIGAMMA_DOC = ("digamma(x) = d/dx log Gamma(x) (integers give the default float); d/dx = "
+                "polygamma(1, x). PyTorch's values at the poles: -inf at 0 (+inf at -0.0), NaN at "
+                "the negative integers and at -inf.")
+gammaln = _tensor_function(_lgamma, "LgammaBackward0", "special_gammaln", _LGAMMA_DOC)
+lgamma = _tensor_function(_lgamma, "LgammaBackward0", "lgamma", _LGAMMA_DOC)
+digamma = _tensor_function(_digamma, "DigammaBackward0", "digamma", _DIGAMMA_DOC)
+special_digamma = _tensor_function(_digamma, "DigammaBackward0", "special_digamma", _DIGAMMA_DOC)
+special_psi = _tensor_function(_digamma, "DigammaBackward0", "special_psi", _DIGAMMA_DOC)
+erfcx = _tensor_function(
+    _erfcx, "SpecialErfcxBackward0", "special_erfcx",
+    "torch.special.erfcx: e^(x^2) erfc(x), accurate for large x (~ 1/(x sqrt(pi))); inf below "
+    "-26.6, 0 at inf; d/dx = 2 x erfcx(x) - 2/sqrt(pi).")
+log_ndtr = _tensor_function(
+    _log_ndtr, "SpecialLogNdtrBackward0", "special_log_ndtr",
+    "torch.special.log_ndtr: log of the standard normal CDF, accurate in the lower tail "
+    "(-x^2/2 - log(-x) - log(2 pi)/2 + ...); -inf at -inf, -0 above ~38; d/dx = "
+    "e^(-x^2/2 - log_ndtr(x)) / sqrt(2 pi), PyTorch's form (NaN at -inf, as PyTorch's).")
+_I0_DOC = ("the modified Bessel function of the first kind, order 0 (integers give the default "
+           "float); inf above |x| ~ 710 and NaN at ±inf, as PyTorch's; d/dx = i1(x).")
+i0 = _tensor_function(_i0, "I0Backward0", "i0", "torch.i0: " + _I0_DOC)
+special_i0 = _tensor_function(_i0, "I0Backward0", "special_i0", "torch.special.i0: " + _I0_DOC)
+i0e = _tensor_function(
+    _i0e, "SpecialI0EBackward0", "special_i0e",
+    "torch.special.i0e: e^-|x| i0(x), 0 at ±inf; d/dx = i1e(x) - sign(x) i0e(x).")
+i1 = _tensor_function(
+    _i1, "SpecialI1Backward0", "special_i1",
+    "torch.special.i1: the modified Bessel function of the first kind, order 1 (odd); NaN at "
+    "±inf, as PyTorch's; d/dx = i0(x) - i1(x)/x, 1/2 at 0 (PyTorch's i1_backward).")
+i1e = _tensor_function(
+    _i1e, "SpecialI1EBackward0", "special_i1e",
+    "torch.special.i1e: e^-|x| i1(x), ±0 at ±inf; d/dx = i0e(x) - i1e(x) (sign(x) + 1/x), 1/2 "
+    "at 0 (PyTorch's i1e_backward).")
+
+
+def _int_argument(fname, arg, pos, v):
+    if not isinstance(v, numbers.Integral):
+        raise TypeError(f"{fname}(): argument '{arg}' (position {pos}) must be int, not "
+                        f"{type(v).__name__}")
+
+
+def _polygamma(fname):
+    def polygamma(n, input):
+        _int_argument(fname, "n", 1, n)
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{fname}(): argument 'input' (position 2) must be Tensor, not "
+                            f"{type(input).__name__}")
+        if n < 0:
+            raise RuntimeError("polygamma(n, x) does not support negative n.")
+        order = sympy.Integer(int(n))
+        return pointwise(lambda x: _polygamma_fn(order, x), input, kind="float",
+                         name="PolygammaBackward0")
+    polygamma.__doc__ = (
+        "The n-th derivative of digamma (n = 0: digamma), integers give the default float; "
+        "d/dx = polygamma(n + 1, x). PyTorch's values at the ends: n = 1 is +inf at 0 and NaN at "
+        "-inf, n >= 2 ±inf at the poles and -inf, NaN at +inf. At the negative integers n = 1 "
+        "is +inf, the pole (PyTorch's is a large finite number there: its sin(pi x) is not 0), "
+        "and n = 1 is accurate to rounding (PyTorch's to ~1e-9 near x = 1).")
+    return polygamma
+
+
+polygamma = _polygamma("polygamma")
+special_polygamma = _polygamma("special_polygamma")
+
+
+def _multigammaln(fname):
+    def multigammaln(input, p):
+        _require_tensors(fname, input=input)
+        _int_argument(fname, "p", 2, p)
+        if input.dtype == dtypes.bool_:
+            raise RuntimeError("The input tensor may not be a boolean tensor.")
+        if p < 1:
+            raise RuntimeError("p has to be greater than or equal to 1")
+        const = sympy.Float(p * (p - 1) / 4 * np.log(np.pi))
+
+        def body(x):
+            return sum(_lgamma(x - sympy.Rational(j, 2)) for j in range(int(p))) + const
+        return pointwise(body, input, kind="float", name="MvlgammaBackward0")
+    multigammaln.__doc__ = (
+        "The multivariate log-gamma function of dimension p: p (p - 1)/4 log(pi) + "
+        "sum_j lgamma(x - j/2), j = 0..p-1 (integers give the default float); d/dx = "
+        "sum_j digamma(x - j/2). +inf where some x - j/2 is a pole (PyTorch 2.13 does not "
+        "check x > (p - 1)/2 either).")
+    return multigammaln
+
+
+mvlgamma = _multigammaln("mvlgamma")
+multigammaln = _multigammaln("special_multigammaln")

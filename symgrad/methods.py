@@ -198,6 +198,11 @@ METHODS = {
     "cumsum_": _inplace(M.cumsum), "logit_": _inplace(M.logit), "erf_": _inplace(M.erf),
     "erfc_": _inplace(M.erfc),
     "exp2": M.exp2, "sinc": M.sinc, "exp2_": _inplace(M.exp2), "sinc_": _inplace(M.sinc),
+    "lgamma": M.lgamma, "digamma": M.digamma, "i0": M.i0,
+    "polygamma": lambda self, n: M.polygamma(n, self), "mvlgamma": M.mvlgamma,
+    "lgamma_": _inplace(M.lgamma), "digamma_": _inplace(M.digamma), "i0_": _inplace(M.i0),
+    "polygamma_": _inplace(lambda self, n: M._rename(M.polygamma(n, self), "PolygammaBackward1")),
+    "mvlgamma_": _inplace(M.mvlgamma),
     "uniform_": _random_(lambda g, a, b, s: g.uniform(a, b, s)),
     "normal_": _random_(lambda g, a, b, s: g.normal(a, b, s)),
 }

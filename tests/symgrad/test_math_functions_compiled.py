@@ -68,6 +68,14 @@ FUNCTIONS = {
     "xlog1py_zero": lambda a, b: sg.special.xlog1py(sg.relu(a), b.sigmoid() - 1),
     "entr": lambda a, b: sg.special.entr(a * a + 0.1) * b,
     "ndtr": lambda a, b: sg.special.ndtr(a * 3) * b,
+    "gammaln": lambda a, b: sg.special.gammaln(a * 3) * b + b.lgamma(),
+    "digamma": lambda a, b: sg.special.digamma(a * 3) * b + sg.special.psi(b * b + 0.5),
+    "polygamma": lambda a, b: sg.special.polygamma(2, a * 3) * b + b.polygamma(1),
+    "multigammaln": lambda a, b: sg.special.multigammaln(a * a + 2, 3) * b,
+    "log_ndtr": lambda a, b: sg.special.log_ndtr(a * 10) * b,
+    "erfcx": lambda a, b: sg.special.erfcx(a * 8) * b,
+    "bessel": lambda a, b: (sg.special.i0(a * 10) + sg.special.i0e(a * 30)) * b + sg.special.i1(
+        b * 10) + sg.special.i1e(b * 30),
 }
 
 
@@ -110,7 +118,8 @@ def test_compiled_equals_eager(rng, name):
 @pytest.mark.parametrize("name", ["hypot", "logaddexp", "xlogy", "lerp_tensor", "round_decimals",
                                   "prod_dim1_keep", "cumsum1", "logcumsumexp", "vector_norm_2",
                                   "vector_norm_3", "logit_eps", "erfc", "exp2", "sinc",
-                                  "xlog1py", "entr", "ndtr"])
+                                  "xlog1py", "entr", "ndtr", "gammaln", "log_ndtr", "erfcx",
+                                  "bessel"])
 def test_compiled_equals_eager_float32(rng, name):
     fn = FUNCTIONS[name]
     cf = sg.compile(lambda a, b: fn(a, b).sum(), wrt=[0, 1], backend="numpy")
@@ -147,6 +156,29 @@ def _everything(a, b):
     return total
 
 
+def _special_functions(a, b):
+    total = 0
+    for name in ("gammaln", "digamma", "polygamma", "multigammaln", "log_ndtr", "erfcx", "bessel"):
+        total = total + FUNCTIONS[name](a, b).sum()
+    return total
+
+
+@pytest.mark.slow
+def test_numba_kernels_of_the_special_functions(rng):
+    """One compile: the kernel helpers (symgrad.functions: series, recurrences, asymptotic
+    expansions) equal SciPy's values eagerly, to float64 rounding, gradients included."""
+    pytest.importorskip("numba")
+    cf = sg.compile(_special_functions, wrt=[0, 1], backend="numba")
+    a, b = _args(rng, (6, 5), "float64")
+    a[1, :] = [-1.0, -2.5, 4.0, 1e-300, -30.0]  # poles, tails and tiny values
+    b[1, :] = [0.0, -40.0, 3.0, 30.0, -0.7]
+    value, grads = cf.value_and_grad(a, b)
+    want, want_grads = _eager(_special_functions, a, b)
+    np.testing.assert_allclose(value, want, rtol=1e-12)
+    for g, w in zip(grads, want_grads):
+        np.testing.assert_allclose(g, w, rtol=1e-11, atol=1e-12)
+
+
 @pytest.mark.slow
 def test_numba_kernels_equal_eager(rng):
     pytest.importorskip("numba")
@@ -164,6 +196,9 @@ HESSIAN = {
         a.sigmoid(), 0.1).sum() + m.special.erfc(a).sum() + m.atan2(a, a + 2).sum(),
     "special_new": lambda m, a: (m.exp2(a) + m.sinc(a) + m.special.xlog1py(a, a * a) + m.special
                                  .entr(a * a) + m.special.ndtr(a * 2)).sum(),
+    "special_gamma_bessel": lambda m, a: (m.special.gammaln(a + 3) + m.special.digamma(a * a + 12)
+                                          + m.special.log_ndtr(a * 3) + m.special.erfcx(a)
+                                          + m.special.i0e(a * 2) + m.special.i1(a)).sum(),
 }
 
 

@@ -2,7 +2,8 @@
 lerp, floor/ceil/round/trunc/frac, prod, cumsum, logcumsumexp, the norms (torch.norm,
 torch.linalg.norm / vector_norm / matrix_norm), exp2, sinc and torch.special (expit, logit,
 xlogy, xlog1py, log1p, expm1, exp2, sinc, entr, ndtr, logsumexp, softmax, log_softmax, erf,
-erfc).
+erfc, gammaln/lgamma, digamma/psi, polygamma, multigammaln/mvlgamma, log_ndtr, erfcx, i0, i0e,
+i1, i1e).
 
 Each form runs on symgrad and on torch (the `differential` fixture: values, dtypes,
 requires_grad and the gradients of a random upstream gradient, float32 and float64), with
@@ -464,6 +465,41 @@ SPECIAL = {
     "entr_wide": (lambda m, x: m.special.entr(x * 40), "pos"),
     "ndtr": (lambda m, x: m.special.ndtr(x), "real"),
     "ndtr_wide": (lambda m, x: m.special.ndtr(x * 4), "real"),
+    # the gamma family (digamma's gradient, polygamma(1, x), away from small x, where
+    # PyTorch's trigamma is off by ~1e-9: test_trigamma_is_accurate)
+    "gammaln": (lambda m, x: m.special.gammaln(x * 3), "real"),
+    "lgamma_fn": (lambda m, x: m.lgamma(x), "nonzero"),
+    "lgamma_method": (lambda m, x: x.lgamma(), "pos"),
+    "lgamma_inplace": (lambda m, x: (x * 1).lgamma_(), "real"),
+    "digamma": (lambda m, x: m.special.digamma(x * 3 + 14), "real"),
+    "digamma_grad": (lambda m, x: m.special.digamma(x * 4 + 30), "real"),
+    "psi": (lambda m, x: m.special.psi(x + 20), "real"),
+    "digamma_fn": (lambda m, x: m.digamma(x * 10 + 40), "real"),
+    "digamma_method": (lambda m, x: (x + 15).digamma(), "pos"),
+    "polygamma0": (lambda m, x: m.special.polygamma(0, x + 30), "real"),
+    "polygamma1": (lambda m, x: m.special.polygamma(1, x * 3 + 30), "real"),
+    "polygamma2": (lambda m, x: m.special.polygamma(2, x * 3), "real"),
+    "polygamma3_fn": (lambda m, x: m.polygamma(3, x), "pos"),
+    "polygamma_method": (lambda m, x: x.polygamma(5), "nonzero"),
+    "polygamma_inplace": (lambda m, x: (x * 1).polygamma_(2), "pos"),
+    "multigammaln": (lambda m, x: m.special.multigammaln(x + 2, 3), "pos"),
+    "multigammaln_p1": (lambda m, x: m.special.multigammaln(x * 3, 1), "real"),
+    "mvlgamma_fn": (lambda m, x: m.mvlgamma(x * 5 + 20, 4), "real"),
+    "mvlgamma_method": (lambda m, x: (x + 1).mvlgamma(2), "pos"),
+    "log_ndtr": (lambda m, x: m.special.log_ndtr(x), "real"),
+    "log_ndtr_wide": (lambda m, x: m.special.log_ndtr(x * 4), "real"),
+    "erfcx": (lambda m, x: m.special.erfcx(x), "real"),
+    "erfcx_wide": (lambda m, x: m.special.erfcx(x * 8), "real"),
+    "i0": (lambda m, x: m.special.i0(x * 10), "real"),
+    "i0_fn": (lambda m, x: m.i0(x * 2), "real"),
+    "i0_method": (lambda m, x: x.i0(), "real"),
+    "i0_inplace": (lambda m, x: (x * 20).i0_(), "real"),
+    "i0e": (lambda m, x: m.special.i0e(x * 20), "real"),
+    "i1": (lambda m, x: m.special.i1(x * 10), "real"),
+    "i1e": (lambda m, x: m.special.i1e(x * 20), "real"),
+    # (|x| < 88: PyTorch's float32 i0, i1 overflow from 88.7, with e^x, before the value does)
+    "bessel_large": (lambda m, x: m.special.i1e(x * 300) + m.special.i0e(x * 300) + m.special
+                     .i1(x * 20) + m.special.i0(x * 20), "nonzero"),
 }
 
 
@@ -496,7 +532,14 @@ def test_erfc_tails(differential):
 
 
 NEW_SPECIAL = {"exp2": lambda m, a: m.exp2(a), "sinc": lambda m, a: m.sinc(a),
-               "entr": lambda m, a: m.special.entr(a), "ndtr": lambda m, a: m.special.ndtr(a)}
+               "entr": lambda m, a: m.special.entr(a), "ndtr": lambda m, a: m.special.ndtr(a),
+               "gammaln": lambda m, a: m.special.gammaln(a), "lgamma": lambda m, a: m.lgamma(a),
+               "digamma": lambda m, a: m.digamma(a), "psi": lambda m, a: m.special.psi(a),
+               "polygamma": lambda m, a: m.special.polygamma(2, a),
+               "log_ndtr": lambda m, a: m.special.log_ndtr(a),
+               "erfcx": lambda m, a: m.special.erfcx(a), "i0": lambda m, a: m.i0(a),
+               "i0e": lambda m, a: m.special.i0e(a), "i1": lambda m, a: m.special.i1(a),
+               "i1e": lambda m, a: m.special.i1e(a)}
 
 
 @pytest.mark.parametrize("name", sorted(NEW_SPECIAL))
@@ -578,6 +621,85 @@ def test_ndtr_tails(differential, torch):
     assert torch.special.ndtr(torch.tensor(-10.0, dtype=torch.float64)).item() == 0.0
 
 
+# The gamma family, erfcx, log_ndtr and the Bessel functions at their poles, zeros, tails and
+# non-finite points: values and gradients as PyTorch's (except where a docstring says).
+GAMMA_VALUES = [0.0, -0.0, 1e-300, -1e-300, 1e-8, 0.5, 1.0, 1.4616321449683622, 2.0, 2.5, -0.5,
+                -1.5, -2.5, -3.25, 10.0, 171.5, 1e10, 1e300, INF, -INF, np.nan]
+POLES = [-1.0, -2.0, -7.0, -1e6]
+ERFCX_VALUES = [0.0, -0.0, 1e-300, 0.5, -0.5, 1.0, -1.0, 5.0, -5.0, 11.99, 12.0, 12.01, 26.0,
+                -26.0, -26.6, -27.0, 30.0, 1e3, 1e10, 1e200, 1e308, INF, -INF, np.nan]
+LOG_NDTR_VALUES = [0.0, -0.0, 1.0, -1.0, -1.01, 5.0, 8.0, 30.0, 38.5, -5.0, -19.99, -20.0, -20.01,
+                   -37.0, -40.0, -800.0, -1e10, 1e300, INF, -INF, np.nan]
+BESSEL_VALUES = [0.0, -0.0, 1e-300, -1e-300, 1e-30, 1e-8, -1e-8, 0.5, -1.0, 3.75, 8.0, -8.0,
+                 24.9, 25.0, -25.1, 100.0, -700.0, 709.0, 713.0, 800.0, -800.0, 1e10, 1e300, INF,
+                 -INF, np.nan]
+EDGE_FUNCTIONS = {
+    "gammaln": (lambda m, a: m.special.gammaln(a), GAMMA_VALUES + POLES),
+    "digamma": (lambda m, a: m.special.digamma(a), GAMMA_VALUES),  # poles: the test below
+    "polygamma1": (lambda m, a: m.special.polygamma(1, a), GAMMA_VALUES),
+    "polygamma2": (lambda m, a: m.polygamma(2, a), GAMMA_VALUES + POLES),
+    "polygamma3": (lambda m, a: m.polygamma(3, a), GAMMA_VALUES + POLES),
+    "multigammaln": (lambda m, a: m.special.multigammaln(a, 3), GAMMA_VALUES + POLES),
+    "erfcx": (lambda m, a: m.special.erfcx(a), ERFCX_VALUES),
+    "log_ndtr": (lambda m, a: m.special.log_ndtr(a), LOG_NDTR_VALUES),
+    "i0": (lambda m, a: m.special.i0(a), BESSEL_VALUES),
+    "i0e": (lambda m, a: m.special.i0e(a), BESSEL_VALUES),
+    "i1": (lambda m, a: m.special.i1(a), BESSEL_VALUES),
+    "i1e": (lambda m, a: m.special.i1e(a), BESSEL_VALUES),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDGE_FUNCTIONS))
+def test_special_values_and_gradients_at_the_edges(differential, monkeypatch, name):
+    """float64 (PyTorch's float32 kernels lose digits in these tails: its float32 e^x overflows
+    at 88.7, its trigamma is float32 series). digamma's gradient is trigamma: compared to 1e-8
+    (test_trigamma_is_accurate)."""
+    fn, values = EDGE_FUNCTIONS[name]
+    if name in ("digamma", "polygamma1", "multigammaln"):
+        tolerance = type(differential).__call__.__globals__["TOLERANCE"]
+        monkeypatch.setitem(tolerance, "float64", dict(rtol=1e-8, atol=1e-12))
+    differential(fn, _cast(values, "float64"))
+
+
+def test_polygamma1_is_inf_at_the_negative_integers(torch):
+    """The pole: +inf from both sides. PyTorch's 1/sin^2(pi x) is finite there (sin(pi x) is not
+    exactly 0): 6.6e32 at -1 (float32: 1.3e15); ours is +inf, as SciPy's."""
+    for dtype in DTYPES:
+        x = sg.tensor(np.array(POLES, dtype), requires_grad=True)
+        y = sg.special.polygamma(1, x)
+        assert np.all(y.detach().numpy() == INF)
+        assert np.all(sg.digamma(x).detach().numpy() != sg.digamma(x).detach().numpy())  # NaN
+        t = torch.special.polygamma(1, torch.tensor(np.array(POLES, dtype)))
+        assert np.all(np.isfinite(t.numpy()))
+
+
+def test_trigamma_is_accurate(torch):
+    """polygamma(1, x) (and digamma's gradient) to rounding, against SciPy; PyTorch's series
+    stops early (1.6449340676 for pi^2/6 = 1.6449340668 at x = 1): within 1e-8 of ours."""
+    from scipy.special import polygamma
+    x = np.array([1e-3, 0.1, 0.5, 1.0, 1.5, 2.0, 3.7, 6.0, 9.5, -0.3, -1.7, -4.25, 50.0])
+    leaf = sg.tensor(x, requires_grad=True)
+    sg.special.digamma(leaf).sum().backward()
+    want = polygamma(1, x)
+    np.testing.assert_allclose(leaf.grad.numpy(), want, rtol=1e-14)
+    np.testing.assert_allclose(sg.special.polygamma(1, sg.tensor(x)).numpy(), want, rtol=1e-14)
+    t = torch.special.polygamma(1, torch.tensor(x)).numpy()
+    np.testing.assert_allclose(t, want, rtol=1e-8)
+    assert np.max(np.abs(t / want - 1)) > 1e-10  # (so PyTorch's is the looser one)
+
+
+def test_special_functions_against_scipy_in_the_tails():
+    """Eager values are SciPy's (PyTorch's, to rounding), also where a naive form fails:
+    erfcx(1e300) ~ 5.6e-301, log_ndtr(-1e10) = -5e19, i0e(1e300) ~ 4e-151."""
+    from scipy import special
+    x = np.array([-1e10, -200.0, -30.0, -2.0, 0.3, 7.0, 40.0, 1e5, 1e300])
+    for name in ("erfcx", "log_ndtr", "i0e", "i1e", "i0", "i1", "psi", "gammaln"):
+        fn = getattr(sg.special, name)
+        with np.errstate(all="ignore"):
+            want = getattr(special, name)(x)
+        np.testing.assert_allclose(fn(sg.tensor(x)).numpy(), want, rtol=1e-14, atol=0)
+
+
 # --- grad_fn names, dtypes and error messages ------------------------------------------------
 
 GRAD_FN_CALLS = [
@@ -608,6 +730,17 @@ GRAD_FN_CALLS = [
     lambda m, x, y: m.special.xlog1py(x, y), lambda m, x, y: m.special.xlog1py(2.0, y),
     lambda m, x, y: m.special.xlog1py(x, 2), lambda m, x, y: m.special.entr(x),
     lambda m, x, y: m.special.ndtr(x),
+    lambda m, x, y: m.special.gammaln(x), lambda m, x, y: m.lgamma(x), lambda m, x, y: x.lgamma(),
+    lambda m, x, y: m.special.digamma(x), lambda m, x, y: m.special.psi(x),
+    lambda m, x, y: m.digamma(x), lambda m, x, y: x.digamma(),
+    lambda m, x, y: m.special.polygamma(0, x), lambda m, x, y: m.polygamma(2, x),
+    lambda m, x, y: x.polygamma(1), lambda m, x, y: (x * 1).polygamma_(3),
+    lambda m, x, y: m.special.multigammaln(y, 2), lambda m, x, y: m.mvlgamma(y, 1),
+    lambda m, x, y: y.mvlgamma(3), lambda m, x, y: m.special.log_ndtr(x),
+    lambda m, x, y: m.special.erfcx(x), lambda m, x, y: m.special.i0(x), lambda m, x, y: m.i0(x),
+    lambda m, x, y: x.i0(), lambda m, x, y: (x * 1).i0_(), lambda m, x, y: m.special.i0e(x),
+    lambda m, x, y: m.special.i1(x), lambda m, x, y: m.special.i1e(x),
+    lambda m, x, y: (x * 1).lgamma_(), lambda m, x, y: (x * 1).digamma_(),
 ]
 
 
@@ -683,6 +816,28 @@ ERRORS = {
     "exp2_inplace_long": lambda m, x: x.long().exp2_(),
     "sinc_inplace_int": lambda m, x: x.int().sinc_(),
     "exp2_inplace_leaf": lambda m, x: x.requires_grad_().exp2_(),
+    "gammaln_number": lambda m, x: m.special.gammaln(2.0),
+    "lgamma_number": lambda m, x: m.lgamma(2),
+    "digamma_number": lambda m, x: m.digamma(2.0),
+    "psi_number": lambda m, x: m.special.psi(2.0),
+    "polygamma_number": lambda m, x: m.special.polygamma(1, 2.0),
+    "polygamma_float_n": lambda m, x: m.special.polygamma(1.5, x),
+    "polygamma_negative_n": lambda m, x: m.polygamma(-1, x),
+    "polygamma_method_negative_n": lambda m, x: x.polygamma(-2),
+    "multigammaln_number": lambda m, x: m.special.multigammaln(2.0, 2),
+    "multigammaln_p0": lambda m, x: m.special.multigammaln(x, 0),
+    "multigammaln_bool": lambda m, x: m.special.multigammaln(x > 0, 2),
+    "multigammaln_float_p": lambda m, x: m.special.multigammaln(x, 2.0),
+    "mvlgamma_p_negative": lambda m, x: m.mvlgamma(x, -1),
+    "log_ndtr_number": lambda m, x: m.special.log_ndtr(-1.0),
+    "erfcx_number": lambda m, x: m.special.erfcx(1.0),
+    "i0_number": lambda m, x: m.i0(1.0),
+    "special_i0_number": lambda m, x: m.special.i0(1.0),
+    "i0e_number": lambda m, x: m.special.i0e(1.0),
+    "i1_number": lambda m, x: m.special.i1(1),
+    "i1e_number": lambda m, x: m.special.i1e(1.0),
+    "lgamma_inplace_long": lambda m, x: x.long().lgamma_(),
+    "i0_inplace_leaf": lambda m, x: x.requires_grad_().i0_(),
 }
 
 
@@ -695,6 +850,11 @@ def test_errors_as_torch(torch, name):
     with pytest.raises(type(t_err.value)) as s_err:
         fn(sg, sg.tensor(data))
     assert str(s_err.value) == str(t_err.value)
+
+
+def torch_module():
+    import torch
+    return torch
 
 
 def test_svd_norms_are_refused_in_compiled_code():
@@ -710,10 +870,15 @@ def test_module_layout():
     assert sys.modules["symgrad.special"] is sg.special
     assert sg.linalg.__name__ == "symgrad.linalg"
     for name in ("erf", "erfc", "expit", "logit", "xlogy", "log1p", "expm1", "logsumexp",
-                 "softmax", "log_softmax", "exp2", "sinc", "xlog1py", "entr", "ndtr"):
+                 "softmax", "log_softmax", "exp2", "sinc", "xlog1py", "entr", "ndtr", "gammaln",
+                 "digamma", "psi", "polygamma", "multigammaln", "log_ndtr", "erfcx", "i0", "i0e",
+                 "i1", "i1e"):
         assert callable(getattr(sg.special, name))
     assert callable(sg.exp2) and callable(sg.sinc)  # (entr, ndtr, xlog1py: torch.special only)
-    for name in ("exp2", "sinc", "exp2_", "sinc_"):
+    for name in ("lgamma", "digamma", "polygamma", "mvlgamma", "i0"):  # as torch's top level
+        assert callable(getattr(sg, name)) and hasattr(torch_module(), name)
+    for name in ("exp2", "sinc", "exp2_", "sinc_", "lgamma", "digamma", "polygamma", "mvlgamma",
+                 "i0", "lgamma_", "digamma_", "polygamma_", "mvlgamma_", "i0_"):
         assert callable(getattr(sg.Tensor, name))
 
 
@@ -761,6 +926,16 @@ GRADCHECK = {
                                                         ((3,), -0.8, 2.0)]),
     "entr": (lambda a: sg.special.entr(a * a + 0.05), [((5,), -2.0, 2.0)]),
     "ndtr": (lambda a: sg.special.ndtr(a), [((5,), -4.0, 4.0)]),
+    "gammaln": (lambda a: sg.special.gammaln(a * 3), [((5,), 0.1, 1.3)]),
+    "digamma": (lambda a: sg.special.digamma(a * 3), [((5,), 0.1, 1.3)]),
+    "polygamma": (lambda a: sg.special.polygamma(2, a * 3), [((5,), 0.1, 1.3)]),
+    "multigammaln": (lambda a: sg.special.multigammaln(a + 2, 3), [((4,), 0.1, 1.5)]),
+    "log_ndtr": (lambda a: sg.special.log_ndtr(a * 10), [((6,), -4.0, 2.0)]),
+    "erfcx": (lambda a: sg.special.erfcx(a * 5), [((6,), -0.5, 4.0)]),
+    "i0": (lambda a: sg.special.i0(a * 5), [((5,), -2.0, 2.0)]),
+    "i0e": (lambda a: sg.special.i0e(a * 10), [((5,), 0.05, 4.0)]),
+    "i1": (lambda a: sg.special.i1(a * 5), [((5,), -2.0, 2.0)]),
+    "i1e": (lambda a: sg.special.i1e(a * 10), [((5,), 0.05, 4.0)]),
 }
 
 
@@ -781,7 +956,8 @@ def _second_order(fn):
 
 @pytest.mark.parametrize("name", ["hypot", "logaddexp", "xlogy", "lerp", "prod_dim", "cumsum",
                                   "logcumsumexp", "vector_norm_2", "vector_norm_3", "logit",
-                                  "exp2", "sinc", "xlog1py", "entr", "ndtr"])
+                                  "exp2", "sinc", "xlog1py", "entr", "ndtr", "gammaln",
+                                  "digamma", "log_ndtr", "erfcx", "i0e", "i1", "i1e"])
 def test_gradcheck_second_order(rng, name):
     fn, specs = GRADCHECK[name]
     assert gradcheck(_second_order(fn), _leaves(rng, *specs), eps=1e-6, atol=1e-5, rtol=1e-4)

@@ -23,6 +23,11 @@ POINTS = np.array([-30.0, -3.5, -1.0, -0.25, 0.0, 1e-3, 0.7, 2.0, 6.0, 40.0])
 NO_KERNEL = set()  # every function has kernel code (isnan: NumPy's; kernels have no nnan)
 
 
+def _apply(f, x):
+    """f at x, its integer parameters (polygamma's order) 1."""
+    return f.cls(*[sympy.Integer(1)] * f.params, x)
+
+
 # --- every entry is complete ---------------------------------------------------------------
 
 
@@ -30,15 +35,15 @@ NO_KERNEL = set()  # every function has kernel code (isnan: NumPy's; kernels hav
 def test_entry_is_complete(name):
     f = REGISTRY[name]
     assert isinstance(f, PointwiseFunction) and f.name == name
-    assert issubclass(f.cls, sympy.Function) and registered(f.cls(X[0])) is f
+    assert issubclass(f.cls, sympy.Function) and registered(_apply(f, X[0])) is f
     # a derivative of its own (fdiff), never an unevaluated Derivative
-    assert not derivative(f.cls(X[0]), 0).has(sympy.Derivative)
+    assert not derivative(_apply(f, X[0]), 0).has(sympy.Derivative)
     # NumPy: keeps the float dtype (isnan: a mask), and lambdify reaches it by name
     for dtype in ("float32", "float64"):
         a = POINTS.astype(dtype)
         with np.errstate(all="ignore"):  # log1p below -1
-            out = np.asarray(f.numpy(a))
-            np.testing.assert_array_equal(lambdify_body(f.cls(X[0]), 1)(a), out)
+            out = np.asarray(f.numpy(*[1] * f.params, a))
+            np.testing.assert_array_equal(lambdify_body(_apply(f, X[0]), 1)(a), out)
         assert out.shape == a.shape
         assert out.dtype == (np.bool_ if name == "isnan" else a.dtype)
     # kernel code: a helper defined by the module, a codegen.vmath function or a NumPy one
@@ -79,9 +84,9 @@ def test_negation_is_an_identity(name):
 
 def test_latex_names():
     for f in REGISTRY.values():
-        text = sympy.latex(f.cls(X[0]))  # SymPy's \operatorname{...} unless the entry says
+        text = sympy.latex(_apply(f, X[0]))  # SymPy's \operatorname{...} unless the entry says
         assert f.latex is None or text.startswith(f.latex)
-        sympy.latex(f.cls(X[0]) ** 2)  # a power of it prints too
+        sympy.latex(_apply(f, X[0]) ** 2)  # a power of it prints too
 
 
 # --- the layers read the registry ----------------------------------------------------------
@@ -94,11 +99,11 @@ def test_codegen_prints_and_expands_every_entry():
     from codegen.schedule.expand import stable_forms
 
     for f in REGISTRY.values():
-        e = f.cls(X[0])
+        e = _apply(f, X[0])
         assert body_supported(e) == (f.kernel is not None)
         if f.kernel is not None:
             printer = KernelPrinter()
-            assert printer.doprint(e) == f"{f.kernel}(x0)"
+            assert printer.doprint(e) == f"{f.kernel}({'1, ' * f.params}x0)"
             assert printer.used == (set() if "." in f.kernel else {f.kernel})
         if f.helper is not None:
             assert HELPER_SOURCE[f.kernel] is f.helper and f.kernel in RESERVED
