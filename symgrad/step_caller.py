@@ -128,7 +128,7 @@ def _optimizer_guards(env, guards, layout, opt):
         forms.append(f"form(FG{g}) == FK{g}")
     lines = ["    state = opt.state"]
     first_of_group = {}
-    row, values, key = [], [], []
+    row, values, group_key, counts = [], [], [], []
     for j, (t, rule, group) in enumerate(zip(layout.tensors, layout.rules, layout.groups)):
         state = opt.state.get(t)
         if state is None and (rule.states or layout.adam):
@@ -158,35 +158,52 @@ def _optimizer_guards(env, guards, layout, opt):
         # the group's scalars, worked out for its first parameter (Adam: again for a
         # parameter at another step count, one frozen for a while)
         first = first_of_group.get(id(group))
+        names = ", ".join(f"v{j}[{s!r}]" for s in rule.scalars)
         if first is None:
             first = first_of_group[id(group)] = j
             env[f"GG{j}"] = group
-            values.append(f"        v{j} = values_of(opt, GG{j}, st{j}, 0)")
-            key += [f"len(GG{j})"] + [f"GG{j}[{name!r}]" for name in sorted(group)
-                                      if name != "params"]
+            values += [f"        v{j} = values_of(opt, GG{j}, st{j}, 0)",
+                       f"        r{j} = [{names}]"]
+            group_key += [f"len(GG{j})"] + [f"GG{j}[{name!r}]" for name in sorted(group)
+                                            if name != "params"]
         elif layout.adam:
-            values.append(f"        v{j} = v{first} if n{j} == n{first} else "
-                          f"values_of(opt, GG{first}, st{j}, 0)")
+            values += [f"        v{j} = v{first} if n{j} == n{first} else "
+                       f"values_of(opt, GG{first}, st{j}, 0)",
+                       f"        r{j} = r{first} if v{j} is v{first} else [{names}]"]
         if layout.adam:
-            key.append(f"n{j}")
-        row += [f"v{j if layout.adam else first}[{s!r}]" for s in rule.scalars]
+            counts.append(f"n{j}")
+        row.append(f"r{j if layout.adam else first}")
     # the row is worked out again only when a value it is made of may have changed: the
-    # groups' values (kept only while all are immutable: a Tensor lr changes in place) and
-    # Adam's step counts; or when the general path wrote another row
-    env["KEYS"], env["immutable"] = [None, None], _immutable
-    lines += [f"    key = ({', '.join(key)},)", "    if key != KEYS[0] or LOOP.row is not KEYS[1]:"]
+    # groups' values (kept only while all are immutable: a Tensor lr changes in place; the
+    # forms are checked when they change) and Adam's step counts; or when the general path
+    # wrote another row
+    env["KEYS"], env["immutable"] = [None, None, None], _immutable
+    lines.append(f"    gkey = ({', '.join(group_key)},)")
+    if counts:
+        lines += [f"    nkey = ({', '.join(counts)},)",
+                  "    if gkey != KEYS[0] or nkey != KEYS[2] or LOOP.row is not KEYS[1]:"]
+    else:
+        lines += ["    nkey = None", "    if gkey != KEYS[0] or LOOP.row is not KEYS[1]:"]
+    lines.append("        if gkey != KEYS[0]:")
     if forms:
-        lines += [f"        if not ({' and '.join(forms)}):", "            return MISSING"]
+        lines += [f"            if not ({' and '.join(forms)}):", "                return MISSING"]
+    lines += ["            KEYS[0] = gkey if immutable(gkey) else None"]
     lines += values
-    lines += [f"        row = [{', '.join(row)}]", "        if row != LOOP.row:",
+    lines += [f"        row = {' + '.join(row)}", "        if row != LOOP.row:",
               "            TABLE[0] = row", "            LOOP.row = row",
-              "        KEYS[0] = key if immutable(key) else None", "        KEYS[1] = LOOP.row"]
+              "        KEYS[1], KEYS[2] = LOOP.row, nkey"]
     return lines
 
 
 def _immutable(values) -> bool:
     """Whether ``values`` (a tuple) holds only values that cannot change in place."""
-    return all(type(v) in _IMMUTABLE or (type(v) is tuple and _immutable(v)) for v in values)
+    for v in values:
+        if type(v) is tuple:
+            if not _immutable(v):
+                return False
+        elif type(v) not in _IMMUTABLE:
+            return False
+    return True
 
 
 _IMMUTABLE = (float, int, bool, str, type(None))
