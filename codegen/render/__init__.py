@@ -2,7 +2,7 @@
 
 This is the only place that knows Python syntax (with `codegen.loop_ir.pyexpr` for expressions). The
 module reads top to bottom: a header naming the program, its symbolic sizes and the cache key;
-the helpers it uses; one ``@numba.njit`` function per kernel; the driver.
+the helpers it uses; one ``@njit`` function per kernel (`codegen.njit`); the driver.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ class Renderer:
         call that makes its own partial-sum buffers. A small batch's call costs a dispatch of
         the inputs only (13 arguments for W1 were 0.5 us more to dispatch than its 4), and no
         buffers made in Python. The pass kernel is inlined into it (``inline="always"``)."""
-        lines = ["@numba.njit(**JIT)", f"def {st.kernel}{ONE_CHUNK}({', '.join(_entry_args(st))}):",
+        lines = ["@njit(**JIT)", f"def {st.kernel}{ONE_CHUNK}({', '.join(_entry_args(st))}):",
                  f'    """{st.kernel} on one chunk, then the whole-array work after it."""']
         for name, shape, dtype, init in st.parts:
             lines.append("    " + self.alloc(Alloc(name, (1,) + tuple(shape), dtype, init),
@@ -148,9 +148,9 @@ class Renderer:
         return lines
 
     def kernel(self, k) -> list:
-        deco = "@numba.njit(parallel=True, **JIT)" if k.parallel else "@numba.njit(**JIT)"
+        deco = "@njit(parallel=True, **JIT)" if k.parallel else "@njit(**JIT)"
         if k.name in self.one_chunk:  # inlined into its one-chunk entry
-            deco = '@numba.njit(inline="always", **JIT)'
+            deco = '@njit(inline="always", **JIT)'
         lines = [deco, f"def {k.name}({', '.join(k.params)}):",
                  f'    """{k.doc}"""']
         lines += self.stmts(k.body, 1)
@@ -213,7 +213,7 @@ class Renderer:
         outs = [f"{np_dtype(n.dtype.name)}({o})" if n.shape == () and n.dtype.name != "float64"
                 else o for o, n in zip(s.outputs, s.program.outputs)]  # a float64 accumulator
         body.append(f"return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
-        return ["", "", "@numba.njit(**JIT)", f"def run_jit({', '.join(['one'] + names)}):",
+        return ["", "", "@njit(**JIT)", f"def run_jit({', '.join(['one'] + names)}):",
                 '    """`run` in one Numba call (one chunk per pass: ``one`` is 1), outputs as '
                 'a tuple."""',
                 *["    " + line for line in body]]
@@ -351,9 +351,9 @@ class Renderer:
         helpers = []
         for name in HELPER_SOURCE:
             if name in used:
-                helpers += ["", "@numba.njit(inline=\"always\", **JIT)",
+                helpers += ["", "@njit(inline=\"always\", **JIT)",
                             *HELPER_SOURCE[name].strip().splitlines(), ""]
-        imports = ["import numba", "import numpy as np", ""]
+        imports = ["import numba", "import numpy as np", "", "from codegen.njit import njit"]
         rt = ["chunks", "run_chunks"] if any(isinstance(t, PassStep) for t in self.s.steps) else []
         rt += sorted(self.runtime)
         vector_math = sorted(used & set(VECTOR_MATH))

@@ -83,7 +83,7 @@ def loop_source(module_name: str, spec: LoopSpec) -> str:
     def loop(name, rows, doc):
         call = ", ".join(args).replace("ROWS", rows)
         return [
-            "@numba.njit(**JIT)",
+            "@njit(**JIT)",
             f"def {name}({', '.join(head)}):",
             f'    """Steps i0..i1-1 (of epochs of per_epoch steps), {doc}."""',
             "    for i in range(i0, i1):",
@@ -102,8 +102,9 @@ def loop_source(module_name: str, spec: LoopSpec) -> str:
         f"Inputs: {', '.join(f'x{k} {r}' for k, (r, _, _) in enumerate(spec.inputs))}",
         '"""',
         "",
-        "import numba",
         "import numpy as np",
+        "",
+        "from codegen.njit import njit",
         "",
         f"JIT = dict({jit_flags()})",
         "",

@@ -83,7 +83,7 @@ def test_forward_call_and_source():
     X = rng.standard_normal((7, 3))
     np.testing.assert_allclose(fast(X), ref(X), rtol=1e-12)
     text = fast.source(X)
-    assert "@numba.njit" in text and "Cache key:" in text and "def run(inputs):" in text
+    assert "@njit(" in text and "Cache key:" in text and "def run(inputs):" in text
 
 
 def test_debug_level_4_prints_the_source(monkeypatch, capfd):
@@ -101,3 +101,39 @@ def test_tiny_batches(n):
     fast, ref = _pair(lambda X: ((X @ w) ** 2).sum())
     X = np.arange(3.0 * n).reshape(n, 3)
     _assert_same(fast.value_and_grad(X), ref.value_and_grad(X))
+
+
+def test_kernels_compile_at_the_chosen_llvm_level_and_leave_numbas_alone(monkeypatch):
+    """`codegen.njit`: a kernel's compile runs at `njit.level` (Numba's config.OPT while it
+    compiles) and puts Numba's own level back, also when the compile fails."""
+    import numba
+    from numba.core import config
+
+    from codegen import njit as kernel_jit
+
+    seen = []
+
+    def probe(x):
+        return x + 1.0
+
+    before = config.OPT
+    disp = kernel_jit.njit(cache=False)(probe)
+    original = type(disp).__mro__[1].compile
+
+    def spy(self, sig):
+        seen.append(int(config.OPT))
+        return original(self, sig)
+
+    monkeypatch.setattr(type(disp).__mro__[1], "compile", spy)
+    assert disp(1.0) == 2.0
+    assert seen == [kernel_jit.level()] and kernel_jit.level() == kernel_jit.DEFAULT_LEVEL
+    assert config.OPT == before and type(config.OPT) is type(before)
+    monkeypatch.setenv("SYMGRAD_LLVM_OPT", "2")
+    assert kernel_jit.njit()(probe)(2.0) == 3.0 and seen[-1] == 2
+    bad = kernel_jit.njit()(lambda x: x.no_such_attribute)
+    with pytest.raises(numba.core.errors.TypingError):
+        bad(1.0)
+    assert config.OPT == before
+    monkeypatch.setenv("SYMGRAD_LLVM_OPT", "fast")
+    with pytest.raises(ValueError, match="SYMGRAD_LLVM_OPT must be 0, 1, 2 or 3"):
+        kernel_jit.level()

@@ -39,10 +39,10 @@ def test_the_source_is_readable_and_names_what_each_input_does():
     assert '"""symgrad training loop over the steps of symgrad_kernels.k_step.' in src
     assert ("Inputs: x0 batch, x1 batch, x2 written, x3 written, x4 written, x5 scalar, "
             "x6 scalar, x7 fixed") in src
-    assert "import numba" in src and "JIT = dict(" in src
+    assert "from codegen.njit import njit" in src and "JIT = dict(" in src
     head = "(i0, i1, per_epoch, batch, order, table, losses, done, x0, x1, x2, x3, x4, x7, g0, g1):"
     assert f"def loop_in_order{head}" in src and f"def loop_shuffled{head}" in src
-    assert src.count("@numba.njit(**JIT)") == 2
+    assert src.count("@njit(**JIT)") == 2
     # the scalars are the table's columns, in the step's dtype; a rank-0 parameter its element
     assert src.count("table[i - i0, 0]") == 2 and src.count("np.float32(table[i - i0, 1])") == 2
     assert "table[i - i0, 2]" not in src

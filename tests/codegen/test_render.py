@@ -76,7 +76,7 @@ def test_a_pass_that_finishes_the_program_has_a_one_chunk_entry():
     # one Numba call taking only the inputs and sizes, making its own partial-sum buffers:
     # what a small batch's call dispatches (the pass kernel is inlined into it)
     text = codegen.program_source(corpus_case("mse").program)
-    assert '@numba.njit(inline="always", **JIT)\ndef pass0(c0, c1, nch, finish, ' in text
+    assert '@njit(inline="always", **JIT)\ndef pass0(c0, c1, nch, finish, ' in text
     entry = re.search(r"def pass0_one\((.*)\):", text)
     assert entry and "parts" not in entry.group(1)
     assert re.search(r"if nch == 1:\n +j, \w+, \w+ = pass0_one\(", text)  # run
