@@ -1,11 +1,12 @@
-"""``njit``: Numba's ``njit`` for generated kernels, compiling at LLVM ``-O1`` with loop
-vectorization instead of Numba's ``-O3``.
+"""``njit``: Numba's ``njit`` for generated kernels, compiling at the LLVM optimization level
+``SYMGRAD_LLVM_OPT`` (0-3; default 3, Numba's own).
 
-On the benchmark workloads the extra ``-O3`` passes bought no run time and cost compile time
-(`python -m bench.compile_latency`-style runs, fresh caches, medians in docs/architecture.md):
-W6's pass kernel compiles about 0.5 s faster, W3 and W4 0.2-0.3 s, with the same run times
-(the kernels' time is BLAS calls, vectorized loops and memory traffic, which ``-O1`` with
-Numba's loop vectorizer keeps). ``SYMGRAD_LLVM_OPT`` (0-3) sets another level.
+A lower level trades run time for compile time. Measured side by side in one script (fresh
+caches, alternating levels): ``-O1`` compiled W6's pass kernel in 3.55-3.85 s against 4.05-4.35 s
+at ``-O3`` with the same run time, but ran W4's MLP gradient about 9% slower (109-114 us against
+100-105 us); ``-O2`` sat between (W6 about 3.8 s, W4 within noise of ``-O3``). Kernels compiled
+at different levels may round differently in the last bit (loop vectorization decides the order
+of a reduction), so the level is part of every cached kernel's key (`codegen.load.cache`).
 
 The level is Numba's process-wide ``config.OPT``, read whenever a function is compiled: the
 dispatcher sets it only while it compiles, under Numba's compiler lock, so no other function
@@ -17,11 +18,11 @@ from __future__ import annotations
 import functools
 import os
 
-DEFAULT_LEVEL = 1
+DEFAULT_LEVEL = 3
 
 
 def level() -> int:
-    """The LLVM optimization level of generated kernels (``SYMGRAD_LLVM_OPT``, default 1)."""
+    """The LLVM optimization level of generated kernels (``SYMGRAD_LLVM_OPT``, default 3)."""
     value = os.environ.get("SYMGRAD_LLVM_OPT", "")
     if value == "":
         return DEFAULT_LEVEL

@@ -117,6 +117,16 @@ def test_key_changes_with_source_and_is_stable():
     assert len(a) == 24
 
 
+def test_key_changes_with_the_llvm_level(monkeypatch):
+    """Kernels compiled at another LLVM level are other kernels (they may round differently)."""
+    monkeypatch.delenv("SYMGRAD_LLVM_OPT", raising=False)
+    default = cache.source_key("x = 1\n")
+    monkeypatch.setenv("SYMGRAD_LLVM_OPT", "1")
+    assert cache.source_key("x = 1\n") != default
+    monkeypatch.setenv("SYMGRAD_LLVM_OPT", "3")
+    assert cache.source_key("x = 1\n") == default
+
+
 def test_atomic_write_leaves_no_temporaries(tmp_path):
     p = tmp_path / "f.py"
     assert cache.ensure(str(p), "a\n") == "written"
