@@ -56,7 +56,8 @@ def versions() -> str:
     symgrad = getattr(sys.modules.get("symgrad"), "__version__", "?")
     # the code fingerprint: a cached kernel embeds code emitted by codegen (e.g. codegen.blas)
     return (f"python {platform.python_version()}; numpy {np.__version__}; "
-            f"numba {numba.__version__}; llvm -O{level()}; symgrad {symgrad} ({code_fingerprint()})")
+            f"numba {numba.__version__}; llvm -O{level()}; "
+            f"symgrad {symgrad} ({code_fingerprint()})")
 
 
 def source_key(source: str) -> str:
