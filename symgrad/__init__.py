@@ -91,6 +91,7 @@ from .mathops import (  # noqa: E402,F401
     eq,
     erf,
     erfc,
+    erfinv,
     exp,
     exp2,
     fix,
@@ -187,10 +188,12 @@ from .mathops import log1p_ as log1p  # noqa: E402,F401
 from .mathops import log_ndtr as _special_log_ndtr  # noqa: E402
 from .mathops import multigammaln as _special_multigammaln  # noqa: E402
 from .mathops import ndtr as _special_ndtr  # noqa: E402
+from .mathops import ndtri as _special_ndtri  # noqa: E402
 from .mathops import relu_ as relu  # noqa: E402,F401
 from .mathops import sigmoid_ as sigmoid  # noqa: E402,F401
 from .mathops import sign as sign  # noqa: E402,F401
 from .mathops import special_digamma as _special_digamma  # noqa: E402
+from .mathops import special_erfinv as _special_erfinv  # noqa: E402
 from .mathops import special_exp2 as _special_exp2  # noqa: E402
 from .mathops import special_i0 as _special_i0  # noqa: E402
 from .mathops import special_polygamma as _special_polygamma  # noqa: E402
@@ -241,6 +244,8 @@ special.i0 = _special_i0
 special.i0e = _special_i0e
 special.i1 = _special_i1
 special.i1e = _special_i1e
+special.erfinv = _special_erfinv
+special.ndtri = _special_ndtri
 _sys.modules[special.__name__] = special
 
 from . import linalg, nn, optim  # noqa: E402,F401 (linalg: torch.linalg's norms)

@@ -19,6 +19,7 @@ Adding a function is adding its entry below (and its public API in `symgrad.math
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,7 +29,7 @@ from sympy.codegen.cfunctions import expm1, log1p
 
 __all__ = ["PointwiseFunction", "REGISTRY", "registered", "sigmoid", "softplus", "relu", "step",
            "isnan", "log1p", "expm1", "erf", "erfc", "rint", "trunc", "lgamma", "digamma",
-           "polygamma", "erfcx", "log_ndtr", "i0", "i0e", "i1", "i1e"]
+           "polygamma", "erfcx", "log_ndtr", "i0", "i0e", "i1", "i1e", "erfinv", "ndtri"]
 
 erf = sympy.erf  # SymPy's: d/dx erf(x) = 2/sqrt(pi) e^(-x^2), erf(-x) = -erf(x), erf(0) = 0
 erfc = sympy.erfc  # SymPy's: 1 - erf(x), d/dx = -2/sqrt(pi) e^(-x^2); accurate for large x
@@ -251,6 +252,22 @@ class i1e(sympy.Function):  # noqa: N801
                                (sympy.S.Half, True))
 
 
+class erfinv(sympy.Function):  # noqa: N801
+    """erfinv(x), the inverse of erf on (-1, 1): ±inf at ±1, NaN outside [-1, 1];
+    d/dx = sqrt(pi)/2 e^(erfinv(x)^2) (PyTorch's form: +inf at ±1)."""
+
+    def fdiff(self, argindex=1):
+        return sympy.sqrt(sympy.pi) / 2 * sympy.exp(erfinv(self.args[0])**2)
+
+
+class ndtri(sympy.Function):  # noqa: N801
+    """ndtri(p), the inverse of the standard normal CDF on (0, 1): -inf at 0, +inf at 1, NaN
+    outside [0, 1]; d/dp = sqrt(2 pi) e^(ndtri(p)^2 / 2) (PyTorch's form)."""
+
+    def fdiff(self, argindex=1):
+        return sympy.sqrt(2 * sympy.pi) * sympy.exp(ndtri(self.args[0])**2 / 2)
+
+
 # --- NumPy implementations ----------------------------------------------------------------------
 
 
@@ -352,6 +369,18 @@ def _np_i1(x):
 
 def _np_i1e(x):
     return _same_dtype(_special("i1e")(x), x)
+
+
+def _np_erfinv(x):
+    # SciPy's erfinv(-0.0) is +0.0; PyTorch keeps the sign of zero
+    x = np.asarray(x)
+    out = _special("erfinv")(x.astype(np.float64))
+    return _same_dtype(np.where(x == 0, x, out), x)
+
+
+def _np_ndtri(x):
+    x = np.asarray(x)
+    return _same_dtype(_special("ndtri")(x.astype(np.float64)), x)
 
 
 # --- stable forms (kernels) ---------------------------------------------------------------------
@@ -571,6 +600,73 @@ import math  # noqa: E402 - for log_ndtr, which only some modules define
 '''
 
 
+# erfinv and ndtri: erf(z) = s solved by Newton's method where |s| <= 1/2 (from z = s sqrt(pi)/2),
+# erfc(z) = t otherwise, with t = 1 - |x| or 2 p (or 2 (1 - p)) exact (Sterbenz), so the tails
+# keep their relative accuracy. erfc's equation is solved for log erfc(z) = log t, accurate down
+# to the subnormal t (PyTorch's ndtri(1e-320) is -38.27); above z = 26 log erfc(z) is
+# -z^2 - log(z sqrt(pi)) + log1p of its asymptotic series (terms < 1e-17 after five).
+_ERFC_SERIES = _horner([(-1)**k * sympy.factorial2(2 * k - 1) for k in range(1, 7)], "v")
+
+_ERF_NEWTON = textwrap.indent("""z = 0.886226925452758 * s
+for _ in range(30):
+    dz = (math.erf(z) - s) / (1.1283791670955126 * np.exp(-z * z))
+    z -= dz
+    if abs(dz) <= 1e-17 * abs(z):
+        break
+""", " " * 8)
+
+_ERFC_NEWTON = f"""    lt = np.log(t)
+    z = np.sqrt(-lt)
+    z = np.sqrt(max(-lt - np.log(z * 1.772453850905516), 0.05))
+    for _ in range(60):
+        if z < 26.0:
+            lz = np.log(math.erfc(z))
+        else:
+            v = 0.5 / (z * z)
+            lz = -z * z - np.log(z * 1.772453850905516) + np.log1p(v * ({_ERFC_SERIES}))
+        dz = (lz - lt) / (1.1283791670955126 * np.exp(-z * z - lz))  # / -(log erfc)'
+        z += dz
+        if abs(dz) <= 1e-16 * z:
+            break
+"""
+
+_ERFINV_HELPER = f'''
+def erfinv(x):
+    """erfinv(x): Newton's method on erf(z) = |x| below 1/2, on log erfc(z) = log(1 - |x|)
+    above; ±inf at ±1, NaN outside [-1, 1] (PyTorch's values), the sign of x (also of 0)."""
+    x = np.float64(x)
+    ax = abs(x)
+    if not ax < 1.0:
+        return np.copysign(np.inf, x) if ax == 1.0 else np.nan
+    if ax < 0.5:
+        s = ax
+{_ERF_NEWTON}        return np.copysign(z, x)
+    t = 1.0 - ax
+{_ERFC_NEWTON}    return np.copysign(z, x)
+
+
+import math  # noqa: E402 - for erfinv, which only some modules define
+'''
+
+_NDTRI_HELPER = f'''
+def ndtri(p):
+    """ndtri(p) = sqrt(2) z: Newton's method on erf(z) = 2 p - 1 for p in [1/4, 3/4], on
+    log erfc(z) = log(2 p) (or log(2 (1 - p))) in the tails; -inf at 0, +inf at 1, NaN outside
+    [0, 1] (PyTorch's values)."""
+    p = np.float64(p)
+    if not (p > 0.0 and p < 1.0):
+        return -np.inf if p == 0.0 else (np.inf if p == 1.0 else np.nan)
+    if p >= 0.25 and p <= 0.75:
+        s = 2.0 * p - 1.0
+{_ERF_NEWTON}        return 1.4142135623730951 * z
+    t = 2.0 * p if p < 0.5 else 2.0 * (1.0 - p)
+{_ERFC_NEWTON}    return -1.4142135623730951 * z if p < 0.5 else 1.4142135623730951 * z
+
+
+import math  # noqa: E402 - for ndtri, which only some modules define
+'''
+
+
 # --- the registry -------------------------------------------------------------------------------
 
 _ENTRIES = [
@@ -639,6 +735,10 @@ import math  # noqa: E402 - for erfc, which only some modules define
                       helper=_bessel_helper("bessel_i1", 1, scaled=False)),
     PointwiseFunction(i1e, _np_i1e, kernel="bessel_i1e", transcendental=True,
                       helper=_bessel_helper("bessel_i1e", 1, scaled=True)),
+    PointwiseFunction(erfinv, _np_erfinv, kernel="erfinv", transcendental=True,
+                      helper=_ERFINV_HELPER),
+    PointwiseFunction(ndtri, _np_ndtri, kernel="ndtri", transcendental=True,
+                      helper=_NDTRI_HELPER),
 ]
 
 REGISTRY: dict[str, PointwiseFunction] = {f.name: f for f in _ENTRIES}

@@ -40,7 +40,8 @@ def _elementwise(arrays, a):
 def _reducer(fn):
     def run(arrays, a):
         x = arrays[0]
-        return np.asarray(fn(x, axis=tuple(a["axes"]), keepdims=a["keepdim"]))
+        with np.errstate(all="ignore"):  # inf + -inf is nan, a sum may overflow: quietly (torch)
+            return np.asarray(fn(x, axis=tuple(a["axes"]), keepdims=a["keepdim"]))
     return run
 
 

@@ -14,12 +14,14 @@ from . import dtypes, prims
 from .functions import digamma as _digamma
 from .functions import erfc as _erfc
 from .functions import erfcx as _erfcx
+from .functions import erfinv as _erfinv
 from .functions import i0 as _i0
 from .functions import i0e as _i0e
 from .functions import i1 as _i1
 from .functions import i1e as _i1e
 from .functions import lgamma as _lgamma
 from .functions import log_ndtr as _log_ndtr
+from .functions import ndtri as _ndtri
 from .functions import polygamma as _polygamma_fn
 from .functions import rint as _rint
 from .functions import trunc as _trunc
@@ -696,3 +698,17 @@ def _multigammaln(fname):
 
 mvlgamma = _multigammaln("mvlgamma")
 multigammaln = _multigammaln("special_multigammaln")
+
+
+# --- torch.erfinv, torch.special.erfinv and ndtri: the inverses of erf and ndtr ---------------
+
+_ERFINV_DOC = ("the inverse of erf (integers give the default float): ±inf at ±1, NaN outside "
+               "[-1, 1]; d/dx = sqrt(pi)/2 e^(erfinv(x)^2), +inf at ±1, as PyTorch's.")
+erfinv = _tensor_function(_erfinv, "ErfinvBackward0", "erfinv", "torch.erfinv: " + _ERFINV_DOC)
+special_erfinv = _tensor_function(_erfinv, "ErfinvBackward0", "special_erfinv",
+                                  "torch.special.erfinv: " + _ERFINV_DOC)
+ndtri = _tensor_function(
+    _ndtri, "SpecialNdtriBackward0", "special_ndtri",
+    "torch.special.ndtri: the inverse of the standard normal CDF (integers give the default "
+    "float): -inf at 0, +inf at 1, NaN outside [0, 1], accurate to the subnormal p "
+    "(ndtri(1e-320) = -38.27); d/dp = sqrt(2 pi) e^(ndtri(p)^2 / 2), as PyTorch's.")

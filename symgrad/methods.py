@@ -203,6 +203,7 @@ METHODS = {
     "lgamma_": _inplace(M.lgamma), "digamma_": _inplace(M.digamma), "i0_": _inplace(M.i0),
     "polygamma_": _inplace(lambda self, n: M._rename(M.polygamma(n, self), "PolygammaBackward1")),
     "mvlgamma_": _inplace(M.mvlgamma),
+    "erfinv": M.erfinv, "erfinv_": _inplace(M.erfinv),
     "uniform_": _random_(lambda g, a, b, s: g.uniform(a, b, s)),
     "normal_": _random_(lambda g, a, b, s: g.normal(a, b, s)),
 }

@@ -76,6 +76,8 @@ FUNCTIONS = {
     "erfcx": lambda a, b: sg.special.erfcx(a * 8) * b,
     "bessel": lambda a, b: (sg.special.i0(a * 10) + sg.special.i0e(a * 30)) * b + sg.special.i1(
         b * 10) + sg.special.i1e(b * 30),
+    "erfinv": lambda a, b: sg.special.erfinv(a.tanh() * 0.999) * b + b.sigmoid().erfinv(),
+    "ndtri": lambda a, b: sg.special.ndtri(a.sigmoid()) * b,
 }
 
 
@@ -119,7 +121,7 @@ def test_compiled_equals_eager(rng, name):
                                   "prod_dim1_keep", "cumsum1", "logcumsumexp", "vector_norm_2",
                                   "vector_norm_3", "logit_eps", "erfc", "exp2", "sinc",
                                   "xlog1py", "entr", "ndtr", "gammaln", "log_ndtr", "erfcx",
-                                  "bessel"])
+                                  "bessel", "erfinv", "ndtri"])
 def test_compiled_equals_eager_float32(rng, name):
     fn = FUNCTIONS[name]
     cf = sg.compile(lambda a, b: fn(a, b).sum(), wrt=[0, 1], backend="numpy")
@@ -158,7 +160,8 @@ def _everything(a, b):
 
 def _special_functions(a, b):
     total = 0
-    for name in ("gammaln", "digamma", "polygamma", "multigammaln", "log_ndtr", "erfcx", "bessel"):
+    for name in ("gammaln", "digamma", "polygamma", "multigammaln", "log_ndtr", "erfcx", "bessel",
+                 "erfinv", "ndtri"):
         total = total + FUNCTIONS[name](a, b).sum()
     return total
 
@@ -177,6 +180,30 @@ def test_numba_kernels_of_the_special_functions(rng):
     np.testing.assert_allclose(value, want, rtol=1e-12)
     for g, w in zip(grads, want_grads):
         np.testing.assert_allclose(g, w, rtol=1e-11, atol=1e-12)
+
+
+# Forward values at the edges (poles, ends of the domain, tails, NaN, ±inf), one argument per
+# function: its kernel against its eager (SciPy) values, all in one compiled function.
+EDGES = {
+    "erfinv": (lambda x: sg.special.erfinv(x), [0.0, -0.0, 5e-324, 1e-300, 0.3, -0.5, 0.75,
+                                                0.999999, 1 - 1e-12, 1 - 2**-53, -1.0, 1.0, 1.5,
+                                                INF, -INF, math.nan]),
+    "ndtri": (lambda x: sg.special.ndtri(x), [0.0, 5e-324, 1e-320, 1e-300, 1e-10, 0.2, 0.25, 0.5,
+                                              0.5 + 1e-12, 0.75, 0.9, 1 - 1e-16, 1.0, 1.5, -0.5,
+                                              INF, -INF, math.nan]),
+}
+
+
+@pytest.mark.slow
+def test_numba_kernels_at_the_edges():
+    pytest.importorskip("numba")
+    names = sorted(EDGES)
+    cf = sg.compile(lambda *xs: tuple(EDGES[n][0](x) for n, x in zip(names, xs)),
+                    backend="numba")
+    args = [np.array(EDGES[n][1]) for n in names]
+    for name, got, x in zip(names, cf(*args), args):
+        want = EDGES[name][0](sg.tensor(x)).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-300, err_msg=name)
 
 
 @pytest.mark.slow
@@ -199,6 +226,8 @@ HESSIAN = {
     "special_gamma_bessel": lambda m, a: (m.special.gammaln(a + 3) + m.special.digamma(a * a + 12)
                                           + m.special.log_ndtr(a * 3) + m.special.erfcx(a)
                                           + m.special.i0e(a * 2) + m.special.i1(a)).sum(),
+    "special_inverses": lambda m, a: (m.special.erfinv(a * 0.5) + m.special.ndtri(a.sigmoid())
+                                      + m.erfinv(a.tanh() * 0.9)).sum(),
 }
 
 

@@ -3,7 +3,7 @@ lerp, floor/ceil/round/trunc/frac, prod, cumsum, logcumsumexp, the norms (torch.
 torch.linalg.norm / vector_norm / matrix_norm), exp2, sinc and torch.special (expit, logit,
 xlogy, xlog1py, log1p, expm1, exp2, sinc, entr, ndtr, logsumexp, softmax, log_softmax, erf,
 erfc, gammaln/lgamma, digamma/psi, polygamma, multigammaln/mvlgamma, log_ndtr, erfcx, i0, i0e,
-i1, i1e).
+i1, i1e, erfinv, ndtri).
 
 Each form runs on symgrad and on torch (the `differential` fixture: values, dtypes,
 requires_grad and the gradients of a random upstream gradient, float32 and float64), with
@@ -539,7 +539,9 @@ NEW_SPECIAL = {"exp2": lambda m, a: m.exp2(a), "sinc": lambda m, a: m.sinc(a),
                "log_ndtr": lambda m, a: m.special.log_ndtr(a),
                "erfcx": lambda m, a: m.special.erfcx(a), "i0": lambda m, a: m.i0(a),
                "i0e": lambda m, a: m.special.i0e(a), "i1": lambda m, a: m.special.i1(a),
-               "i1e": lambda m, a: m.special.i1e(a)}
+               "i1e": lambda m, a: m.special.i1e(a), "erfinv": lambda m, a: m.erfinv(a),
+               "special_erfinv": lambda m, a: m.special.erfinv(a),
+               "ndtri": lambda m, a: m.special.ndtri(a)}
 
 
 @pytest.mark.parametrize("name", sorted(NEW_SPECIAL))
@@ -646,7 +648,18 @@ EDGE_FUNCTIONS = {
     "i0e": (lambda m, a: m.special.i0e(a), BESSEL_VALUES),
     "i1": (lambda m, a: m.special.i1(a), BESSEL_VALUES),
     "i1e": (lambda m, a: m.special.i1e(a), BESSEL_VALUES),
+    "erfinv": (lambda m, a: m.special.erfinv(a), None),
+    "ndtri": (lambda m, a: m.special.ndtri(a), None),
 }
+# the inverses at their ends (±inf, +inf gradient), outside their domains (NaN), near the ends
+# (1 - 2^-53, the subnormal p) and at signed zeros
+ERFINV_VALUES = [0.0, -0.0, 1e-300, -1e-300, 5e-324, 1e-8, 0.3, -0.3, 0.4999, 0.5, -0.5, 0.75,
+                 0.999999, -0.999999, 1 - 1e-12, 1 - 2**-53, -(1 - 2**-53), 1.0, -1.0, 1.5, -2.0,
+                 INF, -INF, np.nan]
+NDTRI_VALUES = [0.0, -0.0, 5e-324, 1e-320, 1e-300, 1e-100, 1e-10, 0.01, 0.2, 0.25, 0.3, 0.5,
+                0.5 + 1e-12, 0.7, 0.75, 0.9, 1 - 1e-10, 1 - 1e-16, 1 - 2**-53, 1.0, 1.5, -0.5,
+                INF, -INF, np.nan]
+EDGE_VALUES = {"erfinv": ERFINV_VALUES, "ndtri": NDTRI_VALUES}
 
 
 @pytest.mark.parametrize("name", sorted(EDGE_FUNCTIONS))
@@ -655,6 +668,7 @@ def test_special_values_and_gradients_at_the_edges(differential, monkeypatch, na
     at 88.7, its trigamma is float32 series). digamma's gradient is trigamma: compared to 1e-8
     (test_trigamma_is_accurate)."""
     fn, values = EDGE_FUNCTIONS[name]
+    values = EDGE_VALUES.get(name, values)
     if name in ("digamma", "polygamma1", "multigammaln"):
         tolerance = type(differential).__call__.__globals__["TOLERANCE"]
         monkeypatch.setitem(tolerance, "float64", dict(rtol=1e-8, atol=1e-12))
@@ -686,6 +700,39 @@ def test_trigamma_is_accurate(torch):
     t = torch.special.polygamma(1, torch.tensor(x)).numpy()
     np.testing.assert_allclose(t, want, rtol=1e-8)
     assert np.max(np.abs(t / want - 1)) > 1e-10  # (so PyTorch's is the looser one)
+
+
+@pytest.mark.parametrize("name", ["erfinv", "ndtri"])
+def test_inverse_functions_float32_edges(differential, name):
+    """float32: the ends, the domain's outside and values near the ends, as PyTorch's float32
+    kernels (ours: float64 rounded)."""
+    differential(EDGE_FUNCTIONS[name][0], _cast(EDGE_VALUES[name], "float32"))
+
+
+def _kernel_helper(name):
+    """A registry function's kernel helper as plain Python (what the generated module defines,
+    without Numba: the same arithmetic)."""
+    from symgrad.functions import REGISTRY
+    f = REGISTRY[name]
+    namespace = {"np": np}
+    exec(f.helper, namespace)
+    fn = namespace[f.kernel]
+    return lambda x: np.array([fn(v) for v in x])
+
+
+def test_inverse_function_kernels_are_accurate(rng):
+    """The kernels' Newton iterations (erfinv, ndtri) equal SciPy's values to a few ulp across
+    the domain, the tails (1 - 1e-16, p = 1e-300, subnormal p) included."""
+    from scipy import special
+    x = np.concatenate([rng.uniform(-1, 1, 2000), 1 - 10.0**-rng.uniform(0, 16, 300),
+                        -10.0**-rng.uniform(0, 320, 300), np.array(ERFINV_VALUES)])
+    # (subnormal results: to a few of their units, 5e-324)
+    np.testing.assert_allclose(_kernel_helper("erfinv")(x), special.erfinv(x), rtol=2e-15,
+                               atol=2e-323)
+    p = np.concatenate([rng.uniform(0, 1, 2000), 10.0**-rng.uniform(0, 323, 300),
+                        1 - 10.0**-rng.uniform(0, 16, 300), 0.5 + 10.0**-rng.uniform(1, 17, 100),
+                        np.array(NDTRI_VALUES)])
+    np.testing.assert_allclose(_kernel_helper("ndtri")(p), special.ndtri(p), rtol=2e-15, atol=0)
 
 
 def test_special_functions_against_scipy_in_the_tails():
@@ -741,6 +788,8 @@ GRAD_FN_CALLS = [
     lambda m, x, y: x.i0(), lambda m, x, y: (x * 1).i0_(), lambda m, x, y: m.special.i0e(x),
     lambda m, x, y: m.special.i1(x), lambda m, x, y: m.special.i1e(x),
     lambda m, x, y: (x * 1).lgamma_(), lambda m, x, y: (x * 1).digamma_(),
+    lambda m, x, y: m.erfinv(x), lambda m, x, y: m.special.erfinv(x), lambda m, x, y: x.erfinv(),
+    lambda m, x, y: (x * 1).erfinv_(), lambda m, x, y: m.special.ndtri(y / 4),
 ]
 
 
@@ -838,6 +887,11 @@ ERRORS = {
     "i1e_number": lambda m, x: m.special.i1e(1.0),
     "lgamma_inplace_long": lambda m, x: x.long().lgamma_(),
     "i0_inplace_leaf": lambda m, x: x.requires_grad_().i0_(),
+    "erfinv_number": lambda m, x: m.erfinv(0.5),
+    "special_erfinv_number": lambda m, x: m.special.erfinv(0.5),
+    "ndtri_number": lambda m, x: m.special.ndtri(0.5),
+    "erfinv_inplace_long": lambda m, x: x.long().erfinv_(),
+    "erfinv_inplace_leaf": lambda m, x: x.requires_grad_().erfinv_(),
 }
 
 
@@ -872,13 +926,14 @@ def test_module_layout():
     for name in ("erf", "erfc", "expit", "logit", "xlogy", "log1p", "expm1", "logsumexp",
                  "softmax", "log_softmax", "exp2", "sinc", "xlog1py", "entr", "ndtr", "gammaln",
                  "digamma", "psi", "polygamma", "multigammaln", "log_ndtr", "erfcx", "i0", "i0e",
-                 "i1", "i1e"):
+                 "i1", "i1e", "erfinv", "ndtri"):
         assert callable(getattr(sg.special, name))
     assert callable(sg.exp2) and callable(sg.sinc)  # (entr, ndtr, xlog1py: torch.special only)
-    for name in ("lgamma", "digamma", "polygamma", "mvlgamma", "i0"):  # as torch's top level
+    for name in ("lgamma", "digamma", "polygamma", "mvlgamma", "i0", "erfinv"):  # torch's too
         assert callable(getattr(sg, name)) and hasattr(torch_module(), name)
     for name in ("exp2", "sinc", "exp2_", "sinc_", "lgamma", "digamma", "polygamma", "mvlgamma",
-                 "i0", "lgamma_", "digamma_", "polygamma_", "mvlgamma_", "i0_"):
+                 "i0", "lgamma_", "digamma_", "polygamma_", "mvlgamma_", "i0_", "erfinv",
+                 "erfinv_"):
         assert callable(getattr(sg.Tensor, name))
 
 
@@ -936,6 +991,8 @@ GRADCHECK = {
     "i0e": (lambda a: sg.special.i0e(a * 10), [((5,), 0.05, 4.0)]),
     "i1": (lambda a: sg.special.i1(a * 5), [((5,), -2.0, 2.0)]),
     "i1e": (lambda a: sg.special.i1e(a * 10), [((5,), 0.05, 4.0)]),
+    "erfinv": (lambda a: sg.special.erfinv(a), [((6,), -0.99, 0.99)]),
+    "ndtri": (lambda a: sg.special.ndtri(a * 0.49 + 0.5), [((6,), -0.99, 0.99)]),
 }
 
 
@@ -957,7 +1014,8 @@ def _second_order(fn):
 @pytest.mark.parametrize("name", ["hypot", "logaddexp", "xlogy", "lerp", "prod_dim", "cumsum",
                                   "logcumsumexp", "vector_norm_2", "vector_norm_3", "logit",
                                   "exp2", "sinc", "xlog1py", "entr", "ndtr", "gammaln",
-                                  "digamma", "log_ndtr", "erfcx", "i0e", "i1", "i1e"])
+                                  "digamma", "log_ndtr", "erfcx", "i0e", "i1", "i1e", "erfinv",
+                                  "ndtri"])
 def test_gradcheck_second_order(rng, name):
     fn, specs = GRADCHECK[name]
     assert gradcheck(_second_order(fn), _leaves(rng, *specs), eps=1e-6, atol=1e-5, rtol=1e-4)
@@ -974,3 +1032,16 @@ def test_prod_second_order_with_a_zero(torch):
     (th,) = torch.autograd.grad(tg[1], t)
     np.testing.assert_allclose(g.detach().numpy(), tg.detach().numpy(), rtol=1e-12)
     np.testing.assert_allclose(h.numpy(), th.numpy(), rtol=1e-12)
+
+
+def test_sums_of_infinities_are_quiet(torch):
+    """inf + -inf is NaN and a sum may overflow, with no NumPy RuntimeWarning (as torch: a
+    special function's poles summed, ±inf, are no error)."""
+    import warnings
+    data = np.array([[INF, -INF, 1.0], [1e308, 1e308, np.nan]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for dim in (None, 1):
+            s = sg.tensor(data).sum() if dim is None else sg.tensor(data).sum(dim)
+            t = torch.tensor(data).sum() if dim is None else torch.tensor(data).sum(dim)
+            np.testing.assert_array_equal(s.numpy(), t.numpy())
