@@ -145,6 +145,7 @@ from .mathops import (  # noqa: E402,F401
     prod,
     reciprocal,
     remainder,
+    repeat_interleave,
     reshape,
     roll,
     round,

@@ -206,3 +206,132 @@ def diag(input, diagonal=0):
     if r.grad_fn is not None:
         r.grad_fn._name = "DiagEmbedBackward0"
     return r
+
+
+# --- repeat_interleave ------------------------------------------------------------------------
+
+_INTERLEAVE_FUNCTION = (
+    " * (Tensor input, Tensor repeats, int dim = None, *, int output_size = None)\n"
+    " * (Tensor repeats, *, int output_size = None)\n"
+    " * (Tensor input, int repeats, int dim = None, *, int output_size = None)\n")
+_INTERLEAVE_METHOD = (" * (Tensor repeats, int dim = None, *, int output_size = None)\n"
+                      " * (int repeats, int dim = None, *, int output_size = None)\n")
+
+
+def _is_int(v):
+    """An int argument: a Python or NumPy integer, or a traced size (``a.numel()``)."""
+    import sympy
+    if isinstance(v, sympy.Expr):
+        return v.is_integer is not False
+    return isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
+
+
+def _interleave_types(args, method):
+    from .tensor import Tensor
+    got = ", ".join("Tensor" if isinstance(a, Tensor) else type(a).__name__ for a in args)
+    return TypeError(f"repeat_interleave() received an invalid combination of arguments - got "
+                     f"({got}), but expected one of:\n"
+                     f"{_INTERLEAVE_METHOD if method else _INTERLEAVE_FUNCTION}")
+
+
+def _concrete_repeats(repeats):
+    if repeats._node is not None:
+        from .trace import TraceError
+        raise TraceError("repeat_interleave() with a tensor of repeats cannot be compiled: the "
+                         "output's size is the sum of the repeats, a value of the data. Give "
+                         "repeats as a Python int (compiled), or call it eagerly.")
+
+
+def _repeat_index(repeats, output_size):
+    """torch.repeat_interleave(repeats): i repeated repeats[i] times (int64; eager only, its
+    size is the data's)."""
+    if repeats.dtype not in (dtypes.int64, dtypes.int32):
+        from .math_pointwise import _SCALAR_TYPE
+        raise NotImplementedError("\"repeat_interleave_cpu\" not implemented for "
+                                  f"'{_SCALAR_TYPE[repeats.dtype.name]}'")
+    if repeats.ndim != 1:
+        raise RuntimeError("repeat_interleave only accept 1D vector as repeat")
+    _concrete_repeats(repeats)
+    counts = np.asarray(repeats._data).astype(np.int64)
+    if (counts < 0).any():
+        raise RuntimeError("repeats can not be negative")
+    if output_size is not None and int(output_size) != int(counts.sum()):
+        raise RuntimeError("allocated size does not match required size")
+    from .tensor import Tensor
+    return Tensor._wrap(np.repeat(np.arange(len(counts), dtype=np.int64), counts))
+
+
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None, _method=False):
+    """Each element (each slice along ``dim``; ``dim=None``: of the flattened tensor) repeated
+    ``repeats`` times in turn: ``[a, b] -> [a, a, b, b]``. ``repeats`` an int: a broadcast of a
+    new axis, traced with symbolic sizes too (grad_fn ViewBackward0, PyTorch's composite);
+    a tensor (0-d or 1-d, one count per slice or one for all): index_select by the repeated
+    positions (IndexSelectBackward0), eager only, since the output's size is the data's (a
+    traced tensor of repeats raises, naming repeat_interleave). ``repeat_interleave(repeats)``
+    alone: the positions, i repeated repeats[i] times (int64). ``output_size``, the output's
+    size along ``dim``, is checked as PyTorch does."""
+    from .math_shape import reshape
+    from .tensor import Tensor
+    args = (input,) if repeats is None else (input, repeats) if dim is None else (
+        input, repeats, dim)
+    if _method:
+        args = args[1:]
+    if not isinstance(input, Tensor) or not (repeats is None or isinstance(repeats, Tensor)
+                                             or _is_int(repeats)) \
+            or not (dim is None or _is_int(dim)) or (repeats is None and _method) \
+            or not (output_size is None or _is_int(output_size)):
+        raise _interleave_types(args, _method)
+    if repeats is None:
+        return _repeat_index(input, output_size)
+    if isinstance(repeats, Tensor):
+        return _interleave_by_tensor(input, repeats, dim, output_size)
+    repeats = int(repeats)
+    if repeats < 0:
+        raise RuntimeError("Repeats must be non-negative")
+    if dim is None:
+        x, axis = reshape(input, -1), 0
+    elif input.ndim == 0:  # PyTorch's composite unsqueezes at dim + 1
+        raise IndexError("Dimension out of range (expected to be in range of [-1, 0], but got "
+                         "1)")
+    else:
+        x, axis = input, _axis(dim, input.ndim)
+    shape = list(x.shape)
+    final = shape[:axis] + [shape[axis] * repeats] + shape[axis + 1:]
+    from .guards import concrete, decide
+    if output_size is not None and not decide(output_size, "==", final[axis],
+                                              "repeat_interleave output_size"):
+        raise RuntimeError(f"repeat_interleave: Invalid output_size, expected "
+                           f"{concrete(final[axis])} but got {concrete(output_size)}")
+    spread = shape[:axis + 1] + [1] + shape[axis + 1:]
+    wide = shape[:axis + 1] + [repeats] + shape[axis + 1:]
+    r = prims.reshape(x, spread, name="ViewBackward0")
+    r = prims.broadcast(r, wide, name="ViewBackward0")
+    r = prims.reshape(r, final, name="ViewBackward0")
+    if r._node is None and (r is input or np.may_share_memory(r._data, input._data)):
+        from .math_shape import _copy
+        r = _copy(r, "ViewBackward0")  # a new tensor, as PyTorch's clone
+    if r.grad_fn is not None:
+        r.grad_fn._name = "ViewBackward0"
+    return r
+
+
+def _interleave_by_tensor(input, repeats, dim, output_size):
+    from .math_shape import reshape
+    if repeats.ndim > 1:
+        raise RuntimeError("repeats must be 0-dim or 1-dim tensor")
+    if dim is None:
+        x, axis = reshape(input, -1), 0
+    elif input.ndim == 0:
+        raise IndexError(f"Dimension specified as {dim} but tensor has no dimensions")
+    else:
+        x, axis = input, _axis(dim, input.ndim)
+    n = x.shape[axis]
+    if repeats.ndim == 0 or repeats.shape[0] == 1:
+        _concrete_repeats(repeats)
+        from .creation import full
+        repeats = full((n,), int(repeats._data.reshape(-1)[0]), dtype=repeats.dtype)
+    elif repeats.shape[0] != n:
+        raise RuntimeError(f"repeats must have the same size as input along dim, but got "
+                           f"repeats.size(0) = {repeats.shape[0]} and input.size({axis}) = {n}")
+    index = _repeat_index(repeats, output_size)
+    return index_select(x, axis, index)

@@ -32,6 +32,7 @@ from .math_gather import (  # noqa: F401
     flipud,
     gather,
     index_select,
+    repeat_interleave,
     roll,
 )
 from .math_join import (  # noqa: F401

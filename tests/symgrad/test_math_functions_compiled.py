@@ -78,6 +78,10 @@ FUNCTIONS = {
         b * 10) + sg.special.i1e(b * 30),
     "erfinv": lambda a, b: sg.special.erfinv(a.tanh() * 0.999) * b + b.sigmoid().erfinv(),
     "ndtri": lambda a, b: sg.special.ndtri(a.sigmoid()) * b,
+    "repeat_interleave": lambda a, b: (a.repeat_interleave(3, 1) * b.repeat_interleave(3, dim=-1)
+                                       ).exp() + sg.repeat_interleave(a * b, 2, 0).sum(0).sum(),
+    "repeat_interleave_flat": lambda a, b: sg.repeat_interleave(a, 2) * b.repeat_interleave(
+        1, 0).reshape(-1).repeat_interleave(2, output_size=2 * a.numel()),
 }
 
 
@@ -121,11 +125,20 @@ def test_compiled_equals_eager(rng, name):
                                   "prod_dim1_keep", "cumsum1", "logcumsumexp", "vector_norm_2",
                                   "vector_norm_3", "logit_eps", "erfc", "exp2", "sinc",
                                   "xlog1py", "entr", "ndtr", "gammaln", "log_ndtr", "erfcx",
-                                  "bessel", "erfinv", "ndtri"])
+                                  "bessel", "erfinv", "ndtri", "repeat_interleave"])
 def test_compiled_equals_eager_float32(rng, name):
     fn = FUNCTIONS[name]
     cf = sg.compile(lambda a, b: fn(a, b).sum(), wrt=[0, 1], backend="numpy")
     _check(cf, fn, *_args(rng, (3, 4), "float32"), "float32")
+
+
+def test_repeat_interleave_by_a_tensor_is_eager_only():
+    """A tensor of repeats sets the output's size from its values: compiling it raises, naming
+    repeat_interleave (an int is compiled, symbolic sizes included: FUNCTIONS)."""
+    cf = sg.compile(lambda a, r: a.repeat_interleave(r, 0).sum(), backend="numpy")
+    with pytest.raises(RuntimeError, match=r"repeat_interleave\(\) with a tensor of repeats "
+                       "cannot be compiled"):
+        cf(np.ones((2, 3)), np.array([1, 2]))
 
 
 def test_compiled_integer_results():
@@ -153,7 +166,7 @@ def _everything(a, b):
     for name in ("atan2", "hypot", "logaddexp", "xlogy", "lerp_tensor", "floor", "round_decimals",
                  "frac", "prod_dim1_keep", "cumsum1", "logcumsumexp", "vector_norm_2",
                  "vector_norm_inf", "linalg_norm_matrix", "logit_eps", "erfc", "exp2", "sinc",
-                 "xlog1py", "entr", "ndtr"):
+                 "xlog1py", "entr", "ndtr", "repeat_interleave"):
         total = total + FUNCTIONS[name](a, b).sum()
     return total
 

@@ -1045,3 +1045,84 @@ def test_sums_of_infinities_are_quiet(torch):
             s = sg.tensor(data).sum() if dim is None else sg.tensor(data).sum(dim)
             t = torch.tensor(data).sum() if dim is None else torch.tensor(data).sum(dim)
             np.testing.assert_array_equal(s.numpy(), t.numpy())
+
+
+# --- repeat_interleave ----------------------------------------------------------------------
+
+REPEAT_INTERLEAVE = {
+    "int_flat": lambda m, x: m.repeat_interleave(x, 2),
+    "int_dim0": lambda m, x: m.repeat_interleave(x, 3, 0),
+    "int_dim1": lambda m, x: x.repeat_interleave(2, dim=1),
+    "int_dim_neg": lambda m, x: x.repeat_interleave(2, -1),
+    "int_one": lambda m, x: x.repeat_interleave(1, 0),
+    "int_zero": lambda m, x: x.repeat_interleave(0, 1),
+    "int_output_size": lambda m, x: m.repeat_interleave(x, 2, 0, output_size=4),
+    "tensor_dim0": lambda m, x: x.repeat_interleave(m.tensor([2, 0]), 0),
+    "tensor_dim1": lambda m, x: m.repeat_interleave(x, m.tensor([1, 3, 0]), 1),
+    "tensor_one_for_all": lambda m, x: x.repeat_interleave(m.tensor([2]), 1),
+    "tensor_0d": lambda m, x: x.repeat_interleave(m.tensor(2)),
+    "tensor_flat": lambda m, x: x.repeat_interleave(m.tensor([1, 0, 2, 1, 1, 3])),
+    "tensor_int32": lambda m, x: x.repeat_interleave(m.tensor([1, 2], dtype=m.int32), 0),
+    "tensor_output_size": lambda m, x: x.repeat_interleave(m.tensor([1, 2]), 0, output_size=3),
+    "then_math": lambda m, x: (x.repeat_interleave(2, 1) * m.arange(6.0)).exp(),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(REPEAT_INTERLEAVE))
+def test_repeat_interleave(differential, make, name, dtype):
+    out = differential(REPEAT_INTERLEAVE[name], make((2, 3), dtype))
+    torch = differential.torch
+    t = REPEAT_INTERLEAVE[name](torch, torch.tensor(make((2, 3), dtype), requires_grad=True))
+    assert out[0].grad_fn.name() == t.grad_fn.name()
+
+
+def test_repeat_interleave_of_integers_bools_and_0d(differential):
+    differential(lambda m, x: x.repeat_interleave(2), np.array([[1, -2], [3, 4]]))
+    differential(lambda m, x: m.repeat_interleave(x, m.tensor([0, 3]), 0), np.array([True, False]))
+    differential(lambda m, x: x.repeat_interleave(3), np.array(2.5))
+    differential(lambda m, x: x.repeat_interleave(m.tensor([3])), np.array(2.5))
+    for repeats in ([1, 2, 0, 3], [], [0, 0]):
+        differential(lambda m, r: m.repeat_interleave(r), np.array(repeats, dtype=np.int64))
+    differential(lambda m, r: m.repeat_interleave(r, output_size=3), np.array([1, 2]))
+    differential(lambda m, x: x.repeat_interleave(2, 0), np.zeros((0, 2)))
+
+
+RI_ERRORS = {
+    "negative_int": lambda m, x: x.repeat_interleave(-1),
+    "negative_tensor": lambda m, x: x.repeat_interleave(m.tensor([1, -1]), 0),
+    "size_mismatch": lambda m, x: x.repeat_interleave(m.tensor([1, 2]), 1),
+    "repeats_2d": lambda m, x: x.repeat_interleave(m.tensor([[1, 2]]), 0),
+    "repeats_float": lambda m, x: x.repeat_interleave(m.tensor([1.0, 2.0]), 0),
+    "repeats_int16": lambda m, x: m.repeat_interleave(m.tensor([1, 2], dtype=m.int16)),
+    "repeats_only_0d": lambda m, x: m.repeat_interleave(m.tensor(3)),
+    "repeats_only_float": lambda m, x: m.repeat_interleave(m.tensor([1.0])),
+    "float_repeats": lambda m, x: x.repeat_interleave(2.0, 0),
+    "bool_repeats": lambda m, x: x.repeat_interleave(True, 0),
+    "list_repeats": lambda m, x: x.repeat_interleave([1, 2], 0),
+    "float_dim": lambda m, x: x.repeat_interleave(2, 0.5),
+    "number_input": lambda m, x: m.repeat_interleave(2.0, 2),
+    "dim_out_of_range": lambda m, x: x.repeat_interleave(2, 2),
+    "tensor_dim_out_of_range": lambda m, x: x.repeat_interleave(m.tensor([3]), 5),
+    "0d_dim": lambda m, x: x[0, 0].repeat_interleave(3, 0),
+    "0d_tensor_dim": lambda m, x: x[0, 0].repeat_interleave(m.tensor([3]), -1),
+    "output_size_int": lambda m, x: x.repeat_interleave(2, 0, output_size=5),
+    "output_size_tensor": lambda m, x: x.repeat_interleave(m.tensor([1, 2]), 0, output_size=2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RI_ERRORS))
+def test_repeat_interleave_errors_as_torch(torch, name):
+    ERRORS[name] = RI_ERRORS[name]
+    try:
+        test_errors_as_torch(torch, name)
+    finally:
+        del ERRORS[name]
+
+
+def test_repeat_interleave_gradcheck(rng):
+    x = sg.tensor(rng.standard_normal((3, 2)), requires_grad=True)
+    assert gradcheck(lambda a: a.repeat_interleave(3, 0) * sg.arange(9.0)[:, None], (x,))
+    assert gradcheck(lambda a: a.repeat_interleave(sg.tensor([2, 0, 3]), 0).exp(), (x,))
+    assert gradcheck(_second_order(lambda a: (a.repeat_interleave(2) ** 3)), (x,), eps=1e-6,
+                     atol=1e-5, rtol=1e-4)
