@@ -107,6 +107,8 @@ from .mathops import (  # noqa: E402,F401
     gt,
     hypot,
     i0,
+    igamma,
+    igammac,
     index_select,
     isnan,
     le,
@@ -181,6 +183,8 @@ from .mathops import (  # noqa: E402,F401
 from .mathops import entr as _special_entr  # noqa: E402
 from .mathops import erfcx as _special_erfcx  # noqa: E402
 from .mathops import expm1_ as expm1  # noqa: E402,F401
+from .mathops import gammainc as _special_gammainc  # noqa: E402
+from .mathops import gammaincc as _special_gammaincc  # noqa: E402
 from .mathops import gammaln as _special_gammaln  # noqa: E402
 from .mathops import i0e as _special_i0e  # noqa: E402
 from .mathops import i1 as _special_i1  # noqa: E402
@@ -201,6 +205,7 @@ from .mathops import special_polygamma as _special_polygamma  # noqa: E402
 from .mathops import special_psi as _special_psi  # noqa: E402
 from .mathops import special_sinc as _special_sinc  # noqa: E402
 from .mathops import xlog1py as _special_xlog1py  # noqa: E402
+from .mathops import zeta as _special_zeta  # noqa: E402
 from .uniq import unique  # noqa: E402,F401
 
 __version__ = "0.1.0"
@@ -247,6 +252,9 @@ special.i1 = _special_i1
 special.i1e = _special_i1e
 special.erfinv = _special_erfinv
 special.ndtri = _special_ndtri
+special.zeta = _special_zeta
+special.gammainc = _special_gammainc
+special.gammaincc = _special_gammaincc
 _sys.modules[special.__name__] = special
 
 from . import linalg, nn, optim  # noqa: E402,F401 (linalg: torch.linalg's norms)

@@ -29,7 +29,8 @@ from sympy.codegen.cfunctions import expm1, log1p
 
 __all__ = ["PointwiseFunction", "REGISTRY", "registered", "sigmoid", "softplus", "relu", "step",
            "isnan", "log1p", "expm1", "erf", "erfc", "rint", "trunc", "lgamma", "digamma",
-           "polygamma", "erfcx", "log_ndtr", "i0", "i0e", "i1", "i1e", "erfinv", "ndtri"]
+           "polygamma", "erfcx", "log_ndtr", "i0", "i0e", "i1", "i1e", "erfinv", "ndtri", "zeta",
+           "gammainc", "gammaincc"]
 
 erf = sympy.erf  # SymPy's: d/dx erf(x) = 2/sqrt(pi) e^(-x^2), erf(-x) = -erf(x), erf(0) = 0
 erfc = sympy.erfc  # SymPy's: 1 - erf(x), d/dx = -2/sqrt(pi) e^(-x^2); accurate for large x
@@ -268,6 +269,54 @@ class ndtri(sympy.Function):  # noqa: N801
         return sympy.sqrt(2 * sympy.pi) * sympy.exp(ndtri(self.args[0])**2 / 2)
 
 
+def _not_implemented(name):
+    """A derivative PyTorch does not implement: raised when a backward (or a compiled
+    gradient) needs it, with PyTorch's message; eager forward passes record it unread."""
+    raise NotImplementedError(f"the derivative for '{name}' is not implemented.")
+
+
+class zeta(sympy.Function):  # noqa: N801
+    """zeta(x, q), Hurwitz's zeta function sum_k (k + q)^-x (torch.special.zeta): +inf at
+    x = 1 and at the poles q = 0, -1, ..., NaN for x < 1 and for a non-integer x with q < 0;
+    d/dq = -x zeta(x + 1, q); d/dx is not implemented (PyTorch's NotImplementedError)."""
+
+    nargs = 2
+
+    def fdiff(self, argindex=1):
+        x, q = self.args
+        if argindex == 1:
+            _not_implemented("zeta")
+        return -x * zeta(x + 1, q)
+
+
+class gammainc(sympy.Function):  # noqa: N801
+    """gammainc(a, x), the regularized lower incomplete gamma function P(a, x) (torch.igamma,
+    torch.special.gammainc); d/dx = e^((a - 1) log x - x - lgamma(a)) (PyTorch's form); d/da
+    is not implemented (PyTorch's NotImplementedError, "igamma: input")."""
+
+    nargs = 2
+
+    def fdiff(self, argindex=1):
+        a, x = self.args
+        if argindex == 1:
+            _not_implemented("igamma: input")
+        return sympy.exp((a - 1) * sympy.log(x) - x - lgamma(a))
+
+
+class gammaincc(sympy.Function):  # noqa: N801
+    """gammaincc(a, x) = 1 - gammainc(a, x), the regularized upper incomplete gamma function
+    Q(a, x) (torch.igammac, torch.special.gammaincc); d/dx = -e^((a - 1) log x - x -
+    lgamma(a)); d/da is not implemented (PyTorch's NotImplementedError, "igammac: input")."""
+
+    nargs = 2
+
+    def fdiff(self, argindex=1):
+        a, x = self.args
+        if argindex == 1:
+            _not_implemented("igammac: input")
+        return -sympy.exp((a - 1) * sympy.log(x) - x - lgamma(a))
+
+
 # --- NumPy implementations ----------------------------------------------------------------------
 
 
@@ -376,6 +425,35 @@ def _np_erfinv(x):
     x = np.asarray(x)
     out = _special("erfinv")(x.astype(np.float64))
     return _same_dtype(np.where(x == 0, x, out), x)
+
+
+def _np_zeta(x, q):
+    """SciPy's zeta with PyTorch's NaN at q = +inf and at x = +inf for q > 1 (SciPy: 0, the
+    limit, there). Above q = 1e8 SciPy's asymptotic form: accurate where PyTorch's sum
+    underflows (PyTorch's zeta(2, 1e200) is 0, ours 1e-200)."""
+    x, q = np.broadcast_arrays(np.asarray(x), np.asarray(q))
+    with np.errstate(all="ignore"):
+        out = _special("zeta")(x.astype(np.float64), q.astype(np.float64))
+    out = np.where((q == np.inf) & (x != 1) | (x == np.inf) & (q > 1), np.nan, out)
+    return _same_dtype(out, x)
+
+
+def _incomplete_gamma(name, lower):
+    """SciPy's gammainc or gammaincc with PyTorch's values where an argument is at an end of
+    its domain (PyTorch's order of checks: negative, a = 0, x = 0, a = inf, x = inf), which
+    also decide some NaN arguments (P(NaN, 0) = 0, P(inf, NaN) = 0, P(NaN, inf) = 1)."""
+    def impl(a, x):
+        a, x = np.broadcast_arrays(np.asarray(a), np.asarray(x))
+        with np.errstate(all="ignore"):
+            out = _special(name)(a.astype(np.float64), x.astype(np.float64))
+        one, zero = (1.0, 0.0) if lower else (0.0, 1.0)
+        out = np.select(
+            [(x < 0) | (a < 0), a == 0, x == 0, np.isinf(a), np.isinf(x)],
+            [np.nan, np.where(x > 0, one, np.nan), zero, np.where(np.isinf(x), np.nan, zero),
+             one], out)
+        return _same_dtype(out, a)
+    impl.__name__ = f"_np_{name}"
+    return impl
 
 
 def _np_ndtri(x):
@@ -648,6 +726,48 @@ def erfinv(x):
 import math  # noqa: E402 - for erfinv, which only some modules define
 '''
 
+_ZETA_HELPER = f'''
+def zeta(x, q):
+    """Hurwitz's zeta: the terms (q + k)^-x summed up to q + k >= x + 12 (or until the rest is
+    below 1e-18 of the sum), then the Euler-Maclaurin tail (Bernoulli numbers). PyTorch's
+    values: +inf at x = 1 and at q = 0, -1, ...; NaN for x < 1, for a non-integer x with
+    q < 0, at q = +inf and at x = +inf unless q <= 1."""
+    x = np.float64(x)
+    q = np.float64(q)
+    if x == 1.0:
+        return np.inf
+    if x < 1.0:
+        return np.nan
+    if q <= 0.0:
+        if q == np.floor(q):
+            return np.inf  # (also for a NaN x, as PyTorch's)
+        if x != np.floor(x):
+            return np.nan
+    if x != x or q != q:
+        return np.nan
+    if x == np.inf:
+        return 1.0 if q == 1.0 else (np.inf if q < 1.0 else np.nan)
+    if q == np.inf:
+        return np.nan
+    total = 0.0
+    a = q
+    while a < x + 12.0:
+        term = a ** -x
+        total += term
+        a += 1.0
+        if a > 0.0 and abs(term) * (a / (x - 1.0) + 1.0) <= 1e-18 * abs(total):
+            return total
+    p = a ** (1.0 - x)
+    total += p / (x - 1.0) + 0.5 * (p / a)
+    t = x * (p / a) / a
+    j = 0.0
+    for b in {_ZETA_TAIL!r}:
+        j += 1.0
+        total += b * t
+        t *= (x + 2.0 * j - 1.0) * (x + 2.0 * j) / (a * a)
+    return total
+'''
+
 _NDTRI_HELPER = f'''
 def ndtri(p):
     """ndtri(p) = sqrt(2) z: Newton's method on erf(z) = 2 p - 1 for p in [1/4, 3/4], on
@@ -739,6 +859,10 @@ import math  # noqa: E402 - for erfc, which only some modules define
                       helper=_ERFINV_HELPER),
     PointwiseFunction(ndtri, _np_ndtri, kernel="ndtri", transcendental=True,
                       helper=_NDTRI_HELPER),
+    PointwiseFunction(zeta, _np_zeta, kernel="zeta", transcendental=True, helper=_ZETA_HELPER),
+    # (no kernel: compiling gammainc and gammaincc is refused, `symgrad.math_pointwise`)
+    PointwiseFunction(gammainc, _incomplete_gamma("gammainc", True), transcendental=True),
+    PointwiseFunction(gammaincc, _incomplete_gamma("gammaincc", False), transcendental=True),
 ]
 
 REGISTRY: dict[str, PointwiseFunction] = {f.name: f for f in _ENTRIES}

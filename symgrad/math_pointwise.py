@@ -15,6 +15,8 @@ from .functions import digamma as _digamma
 from .functions import erfc as _erfc
 from .functions import erfcx as _erfcx
 from .functions import erfinv as _erfinv
+from .functions import gammainc as _gammainc
+from .functions import gammaincc as _gammaincc
 from .functions import i0 as _i0
 from .functions import i0e as _i0e
 from .functions import i1 as _i1
@@ -25,6 +27,7 @@ from .functions import ndtri as _ndtri
 from .functions import polygamma as _polygamma_fn
 from .functions import rint as _rint
 from .functions import trunc as _trunc
+from .functions import zeta as _zeta
 from .pointwise import X, expm1, log1p, relu, sigmoid, softplus
 from .pointwise import erf as _erf
 from .pointwise import isnan as isnan_
@@ -712,3 +715,65 @@ ndtri = _tensor_function(
     "torch.special.ndtri: the inverse of the standard normal CDF (integers give the default "
     "float): -inf at 0, +inf at 1, NaN outside [0, 1], accurate to the subnormal p "
     "(ndtri(1e-320) = -38.27); d/dp = sqrt(2 pi) e^(ndtri(p)^2 / 2), as PyTorch's.")
+
+
+# --- torch.special.zeta: Hurwitz's zeta function ---------------------------------------------
+
+
+def zeta(input, other):
+    """torch.special.zeta(x, q) = sum_k (k + q)^-x, Hurwitz's zeta function: PyTorch's three
+    overloads (tensor, tensor), (number, tensor), (tensor, number), grad_fn
+    SpecialZetaBackward0, 1, 2; integers give floats. d/dq = -x zeta(x + 1, q); d/dx is not
+    implemented, as PyTorch's: a backward reaching it raises NotImplementedError ("the
+    derivative for 'zeta' is not implemented."), and so does compiling its gradient.
+    PyTorch's values at the edges: +inf at x = 1 and at q = 0, -1, ...; NaN for x < 1, for a
+    non-integer x with q < 0, at q = +inf and at x = +inf unless q <= 1. Above q = 1e8 the
+    value is accurate where PyTorch's sum underflows to 0 (zeta(2, 1e200) = 1e-200)."""
+    tensors = [isinstance(v, Tensor) for v in (input, other)]
+    if not builtins.any(tensors) or not builtins.all(
+            isinstance(v, Tensor | numbers.Number) for v in (input, other)):
+        raise TypeError("special_zeta() received an invalid combination of arguments - got "
+                        f"({type(input).__name__}, {type(other).__name__}), but expected one "
+                        "of:\n * (Tensor input, Tensor other, *, Tensor out = None)\n * (Number "
+                        "self, Tensor other, *, Tensor out = None)\n * (Tensor input, Number "
+                        "other, *, Tensor out = None)\n")
+    name = "SpecialZetaBackward" + ("0" if builtins.all(tensors) else "1" if tensors[1] else "2")
+    return pointwise(_zeta, input, other, kind="float", name=name, promote_from=(0, 1))
+
+
+# --- the regularized incomplete gamma functions (eager only) -----------------------------------
+
+
+def _refuse_compiling(fname, *operands):
+    """Functions with no kernel of their own (no accurate enough one written yet): compiling
+    them raises, naming them, rather than running something less accurate than eager."""
+    if builtins.any(isinstance(o, Tensor) and o._node is not None for o in operands):
+        from .trace import TraceError
+        raise TraceError(f"{fname} cannot be compiled (symgrad has no compiled kernel for it): "
+                         "call it eagerly.")
+
+
+def _incomplete_gamma(fname, kernel, body, name, what):
+    def op(input, other):
+        _require_tensors(fname, input=input, other=other)
+        _float_kernel(kernel, result_dtype(input, other))
+        _refuse_compiling(fname, input, other)
+        return pointwise(body, input, other, kind="float", name=name)
+    op.__name__ = op.__qualname__ = fname.removeprefix("special_")
+    op.__doc__ = (
+        f"{what} (torch.{fname.replace('special_', 'special.')}): floating tensors only (as "
+        "PyTorch's kernel), PyTorch's values at the ends of the domain; d/d other (x) = "
+        "±e^((a - 1) log x - x - lgamma(a)), d/d input (a) is not implemented (PyTorch's "
+        "NotImplementedError at backward). SciPy's values: more accurate than PyTorch's for "
+        "large a (P(100, 100): PyTorch's is 3.6e-10 off) and for tiny a (Q(1e-300, 0.5) = "
+        "5.6e-301, PyTorch's 1.1e-300). Eager only: compiling it raises.")
+    return op
+
+
+_P = "P(a, x), the regularized lower incomplete gamma function"
+_Q = "Q(a, x) = 1 - P(a, x), the regularized upper incomplete gamma function"
+gammainc = _incomplete_gamma("special_gammainc", "igamma_cpu", _gammainc, "IgammaBackward0", _P)
+gammaincc = _incomplete_gamma("special_gammaincc", "igammac_cpu", _gammaincc, "IgammacBackward0",
+                              _Q)
+igamma = _incomplete_gamma("igamma", "igamma_cpu", _gammainc, "IgammaBackward0", _P)
+igammac = _incomplete_gamma("igammac", "igammac_cpu", _gammaincc, "IgammacBackward0", _Q)

@@ -91,6 +91,8 @@ from .math_pointwise import (  # noqa: F401
     fix,
     floor,
     frac,
+    gammainc,
+    gammaincc,
     gammaln,
     ge,
     gt,
@@ -99,6 +101,8 @@ from .math_pointwise import (  # noqa: F401
     i0e,
     i1,
     i1e,
+    igamma,
+    igammac,
     isnan,
     le,
     lerp,
@@ -152,6 +156,7 @@ from .math_pointwise import (  # noqa: F401
     where,
     xlog1py,
     xlogy,
+    zeta,
 )
 from .math_reduce import (  # noqa: F401
     _arg,

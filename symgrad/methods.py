@@ -204,6 +204,8 @@ METHODS = {
     "polygamma_": _inplace(lambda self, n: M._rename(M.polygamma(n, self), "PolygammaBackward1")),
     "mvlgamma_": _inplace(M.mvlgamma),
     "erfinv": M.erfinv, "erfinv_": _inplace(M.erfinv),
+    "igamma": M.igamma, "igammac": M.igammac, "igamma_": _inplace(M.igamma),
+    "igammac_": _inplace(M.igammac),
     "repeat_interleave": lambda self, repeats, dim=None, *, output_size=None: M
     .repeat_interleave(self, repeats, dim, output_size=output_size, _method=True),
     "uniform_": _random_(lambda g, a, b, s: g.uniform(a, b, s)),

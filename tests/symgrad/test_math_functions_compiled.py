@@ -78,6 +78,8 @@ FUNCTIONS = {
         b * 10) + sg.special.i1e(b * 30),
     "erfinv": lambda a, b: sg.special.erfinv(a.tanh() * 0.999) * b + b.sigmoid().erfinv(),
     "ndtri": lambda a, b: sg.special.ndtri(a.sigmoid()) * b,
+    "zeta": lambda a, b: sg.special.zeta(a.detach() * a.detach() + 1.5, b * b + 0.3) + sg.special
+    .zeta(3.0, a.abs() + 0.1) * b,
     "repeat_interleave": lambda a, b: (a.repeat_interleave(3, 1) * b.repeat_interleave(3, dim=-1)
                                        ).exp() + sg.repeat_interleave(a * b, 2, 0).sum(0).sum(),
     "repeat_interleave_flat": lambda a, b: sg.repeat_interleave(a, 2) * b.repeat_interleave(
@@ -125,7 +127,7 @@ def test_compiled_equals_eager(rng, name):
                                   "prod_dim1_keep", "cumsum1", "logcumsumexp", "vector_norm_2",
                                   "vector_norm_3", "logit_eps", "erfc", "exp2", "sinc",
                                   "xlog1py", "entr", "ndtr", "gammaln", "log_ndtr", "erfcx",
-                                  "bessel", "erfinv", "ndtri", "repeat_interleave"])
+                                  "bessel", "erfinv", "ndtri", "repeat_interleave", "zeta"])
 def test_compiled_equals_eager_float32(rng, name):
     fn = FUNCTIONS[name]
     cf = sg.compile(lambda a, b: fn(a, b).sum(), wrt=[0, 1], backend="numpy")
@@ -174,7 +176,7 @@ def _everything(a, b):
 def _special_functions(a, b):
     total = 0
     for name in ("gammaln", "digamma", "polygamma", "multigammaln", "log_ndtr", "erfcx", "bessel",
-                 "erfinv", "ndtri"):
+                 "erfinv", "ndtri", "zeta"):
         total = total + FUNCTIONS[name](a, b).sum()
     return total
 
@@ -204,6 +206,13 @@ EDGES = {
     "ndtri": (lambda x: sg.special.ndtri(x), [0.0, 5e-324, 1e-320, 1e-300, 1e-10, 0.2, 0.25, 0.5,
                                               0.5 + 1e-12, 0.75, 0.9, 1 - 1e-16, 1.0, 1.5, -0.5,
                                               INF, -INF, math.nan]),
+    # zeta(x, q) on a grid: x down the rows, q along them
+    "zeta": (lambda x: sg.special.zeta(x[:, :1], x[:1, 1:]),
+             [[2.0, 1.0, 0.5, 0.0, -1.0, -1.5, -2.0, -2.5, 2.5, 1e-300, 1e5, 1e10, 1e200, INF,
+               -INF, math.nan], [1.0] + [0.0] * 15, [0.5] + [0.0] * 15, [3.0] + [0.0] * 15,
+              [1.5] + [0.0] * 15, [4.0] + [0.0] * 15, [50.0] + [0.0] * 15,
+              [1.0000001] + [0.0] * 15, [INF] + [0.0] * 15, [-INF] + [0.0] * 15,
+              [math.nan] + [0.0] * 15]),
 }
 
 

@@ -790,6 +790,11 @@ GRAD_FN_CALLS = [
     lambda m, x, y: (x * 1).lgamma_(), lambda m, x, y: (x * 1).digamma_(),
     lambda m, x, y: m.erfinv(x), lambda m, x, y: m.special.erfinv(x), lambda m, x, y: x.erfinv(),
     lambda m, x, y: (x * 1).erfinv_(), lambda m, x, y: m.special.ndtri(y / 4),
+    lambda m, x, y: m.special.zeta(x, y), lambda m, x, y: m.special.zeta(2.0, y),
+    lambda m, x, y: m.special.zeta(x, 2), lambda m, x, y: m.special.gammainc(y, y),
+    lambda m, x, y: m.special.gammaincc(y, y), lambda m, x, y: m.igamma(y, y),
+    lambda m, x, y: y.igammac(y), lambda m, x, y: (y * 1).igamma_(y),
+    lambda m, x, y: (y * 1).igammac_(y),
 ]
 
 
@@ -892,6 +897,15 @@ ERRORS = {
     "ndtri_number": lambda m, x: m.special.ndtri(0.5),
     "erfinv_inplace_long": lambda m, x: x.long().erfinv_(),
     "erfinv_inplace_leaf": lambda m, x: x.requires_grad_().erfinv_(),
+    "zeta_numbers": lambda m, x: m.special.zeta(2.0, 3.0),
+    "zeta_list": lambda m, x: m.special.zeta(x, [1.0]),
+    "gammainc_number": lambda m, x: m.special.gammainc(x, 2.0),
+    "gammaincc_number": lambda m, x: m.special.gammaincc(1.0, x),
+    "igamma_number": lambda m, x: m.igamma(x, 2.0),
+    "igammac_number": lambda m, x: m.igammac(2.0, x),
+    "gammainc_long": lambda m, x: m.special.gammainc(x.long(), x.long()),
+    "igammac_bool": lambda m, x: m.igammac(x > 0, x > 0),
+    "igamma_inplace_long": lambda m, x: x.long().igamma_(x),
 }
 
 
@@ -926,14 +940,15 @@ def test_module_layout():
     for name in ("erf", "erfc", "expit", "logit", "xlogy", "log1p", "expm1", "logsumexp",
                  "softmax", "log_softmax", "exp2", "sinc", "xlog1py", "entr", "ndtr", "gammaln",
                  "digamma", "psi", "polygamma", "multigammaln", "log_ndtr", "erfcx", "i0", "i0e",
-                 "i1", "i1e", "erfinv", "ndtri"):
+                 "i1", "i1e", "erfinv", "ndtri", "zeta", "gammainc", "gammaincc"):
         assert callable(getattr(sg.special, name))
     assert callable(sg.exp2) and callable(sg.sinc)  # (entr, ndtr, xlog1py: torch.special only)
-    for name in ("lgamma", "digamma", "polygamma", "mvlgamma", "i0", "erfinv"):  # torch's too
+    for name in ("lgamma", "digamma", "polygamma", "mvlgamma", "i0", "erfinv", "igamma",
+                 "igammac"):  # torch's too
         assert callable(getattr(sg, name)) and hasattr(torch_module(), name)
     for name in ("exp2", "sinc", "exp2_", "sinc_", "lgamma", "digamma", "polygamma", "mvlgamma",
                  "i0", "lgamma_", "digamma_", "polygamma_", "mvlgamma_", "i0_", "erfinv",
-                 "erfinv_"):
+                 "erfinv_", "igamma", "igammac", "igamma_", "igammac_"):
         assert callable(getattr(sg.Tensor, name))
 
 
@@ -993,6 +1008,13 @@ GRADCHECK = {
     "i1e": (lambda a: sg.special.i1e(a * 10), [((5,), 0.05, 4.0)]),
     "erfinv": (lambda a: sg.special.erfinv(a), [((6,), -0.99, 0.99)]),
     "ndtri": (lambda a: sg.special.ndtri(a * 0.49 + 0.5), [((6,), -0.99, 0.99)]),
+    "zeta": (lambda q: sg.special.zeta(2.5, q.abs()) + sg.special.zeta(sg.tensor([3.0, 1.5]),
+                                                                    q.abs()),
+             [((2,), 0.3, 3.0)]),
+    "gammainc": (lambda x: sg.special.gammainc(sg.tensor([0.5, 2.0, 7.0]), x.abs()),
+                 [((3,), 0.2, 5.0)]),
+    "gammaincc": (lambda x: sg.special.gammaincc(sg.tensor([0.5, 3.0]), x.abs()),
+                  [((2,), 0.2, 5.0)]),
 }
 
 
@@ -1015,7 +1037,7 @@ def _second_order(fn):
                                   "logcumsumexp", "vector_norm_2", "vector_norm_3", "logit",
                                   "exp2", "sinc", "xlog1py", "entr", "ndtr", "gammaln",
                                   "digamma", "log_ndtr", "erfcx", "i0e", "i1", "i1e", "erfinv",
-                                  "ndtri"])
+                                  "ndtri", "zeta", "gammainc", "gammaincc"])
 def test_gradcheck_second_order(rng, name):
     fn, specs = GRADCHECK[name]
     assert gradcheck(_second_order(fn), _leaves(rng, *specs), eps=1e-6, atol=1e-5, rtol=1e-4)
@@ -1126,3 +1148,123 @@ def test_repeat_interleave_gradcheck(rng):
     assert gradcheck(lambda a: a.repeat_interleave(sg.tensor([2, 0, 3]), 0).exp(), (x,))
     assert gradcheck(_second_order(lambda a: (a.repeat_interleave(2) ** 3)), (x,), eps=1e-6,
                      atol=1e-5, rtol=1e-4)
+
+
+# --- zeta, gammainc, gammaincc: two operands, a derivative PyTorch does not implement --------
+
+ZETA_X = [2.0, 1.0, 0.5, 0.0, -1.0, 3.0, 1.5, 4.0, 2.5, 50.0, 1.0000001, INF, -INF, np.nan]
+ZETA_Q = [1.0, 0.5, 0.0, -0.0, -1.0, -1.5, -2.0, -2.5, 2.5, 1e-300, 1e5, 1e8, INF, -INF, np.nan]
+GAMMA_A = [0.0, -0.0, 1e-3, 0.5, 1.0, 2.0, 10.0, -1.0, INF, -INF, np.nan]  # (a = 30: below)
+GAMMA_X = [0.0, -0.0, 1e-300, 0.5, 1.0, 2.0, 10.0, 25.0, 100.0, -1.0, INF, -INF, np.nan]
+
+
+def _grid(xs, ys):
+    a, b = np.meshgrid(np.array(xs), np.array(ys))
+    return a.ravel(), b.ravel()
+
+
+def test_zeta_values_at_the_edges(differential):
+    """PyTorch's values on a grid of poles, ends and non-finite points (float64 and float32)."""
+    x, q = _grid(ZETA_X, ZETA_Q)
+    differential(lambda m, a, b: m.special.zeta(a, b), x, q, grad=False)
+    keep = (np.abs(q) <= 1e5) | ~np.isfinite(q)  # (float32: 1e8's sum is float32 series)
+    differential(lambda m, a, b: m.special.zeta(a, b), x[keep].astype("float32"),
+                 q[keep].astype("float32"), grad=False)
+
+
+@pytest.mark.parametrize("name", ["gammainc", "gammaincc"])
+def test_incomplete_gamma_values_at_the_edges(differential, name):
+    """PyTorch's values at the ends of the domain (also those that decide a NaN argument:
+    P(NaN, 0) = 0); away from them SciPy's (PyTorch's to 1e-10 here)."""
+    a, x = _grid(GAMMA_A, GAMMA_X)
+    differential(lambda m, s, t: getattr(m.special, name)(s, t), a, x, grad=False)
+    differential(lambda m, s, t: getattr(m.special, name)(s, t), a.astype("float32"),
+                 x.astype("float32"), grad=False)
+
+
+def test_incomplete_gamma_is_scipys_where_pytorch_loses_digits(torch):
+    """Deliberate differences: large a near x (PyTorch's P(100, 100) is 3.6e-10 off, P(30, 25)
+    1.2e-9) and tiny a (Q(1e-300, x) ~ 1e-300 E1(x): PyTorch's is 2x off at x = 0.5); SciPy's
+    within 1e-13 of mpmath's."""
+    import mpmath
+    for a, x in ((100.0, 100.0), (30.0, 25.0), (1e-300, 0.5), (1e-300, 1.0)):
+        want = float(mpmath.gammainc(a, x, mpmath.inf, regularized=True))
+        got = sg.special.gammaincc(sg.tensor([a], dtype=sg.float64),
+                                   sg.tensor([x], dtype=sg.float64)).item()
+        assert abs(got - want) <= 1e-13 * want
+        t = torch.special.gammaincc(torch.tensor([a], dtype=torch.float64),
+                                    torch.tensor([x], dtype=torch.float64)).item()
+        assert abs(t - want) > 1e-12 * want
+
+
+TWO_OPERANDS = {
+    "zeta": (lambda m, a, b: m.special.zeta(a.detach() + 1, b), "pos", "pos"),
+    "zeta_number_x": (lambda m, a, b: m.special.zeta(3.0, b), "pos", "pos"),
+    "zeta_number_q": (lambda m, a, b: m.special.zeta(a.detach() + 1, 2), "pos", "pos"),
+    "zeta_int_x": (lambda m, a, b: m.special.zeta(3, b), "pos", "pos"),
+    "gammainc": (lambda m, a, b: m.special.gammainc(a.detach(), b), "pos", "pos"),
+    "gammaincc": (lambda m, a, b: m.special.gammaincc(a.detach(), b * 3), "pos", "pos"),
+    "igamma": (lambda m, a, b: m.igamma(a.detach(), b) + a.detach().igammac(b), "pos", "pos"),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shapes", [((2, 3), (2, 3)), ((3,), (2, 3)), ((2, 1), (3,))], ids=str)
+@pytest.mark.parametrize("name", sorted(TWO_OPERANDS))
+def test_zeta_and_incomplete_gamma(differential, make, name, shapes, dtype):
+    fn, da, db = TWO_OPERANDS[name]
+    differential(fn, make(shapes[0], dtype, da), make(shapes[1], dtype, db))
+
+
+def test_zeta_and_incomplete_gamma_dtypes(differential, make):
+    differential(lambda m, a, b: m.special.zeta(a, b), np.array([2, 3]), np.array([1, 2]))
+    differential(lambda m, a, b: m.special.zeta(a, 1.5), np.array([2, 3]), 0)
+    differential(lambda m, a, b: m.special.zeta(a, b), make((3,), "float32", "pos") + 1,
+                 make((3,), "float64", "pos"), grad=False)
+    # (torch's backward fails on a bool a: values only)
+    differential(lambda m, a, b: m.special.gammainc(a, b), np.array([True, False]),
+                 make((2,), "float32", "pos"), grad=False)
+    differential(lambda m, a, b: m.special.gammaincc(a, b), np.array([1, 2]),
+                 make((2,), "float64", "pos"))
+
+
+NOT_IMPLEMENTED = {
+    "zeta_x": lambda m, a, b: m.special.zeta(a + 1, b),
+    "zeta_x_number_q": lambda m, a, b: m.special.zeta(a + 1, 2.0),
+    "gammainc_a": lambda m, a, b: m.special.gammainc(a, b),
+    "gammaincc_a": lambda m, a, b: m.special.gammaincc(a, b.detach()),
+    "igamma_a": lambda m, a, b: m.igamma(a, b),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_IMPLEMENTED))
+def test_derivatives_pytorch_does_not_implement_raise_at_backward(torch, name):
+    fn = NOT_IMPLEMENTED[name]
+    data = np.array([0.5, 1.5, 2.0])
+    outs = []
+    for m in (sg, torch):
+        a, b = m.tensor(data, requires_grad=True), m.tensor(data + 1, requires_grad=True)
+        y = fn(m, a, b)  # the forward records it
+        with pytest.raises(NotImplementedError) as err:
+            y.sum().backward()
+        outs.append((y.grad_fn.name(), str(err.value)))
+    assert outs[0] == outs[1]
+
+
+def test_compiling_them(rng):
+    """zeta compiles (its gradient in q; the one in x raises PyTorch's error when the gradient
+    is made); gammainc and gammaincc refuse to compile, naming themselves."""
+    x, q = rng.uniform(1.5, 4, 5), rng.uniform(0.5, 3, 5)
+    cf = sg.compile(lambda a, b: sg.special.zeta(a.detach(), b).sum(), wrt=[1], backend="numpy")
+    value, (g,) = cf.value_and_grad(x, q)
+    tq = sg.tensor(q, requires_grad=True)
+    want = sg.special.zeta(sg.tensor(x), tq).sum()
+    want.backward()
+    np.testing.assert_allclose(value, want.item(), rtol=1e-13)
+    np.testing.assert_allclose(g, tq.grad.numpy(), rtol=1e-13)
+    cf = sg.compile(lambda a, b: sg.special.zeta(a, b).sum(), wrt=[0], backend="numpy")
+    with pytest.raises(NotImplementedError, match="the derivative for 'zeta' is not implemented"):
+        cf.value_and_grad(x, q)
+    for f in (sg.special.gammainc, sg.special.gammaincc, sg.igamma, sg.igammac):
+        with pytest.raises(RuntimeError, match=f"{f.__name__} cannot be compiled"):
+            sg.compile(lambda a, b, f=f: f(a, b).sum(), backend="numpy")(x, q)
