@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from . import debug, step_caller
+from . import debug
 from .compile_args import ArgumentError, prepare_args, signature_of
 from .compile_trace import CompiledTrace, name_hints
 from .over_chunks import any_dask
@@ -244,21 +244,31 @@ class CompiledFunction:
         is this step's gradient, as ``opt.zero_grad(); loss.backward(); opt.step()`` leaves
         them. Hyper-parameters are read at every call (a schedule never recompiles). Nothing
         is written when the step raises. Returns the loss as a 0-d array."""
+        caller = self._step_caller
+        if caller is not None:  # (this instance's `step` while it is set: see `_use_step_caller`)
+            return caller(opt, *args)
+        return self._step_general(opt, args)
+
+    def _use_step_caller(self, caller) -> None:
+        """Make ``caller`` (`step_caller.build`'s) the step tried first: ``self.step`` is then
+        the generated function itself (no method call around it), which calls
+        `_step_after_miss` when its guards fail."""
+        self._step_caller = caller
+        self.__dict__["step"] = caller
+
+    def _step_after_miss(self, opt, args):
+        """The step when the generated step in use (`_step_caller`) does not fit the call:
+        another one kept for this pattern (batch sizes, optimizers in turn), else the general
+        path, which builds one."""
+        self._step_missed = missed = self._step_caller
+        other = self._step_callers.get((id(opt), _fast_key(args)))
+        if other is not None and other is not missed:
+            self._use_step_caller(other)  # if it misses too: the general path
+            return other(opt, *args)
+        return self._step_general(opt, args)
+
+    def _step_general(self, opt, args):
         try:
-            caller = self._step_caller
-            if caller is not None:
-                loss = caller(opt, *args)
-                if loss is not _STEP_MISSING:
-                    return loss
-                self._step_missed = caller
-                # another pattern seen before (batch sizes, optimizers in turn)?
-                other = self._step_callers.get((id(opt), _fast_key(args)))
-                if other is not None and other is not caller:
-                    loss = other(opt, *args)
-                    if loss is not _STEP_MISSING:
-                        self._step_caller = other
-                        return loss
-                    self._step_missed = other  # built again by the general path
             from .compile_step import step
             return step(self, opt, args)
         except IndexError as e:
@@ -385,7 +395,6 @@ def _fast_key(args):
 
 
 _MISSING = object()
-_STEP_MISSING = step_caller.MISSING
 
 
 def _fast_caller(pattern, bound, fixes, n_out):

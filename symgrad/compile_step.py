@@ -231,7 +231,7 @@ def _remember_caller(cf, loop, opt, args, inputs):
         callers[key] = caller
         while len(callers) > step_caller.KEEP:  # the oldest first
             del callers[next(iter(callers))]
-    cf._step_caller = caller
+    cf._use_step_caller(caller)
 
 
 def _step_over_chunks(cf, opt, args):

@@ -7,7 +7,10 @@ has run that way, `build` writes all of it as one straight-line function for exa
 optimizer, those parameters and state arrays and that argument pattern (types, dtypes,
 shapes), in the manner of `compile._fast_caller`. Every assumption is a guard at the top: any
 other call (another optimizer, a replaced ``.data`` or state tensor, changed options, other
-shapes) returns `MISSING` and takes the general path, which builds a caller again.
+shapes) calls `CompiledFunction._step_after_miss` (another generated step kept for the call,
+or the general path, which builds a caller again). While it is in use it is the compiled
+function's ``step`` itself (`CompiledFunction._use_step_caller`), so a step is one Python call
+before the kernels.
 
 The runtime scalars come from `train_step.scalar_values`, worked out again whenever a value
 they are made of may have changed (a group's values, Adam's step counts; always while a group
@@ -25,7 +28,7 @@ import numpy as np
 
 from .train_step import scalar_values
 
-MISSING = object()
+MISS = "return MISS(opt, args)"  # a call the guards refuse: the general path
 _SCALARS = (float, int, bool)
 MAX_BUILDS = 64  # per step layout: a caller whose guards fail at every call is not rebuilt
 KEEP = 8  # generated steps kept per compiled function (by optimizer and argument pattern)
@@ -40,13 +43,14 @@ def build(cf, loop, opt, args, inputs):
     if layout.builds >= MAX_BUILDS or len(args) != entry.n_args:
         return None
     layout.builds += 1
-    env = {"nd": np.ndarray, "MISSING": MISSING, "OPT": opt, "LOOP": loop, "FN": loop.fn,
+    env = {"nd": np.ndarray, "OPT": opt, "LOOP": loop, "FN": loop.fn,
            "NO": loop.no_order, "TABLE": loop.table, "LOSSES": loop.losses, "DONE": loop.done,
            "STATS": cf._stats, "values_of": scalar_values, "empty": np.empty,
-           "asarray": np.asarray, "LD": loop.loss_dtype}
-    params, guards, passed = [], ["opt is OPT", "not more"], []
+           "asarray": np.asarray, "LD": loop.loss_dtype, "MISS": cf._step_after_miss,
+           "RAISE": cf._raise_eager_error}
+    params, guards, passed = [], ["opt is OPT"], []
     for i, a in enumerate(args):
-        params.append(f"a{i}=MISSING")
+        params.append(f"a{i}")
         if type(a) is np.ndarray:
             if inputs[i] is not a:
                 return None
@@ -80,8 +84,10 @@ def build(cf, loop, opt, args, inputs):
     body = _optimizer_guards(env, guards, layout, opt)
     if body is None:
         return None
-    lines = [f"def step({', '.join(['opt'] + params + ['*more'])}):",
-             f"    if not ({' and '.join(guards)}):", "        return MISSING"]
+    lines = ["def step(opt, *args):", f"    if len(args) != {len(args)}:", f"        {MISS}"]
+    if params:
+        lines.append(f"    {''.join(p + ', ' for p in params)}= args")
+    lines += [f"    if not ({' and '.join(guards)}):", f"        {MISS}"]
     lines += body
     grads, commit = [], []
     for j, t in enumerate(layout.tensors):
@@ -92,13 +98,18 @@ def build(cf, loop, opt, args, inputs):
         # the bare array: Tensor.grad makes it a Tensor when first read
         commit += [f"    T{k}._version.value += 1", f"    T{k}._grad = g{j}"]
     states = [f"M{j}_{s}v" for j, rule in enumerate(layout.rules) for s in rule.states]
-    lines.append(f"    FN(0, 1, 1, 1, NO, TABLE, LOSSES, DONE, "
-                 f"{', '.join(passed + states + grads)})")
+    lines += ["    try:", f"        FN(0, 1, 1, 1, NO, TABLE, LOSSES, DONE, "
+              f"{', '.join(passed + states + grads)})",
+              "    except IndexError as e:",  # nothing written: eager's error
+              "        RAISE(args, e)"]
     lines += commit
     if layout.adam:
         for j in range(len(layout.tensors)):
             lines += [f"    K{j}d[()] = n{j} + 1.0", f"    K{j}._version.value += 1"]
-    lines += ["    STATS['hits'] += 1", "    return asarray(LOSSES[0], LD)", ""]
+    # the loss as a new 0-d array (a copy of a view of the loop's loss when it is a float64)
+    env["LOSS"] = loop.losses.reshape(())
+    loss = "LOSS.copy()" if loop.loss_dtype == np.float64 else "asarray(LOSSES[0], LD)"
+    lines += ["    STATS['hits'] += 1", f"    return {loss}", ""]
     source = "\n".join(lines)
     exec(compile(source, f"<symgrad step of {cf.__name__}>", "exec"), env)
     fn = env["step"]
@@ -135,7 +146,7 @@ def _optimizer_guards(env, guards, layout, opt):
             return None
         if rule.states or layout.adam:
             lines += [f"    st{j} = state.get(T_{j})", f"    if st{j} is None:",
-                      "        return MISSING"]
+                      f"        {MISS}"]
         else:  # plain SGD keeps no state
             env["EMPTY"] = {}
             lines.append(f"    st{j} = state.get(T_{j}, EMPTY)")
@@ -147,14 +158,14 @@ def _optimizer_guards(env, guards, layout, opt):
             env[f"M{j}_{s}"], env[f"M{j}_{s}d"] = have, have._data
             env[f"M{j}_{s}v"] = have._data.reshape(1) if have._data.ndim == 0 else have._data
             lines += [f"    if not (st{j}.get({s!r}) is M{j}_{s} and M{j}_{s}._data is M{j}_{s}d):",
-                      "        return MISSING"]
+                      f"        {MISS}"]
         if layout.adam:
             count = state.get("step")
             if count is None:
                 return None
             env[f"K{j}"], env[f"K{j}d"] = count, count._data
             lines += [f"    if not (st{j}.get('step') is K{j} and K{j}._data is K{j}d):",
-                      "        return MISSING", f"    n{j} = K{j}d.item()"]
+                      f"        {MISS}", f"    n{j} = K{j}d.item()"]
         # the group's scalars, worked out for its first parameter (Adam: again for a
         # parameter at another step count, one frozen for a while)
         first = first_of_group.get(id(group))
@@ -164,8 +175,7 @@ def _optimizer_guards(env, guards, layout, opt):
             env[f"GG{j}"] = group
             values += [f"        v{j} = values_of(opt, GG{j}, st{j}, 0)",
                        f"        r{j} = [{names}]"]
-            group_key += [f"len(GG{j})"] + [f"GG{j}[{name!r}]" for name in sorted(group)
-                                            if name != "params"]
+            group_key.append(f"GG{j}")
         elif layout.adam:
             values += [f"        v{j} = v{first} if n{j} == n{first} else "
                        f"values_of(opt, GG{first}, st{j}, 0)",
@@ -174,25 +184,34 @@ def _optimizer_guards(env, guards, layout, opt):
             counts.append(f"n{j}")
         row.append(f"r{j if layout.adam else first}")
     # the row is worked out again only when a value it is made of may have changed: the
-    # groups' values (kept only while all are immutable: a Tensor lr changes in place; the
-    # forms are checked when they change) and Adam's step counts; or when the general path
-    # wrote another row
-    env["KEYS"], env["immutable"] = [None, None, None], _immutable
-    lines.append(f"    gkey = ({', '.join(group_key)},)")
+    # groups' values (compared with a copy of each group, kept only while its values are all
+    # immutable: a Tensor lr changes in place; the forms are checked when they change) and
+    # Adam's step counts; or when the general path wrote another row
+    env["KEYS"], env["SN"], env["snapshot"] = [None, None, None], [None] * len(group_key), \
+        _snapshot
+    same = " and ".join(f"{name} == SN[{g}]" for g, name in enumerate(group_key))
+    lines.append(f"    same = {same}")
     if counts:
         lines += [f"    nkey = ({', '.join(counts)},)",
-                  "    if gkey != KEYS[0] or nkey != KEYS[2] or LOOP.row is not KEYS[1]:"]
+                  "    if not same or nkey != KEYS[2] or LOOP.row is not KEYS[1]:"]
     else:
-        lines += ["    nkey = None", "    if gkey != KEYS[0] or LOOP.row is not KEYS[1]:"]
-    lines.append("        if gkey != KEYS[0]:")
+        lines += ["    nkey = None", "    if not same or LOOP.row is not KEYS[1]:"]
+    lines.append("        if not same:")
     if forms:
-        lines += [f"            if not ({' and '.join(forms)}):", "                return MISSING"]
-    lines += ["            KEYS[0] = gkey if immutable(gkey) else None"]
+        lines += [f"            if not ({' and '.join(forms)}):", f"                {MISS}"]
+    lines += [f"            SN[:] = [{', '.join(f'snapshot({n})' for n in group_key)}]"]
     lines += values
     lines += [f"        row = {' + '.join(row)}", "        if row != LOOP.row:",
               "            TABLE[0] = row", "            LOOP.row = row",
               "        KEYS[1], KEYS[2] = LOOP.row, nkey"]
     return lines
+
+
+def _snapshot(group: dict) -> dict | None:
+    """A copy of ``group`` to compare it with at the next step (equal: no value changed), or
+    None (never equal) when a value other than its params can change in place."""
+    values = tuple(v for k, v in group.items() if k != "params")
+    return dict(group) if _immutable(values) else None
 
 
 def _immutable(values) -> bool:
