@@ -301,6 +301,27 @@ def test_replaced_storage_is_not_written_and_steps_stay_eager(fast, monkeypatch,
 
 
 @pytest.mark.slow
+def test_the_generated_step_is_the_step_and_hands_other_calls_on(fast, monkeypatch):
+    """In use, the generated step is ``train.step`` itself; a call it does not fit (another
+    number of arguments, a Tensor for an array) takes the general path with
+    eager's result or error, and the next fitting call is generated again."""
+    m1, o1, train, m2, o2, x, y = _warmed(monkeypatch, "sgd")
+    assert train.step is train._step_caller and train.step is not type(train).step
+    with pytest.raises(TypeError, match="positional argument"):
+        train.step(o1, x)
+    callers = fast.caller
+    _same_steps(train, m1, o1, m2, o2, x, y)
+    assert fast.caller == callers + 1
+    loss = train.step(o1, sg.tensor(x), y)  # a Tensor: the general path, an eager step
+    eager_loss = eager_step(m2, o2, x, y)
+    np.testing.assert_allclose(loss, eager_loss, **TOL[sg.float64])
+    _assert_same(m1, m2, o1, o2, **TOL[sg.float64])
+    assert fast.caller == callers + 1
+    _same_steps(train, m1, o1, m2, o2, x, y, steps=2)
+    assert fast.caller == callers + 3 and train.step is train._step_caller
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("form", ["sgd", "adam"])
 def test_a_grad_held_from_an_earlier_step_is_not_written(fast, monkeypatch, form):
     m1, o1, train, m2, o2, x, y = _warmed(monkeypatch, form)
