@@ -124,12 +124,20 @@ def _one_chunk(layout, inputs) -> bool:
     return bind(shapes) is not None
 
 
-def _compiled(fn, order, values, tensors) -> bool:
-    """Whether loop function ``fn`` is compiled for these arguments, in this process or in
-    Numba's disk cache (then loaded)."""
-    grads = [np.empty_like(t._data) for t in tensors]
-    args = (0, 1, 1, 1, order, np.empty((1, 1)), np.empty(1), np.zeros(1, np.int64),
-            *values, *[g.reshape(1) if g.ndim == 0 else g for g in grads])
+def _loop_args(order, values, tensors) -> tuple:
+    """Arguments like a loop function's (``loop_in_order``, ``loop_shuffled``)."""
+    return (0, 1, 1, 1, order, np.empty((1, 1)), np.empty(1), np.zeros(1, np.int64),
+            *values, *_grad_views(tensors))
+
+
+def _grad_views(tensors) -> list:
+    """New gradient arrays like ``tensors``' (a rank-0 one as a 1-element view)."""
+    return [np.empty(t._data.shape or (1,), t._data.dtype) for t in tensors]
+
+
+def _compiled(fn, args) -> bool:
+    """Whether loop function ``fn`` is compiled for arguments like ``args``, in this process or
+    in Numba's disk cache (then loaded)."""
     try:
         sig = tuple(fn.typeof_pyval(a) for a in args)
         if sig in fn.overloads:
@@ -212,7 +220,8 @@ class CompiledLoop:
 
     def _compiled(self, shuffled) -> bool:
         order = np.empty((1, 1) if shuffled else (0, 0), np.int64)
-        return _compiled(self._function(shuffled), order, self.values, self.layout.tensors)
+        return _compiled(self._function(shuffled),
+                         _loop_args(order, self.values, self.layout.tensors))
 
     def run(self, opt, i0, i1, per_epoch, order_of, losses, progress):
         """Steps ``i0..i1-1`` (step i: minibatch ``i % per_epoch`` of epoch
@@ -253,7 +262,7 @@ class CompiledLoop:
 
 
 class StepLoop:
-    """`compile_step.step` through the compiled loop of one step (inputs passed as they are):
+    """`compile_step.step` through the loop module's ``step_once`` (inputs passed as they are):
     the kernels write the parameters and optimizer state in place, so a step costs the
     kernels, one call and the bookkeeping. Used, like `CompiledLoop`, once it is compiled
     for the arguments' types or `step` has spent `COMPILE_AFTER_SECONDS` without it
@@ -270,7 +279,7 @@ class StepLoop:
         return None if module is None else cls(module, entry, layout, found[0], inputs)
 
     def __init__(self, module, entry, layout, spec, inputs):
-        self.fn, self.layout, self.entry = module.loop_in_order, layout, entry
+        self.fn, self.layout, self.entry = module.step_once, layout, entry
         self.n_inputs = len(inputs)
         # input position -> how to pass it (a rank-0 parameter as a 1-element view, a rank-0
         # input as a scalar); the others as they are
@@ -281,15 +290,14 @@ class StepLoop:
                        for s in rule.states]
         self.columns = sum(len(rule.scalars) for rule in layout.rules)
         self.loss_dtype = entry.program.outputs[0].dtype.np
-        self.no_order = np.empty((0, 0), np.int64)
         self.n_args = entry.n_args
         # the arguments' types and shapes -> compiled (True, False) or "threads" (a pass
         # would run on several threads: the threaded driver runs it)
         self.checked = {}
-        # reused from step to step: the scalars' row (rewritten when a value changes), the
-        # loss and the finished-step count
+        # reused from step to step: the scalars' row (rewritten when a value changes) and
+        # the loss
         self.table, self.row = np.empty((1, self.columns)), None
-        self.losses, self.done = np.empty(1), np.zeros(1, np.int64)
+        self.losses = np.empty(1)
 
     def values(self, opt, inputs) -> list | None:
         """The loop's arguments for ``inputs`` and the optimizer's current state arrays; None
@@ -320,8 +328,9 @@ class StepLoop:
             if not _one_chunk(self.layout, values[:self.n_inputs]):
                 known = self.checked[key] = "threads"
             else:
-                known = self.checked[key] = _compiled(self.fn, self.no_order, values,
-                                                      self.layout.tensors)
+                known = self.checked[key] = _compiled(
+                    self.fn, (self.table, self.losses, *values,
+                              *_grad_views(self.layout.tensors)))
         if known is False and self.layout.step_seconds >= COMPILE_AFTER_SECONDS:
             known = self.checked[key] = True  # compiled by the call about to run
         return known is True
@@ -334,7 +343,7 @@ class StepLoop:
             self.table[0], self.row = row, row
         grads = [np.empty_like(t._data) for t in layout.tensors]
         t0 = time.perf_counter()
-        self.fn(0, 1, 1, 1, self.no_order, self.table, self.losses, self.done, *values,
+        self.fn(self.table, self.losses, *values,
                 *[g.reshape(1) if g.ndim == 0 else g for g in grads])
         layout.run_seconds = time.perf_counter() - t0
         _commit(layout, opt, 1, grads)

@@ -44,7 +44,7 @@ def build(cf, loop, opt, args, inputs):
         return None
     layout.builds += 1
     env = {"nd": np.ndarray, "OPT": opt, "LOOP": loop, "FN": loop.fn,
-           "NO": loop.no_order, "TABLE": loop.table, "LOSSES": loop.losses, "DONE": loop.done,
+           "TABLE": loop.table, "LOSSES": loop.losses,
            "STATS": cf._stats, "values_of": scalar_values, "empty": np.empty,
            "asarray": np.asarray, "LD": loop.loss_dtype, "MISS": cf._step_after_miss,
            "RAISE": cf._raise_eager_error}
@@ -98,8 +98,7 @@ def build(cf, loop, opt, args, inputs):
         # the bare array: Tensor.grad makes it a Tensor when first read
         commit += [f"    T{k}._version.value += 1", f"    T{k}._grad = g{j}"]
     states = [f"M{j}_{s}v" for j, rule in enumerate(layout.rules) for s in rule.states]
-    lines += ["    try:", f"        FN(0, 1, 1, 1, NO, TABLE, LOSSES, DONE, "
-              f"{', '.join(passed + states + grads)})",
+    lines += ["    try:", f"        FN(TABLE, LOSSES, {', '.join(passed + states + grads)})",
               "    except IndexError as e:",  # nothing written: eager's error
               "        RAISE(args, e)"]
     lines += commit

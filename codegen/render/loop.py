@@ -55,8 +55,8 @@ def _copy(target, rank, q) -> list:
 
 
 def loop_source(module_name: str, spec: LoopSpec) -> str:
-    """The source of a module with ``loop_in_order`` and ``loop_shuffled``, calling
-    ``run_jit`` of the training-step module ``module_name`` (bound by the loader)."""
+    """The source of a module with ``loop_in_order``, ``loop_shuffled`` and ``step_once``,
+    calling ``run_jit`` of the training-step module ``module_name`` (bound by the loader)."""
     args, columns = [], 0
     for k, (role, rank, dtype) in enumerate(spec.inputs):
         if role == "scalar":
@@ -96,6 +96,21 @@ def loop_source(module_name: str, spec: LoopSpec) -> str:
             "",
             ""]
 
+    # one step on the inputs as given (`symgrad.fit_loop.StepLoop`): no step range, order or
+    # count to pass (a step that raises has written nothing); ``losses`` has one element (its
+    # length is run_jit's ``one``, as ``done``'s in the loops)
+    once = ", ".join(args).replace("[ROWS]", "").replace("i - i0", "0")
+    step_once = [
+        "@njit(**JIT)",
+        f"def step_once({', '.join(['table, losses'] + params)}):",
+        '    """One step on the inputs as they are, its scalars table[0]: the loss in '
+        'losses[0]."""',
+        f"    o = run_jit(losses.shape[0], {once})",
+        "    losses[0] = o[0]",
+        *[line[4:] for line in writes + grads],
+        "",
+        ""]
+
     return "\n".join([
         f'"""symgrad training loop over the steps of {module_name}.',
         "",
@@ -112,4 +127,5 @@ def loop_source(module_name: str, spec: LoopSpec) -> str:
         *loop("loop_in_order", "start:start + batch", "rows in order"),
         *loop("loop_shuffled", "order[i // per_epoch - i0 // per_epoch, start:start + batch]",
               "rows order[epoch - first epoch, start:start + batch]"),
+        *step_once,
     ]).rstrip() + "\n"

@@ -42,17 +42,22 @@ def test_the_source_is_readable_and_names_what_each_input_does():
     assert "from codegen.njit import njit" in src and "JIT = dict(" in src
     head = "(i0, i1, per_epoch, batch, order, table, losses, done, x0, x1, x2, x3, x4, x7, g0, g1):"
     assert f"def loop_in_order{head}" in src and f"def loop_shuffled{head}" in src
-    assert src.count("@njit(**JIT)") == 2
+    assert "def step_once(table, losses, x0, x1, x2, x3, x4, x7, g0, g1):" in src
+    assert src.count("@njit(**JIT)") == 3
     # the scalars are the table's columns, in the step's dtype; a rank-0 parameter its element
     assert src.count("table[i - i0, 0]") == 2 and src.count("np.float32(table[i - i0, 1])") == 2
     assert "table[i - i0, 2]" not in src
+    # one step: the inputs as they are, the table's first row
+    assert ("o = run_jit(losses.shape[0], x0, x1, x2, x3[0], x4, table[0, 0], "
+            "np.float32(table[0, 1]), x7)") in src
     assert "x0[start:start + batch], x1[start:start + batch], x2, x3[0], x4," in src
     assert ("x0[order[i // per_epoch - i0 // per_epoch, start:start + batch]], "
             "x1[order[i // per_epoch - i0 // per_epoch, start:start + batch]]") in src
     assert src.count("losses[i] = o[0]") == 2 and src.count("done[0] = i + 1") == 2
+    assert src.count("losses[0] = o[0]") == 1
     # the written inputs and the gradients are assigned, the data and fixed inputs never
     for name in ("x2", "x3", "x4", "g0", "g1"):
-        assert len(re.findall(rf"^\s+{name}\[[^\]]*\] = ", src, re.M)) == 2, name
+        assert len(re.findall(rf"^\s+{name}\[[^\]]*\] = ", src, re.M)) == 3, name
     assert not re.search(r"^\s+x[01567]\[[^\]]*\] = ", src, re.M)
 
 
@@ -127,6 +132,27 @@ def test_the_loop_runs_the_steps_and_writes_in_place(module, shuffled):
     np.testing.assert_array_equal(m, m_want)
     np.testing.assert_array_equal(g0, g0_want)  # the last step's gradients
     np.testing.assert_array_equal(g1, [g1_want])
+
+
+def test_step_once_is_one_step_on_the_inputs_as_given(module):
+    x, y, order, table = _data()
+    w, b, m, _, _, g0, g1 = _arrays()
+    losses = np.full(1, np.nan)  # one element: its length is run_jit's ``one``
+    module.step_once(table[2:], losses, x[:4], y[:4], w, b.reshape(1), m, 1.5, g0, g1)
+    want, w_want, b_want, m_want, (g0_want, g1_want) = _expected(
+        x[:4], y[:4], lambda i: slice(None), table[2:], 0, 1, 1.5)
+    assert losses[0] == want[0]
+    np.testing.assert_array_equal(w, w_want)
+    np.testing.assert_array_equal(b, b_want)
+    np.testing.assert_array_equal(m, m_want)
+    np.testing.assert_array_equal(g0, g0_want)
+    np.testing.assert_array_equal(g1, [g1_want])
+    y[3] = -1  # raises before writing anything (as a kernel checks its labels)
+    before = [a.copy() for a in (w, b, m, losses, g0, g1)]
+    with pytest.raises(IndexError):
+        module.step_once(table, losses, x[:4], y[:4], w, b.reshape(1), m, 1.5, g0, g1)
+    for a, k in zip((w, b, m, losses, g0, g1), before):
+        np.testing.assert_array_equal(a, k)
 
 
 def test_a_step_that_raises_leaves_the_finished_steps(module):
