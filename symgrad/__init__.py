@@ -222,6 +222,8 @@ def _wrap_exports():
 
 _wrap_exports()
 
+from . import mathops as _mathops  # noqa: E402
+
 special = _types.ModuleType("symgrad.special", "torch.special: the special functions symgrad has.")
 special.erf = erf
 special.erfc = erfc
@@ -255,6 +257,8 @@ special.ndtri = _special_ndtri
 special.zeta = _special_zeta
 special.gammainc = _special_gammainc
 special.gammaincc = _special_gammaincc
+for _name in _mathops.NOT_DIFFERENTIATED:  # (torch.special only: bessel_j0, airy_ai, ...)
+    setattr(special, _name, getattr(_mathops, "special_" + _name))
 _sys.modules[special.__name__] = special
 
 from . import linalg, nn, optim  # noqa: E402,F401 (linalg: torch.linalg's norms)

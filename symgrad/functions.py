@@ -30,7 +30,9 @@ from sympy.codegen.cfunctions import expm1, log1p
 __all__ = ["PointwiseFunction", "REGISTRY", "registered", "sigmoid", "softplus", "relu", "step",
            "isnan", "log1p", "expm1", "erf", "erfc", "rint", "trunc", "lgamma", "digamma",
            "polygamma", "erfcx", "log_ndtr", "i0", "i0e", "i1", "i1e", "erfinv", "ndtri", "zeta",
-           "gammainc", "gammaincc"]
+           "gammainc", "gammaincc", "bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1",
+           "modified_bessel_k0", "modified_bessel_k1", "scaled_modified_bessel_k0",
+           "scaled_modified_bessel_k1", "spherical_bessel_j0", "airy_ai"]
 
 erf = sympy.erf  # SymPy's: d/dx erf(x) = 2/sqrt(pi) e^(-x^2), erf(-x) = -erf(x), erf(0) = 0
 erfc = sympy.erfc  # SymPy's: 1 - erf(x), d/dx = -2/sqrt(pi) e^(-x^2); accurate for large x
@@ -317,6 +319,66 @@ class gammaincc(sympy.Function):  # noqa: N801
         return -sympy.exp((a - 1) * sympy.log(x) - x - lgamma(a))
 
 
+# --- torch.special functions PyTorch 2.13 does not differentiate --------------------------------
+# Their outputs never require grad (PyTorch's do not: a backward through them raises "element 0
+# of tensors does not require grad"): `symgrad.math_pointwise` applies them to detached
+# operands, eagerly and in traces alike, so no derivative of theirs is ever taken.
+
+
+class _NotDifferentiated(sympy.Function):
+    """A function PyTorch gives no gradient: asking SymPy for one raises (never happens
+    through the tensor API, which detaches the operands)."""
+
+    def fdiff(self, argindex=1):
+        _not_implemented(type(self).__name__)
+
+
+class bessel_j0(_NotDifferentiated):  # noqa: N801
+    """J0(x), the Bessel function of the first kind of order 0 (even); NaN at ±inf, as
+    PyTorch's."""
+
+
+class bessel_j1(_NotDifferentiated):  # noqa: N801
+    """J1(x), the Bessel function of the first kind of order 1 (odd); NaN at ±inf."""
+
+
+class bessel_y0(_NotDifferentiated):  # noqa: N801
+    """Y0(x), the Bessel function of the second kind of order 0: -inf at 0, NaN below 0 and at
+    ±inf."""
+
+
+class bessel_y1(_NotDifferentiated):  # noqa: N801
+    """Y1(x), the Bessel function of the second kind of order 1: -inf at 0 (and below
+    ~2e-308, where -2/(pi x) overflows), NaN below 0 and at ±inf."""
+
+
+class modified_bessel_k0(_NotDifferentiated):  # noqa: N801
+    """K0(x), the modified Bessel function of the second kind of order 0: inf at 0, 0 at inf,
+    NaN below 0."""
+
+
+class modified_bessel_k1(_NotDifferentiated):  # noqa: N801
+    """K1(x), the modified Bessel function of the second kind of order 1: inf at 0, 0 at inf,
+    NaN below 0 and (PyTorch's: inf + log(0) * 0) at the subnormal 5e-324."""
+
+
+class scaled_modified_bessel_k0(_NotDifferentiated):  # noqa: N801
+    """e^x K0(x): inf at 0, 0 at inf, NaN below 0."""
+
+
+class scaled_modified_bessel_k1(_NotDifferentiated):  # noqa: N801
+    """e^x K1(x): inf at 0, 0 at inf, NaN below 0 and at 5e-324 (as PyTorch's)."""
+
+
+class spherical_bessel_j0(_NotDifferentiated):  # noqa: N801
+    """j0(x) = sin(x) / x, the spherical Bessel function of order 0: 1 at 0, 0 at ±inf."""
+
+
+class airy_ai(_NotDifferentiated):  # noqa: N801
+    """Ai(x), the Airy function of the first kind: 0 where it underflows (x > 104), NaN at
+    ±inf (PyTorch's values)."""
+
+
 # --- NumPy implementations ----------------------------------------------------------------------
 
 
@@ -459,6 +521,64 @@ def _incomplete_gamma(name, lower):
 def _np_ndtri(x):
     x = np.asarray(x)
     return _same_dtype(_special("ndtri")(x.astype(np.float64)), x)
+
+
+def _python_helper(name):
+    """A kernel helper of the registry run as plain Python (NumPy scalars), vectorized: the
+    eager values where SciPy's lose digits, so that eager and kernels compute the same thing."""
+    fn = _PYTHON_HELPERS.get(name)
+    if fn is None:
+        import math
+        namespace = {"np": np, "math": math}
+        exec(REGISTRY[name].helper, namespace)  # noqa: S102 - the registry's own source text
+        fn = _PYTHON_HELPERS[name] = np.vectorize(namespace[REGISTRY[name].kernel],
+                                                  otypes=[np.float64])
+    return fn
+
+
+_PYTHON_HELPERS: dict = {}
+
+
+def _scipy_then_helper(name, scipy_fn, own):
+    """SciPy's values, and the helper's where ``own(x)`` (SciPy's lose digits there)."""
+    def impl(x):
+        x = np.asarray(x)
+        x64 = x.astype(np.float64)
+        with np.errstate(all="ignore"):
+            out = np.array(scipy_fn(x64), dtype=np.float64)
+            mask = own(x64)
+            if np.any(mask):
+                out[mask] = _python_helper(name)(x64[mask])
+        return _same_dtype(out, x)
+    impl.__name__ = f"_np_{name}"
+    return impl
+
+
+def _scipy_only(name, scipy_name):
+    def impl(x):
+        x = np.asarray(x)
+        with np.errstate(all="ignore"):
+            out = _special(scipy_name)(x.astype(np.float64))
+        return _same_dtype(out, x)
+    impl.__name__ = f"_np_{name}"
+    return impl
+
+
+def _large(x):
+    return np.abs(x) >= 25.0  # (Hankel's expansion: SciPy's phase x - pi/4 is rounded)
+
+
+def _airy_tails(x):
+    return (x <= -9.7) | (x >= 10.0)  # (SciPy's phase, and e^-s, lose digits; NaN beyond 1e9)
+
+
+def _np_spherical_bessel_j0(x):
+    x = np.asarray(x)
+    return _same_dtype(_special("spherical_jn")(0, x.astype(np.float64)), x)
+
+
+def _np_airy_scipy(x):
+    return _special("airy")(x)[0]
 
 
 # --- stable forms (kernels) ---------------------------------------------------------------------
@@ -786,6 +906,309 @@ def ndtri(p):
 import math  # noqa: E402 - for ndtri, which only some modules define
 '''
 
+# --- kernel helpers of the Bessel functions of integer order and of Airy's Ai --------------------
+# J and Y (order 0, 1): the power series below |x| = 2; Miller's backward recurrence
+# J_(k-1) = (2k/x) J_k - J_(k+1) from k = x + 52 (normalized by J0 + 2 sum J_2k = 1) up to 25,
+# with Y from Neumann's series Y0 = (2/pi)(log(x/2) + gamma) J0 - (4/pi) sum (-1)^k J_2k / k and
+# its derivative; above 25 Hankel's asymptotic expansions (24 terms: the first omitted is below
+# 1e-19 of the sum), the phase from sin x and cos x (exact argument reduction). K (order 0, 1):
+# the power series up to 1, above the trapezoidal rule on e^x K_nu(x) = integral of
+# e^(-2 x sinh^2(t/2)) cosh(nu t) dt (exponentially convergent: the integrand is entire). Ai:
+# the same integral for K_(1/3) from x = 1 up, Maclaurin's series on (-1, 1), Taylor steps of
+# Ai'' = x Ai down to -9.7 and below the asymptotic expansion with the phase 2/3 |x|^(3/2) in
+# double-double arithmetic.
+
+_EULER = 0.5772156649015329
+_LN2 = 0.6931471805599453
+
+
+def _hankel_jy(nu, terms=24):
+    """The Horner texts of P(z) and Q(z)/w in Hankel's J_nu, Y_nu ~ sqrt(2/(pi x)) (P cos -+
+    Q sin) for w = 1/x, z = w^2: a_k = prod_j (4 nu^2 - (2j - 1)^2) / (k! 8^k), P = sum (-1)^k
+    a_2k z^k, Q = w sum (-1)^k a_(2k+1) z^k."""
+    a, coeffs = sympy.Integer(1), []
+    for k in range(terms):
+        coeffs.append(a)
+        a = a * (4 * nu * nu - (2 * k + 1)**2) / (8 * (k + 1))
+    p = [(-1)**k * coeffs[2 * k] for k in range(terms // 2)]
+    q = [(-1)**k * coeffs[2 * k + 1] for k in range(terms // 2)]
+    return _horner(p, "z"), _horner(q, "z")
+
+
+# the values of J or Y from the three parts' quantities (order, kind): small (series: j = sum,
+# h = the Y sum), Miller (b0, b1, norm, ys, yd), Hankel (f, p, qq, s, c)
+_JY_RESULT = {
+    (0, "j"): ("s", "b0 / norm", "f * (p * (c + s) - qq * (s - c))"),
+    (1, "j"): ("0.5 * ax * s", "b1 / norm", "f * (p * (s - c) + qq * (s + c))"),
+    (0, "y"): ("0.6366197723675814 * ((lg + 0.5772156649015329) * s - h)",
+               "0.6366197723675814 * ((lg + 0.5772156649015329) * b0 - 2.0 * ys) / norm",
+               "f * (p * (s - c) + qq * (c + s))"),
+    (1, "y"): ("-0.6366197723675814 / ax + 0.6366197723675814 * lg * (0.5 * ax * s) - "
+               "0.15915494309189535 * ax * h",
+               "(0.6366197723675814 * ((lg + 0.5772156649015329) * b1 - b0 / ax + yd)) / norm",
+               "f * (qq * (s - c) - p * (s + c))"),
+}
+
+
+def _jy_helper(name, order, kind):
+    """The helper of J0, J1, Y0 or Y1 (self-contained: a module prints only what it calls)."""
+    small, miller, large = _JY_RESULT[order, kind]
+    p, q = _hankel_jy(order)
+    if order == 0:  # sum (-q)^k / k!^2 and, for Y0, sum H_k (-q)^k / k!^2
+        series = """t = 1.0
+        s = 1.0
+        h = 0.0
+        hk = 0.0
+        for k in range(1, 16):
+            t *= m / (k * k)
+            hk += 1.0 / k
+            s += t
+            h += hk * t"""
+    else:  # sum (-q)^k / (k! (k+1)!) and sum (psi(k+1) + psi(k+2)) (-q)^k / (k! (k+1)!)
+        series = """t = 1.0
+        s = 1.0
+        hk = 0.0
+        h = 1.0 - 1.1544313298030657
+        for k in range(1, 16):
+            t *= m / (k * (k + 1.0))
+            hk += 1.0 / k
+            s += t
+            h += (hk + hk + 1.0 / (k + 1.0) - 1.1544313298030657) * t"""
+    if kind == "j":
+        head = "    ax = abs(x)\n" + ("    if x == 0.0:\n        return x\n" if order else "")
+        tail = "    return -r if x < 0.0 else r\n" if order else "    return r\n"
+    else:
+        head = ("    if x != x or x < 0.0:\n        return np.nan\n"
+                "    if x == 0.0:\n        return -np.inf\n    ax = x\n")
+        tail = "    return r\n"
+    return f'''
+def {name}(x):
+    """{name}(x): the power series below |x| = 2, Miller's recurrence (with Neumann's series
+    for Y) up to 25, Hankel's expansion above; NaN at ±inf{", -inf at 0, NaN below" if kind == "y"
+                                                             else ""} (PyTorch's values)."""
+    x = np.float64(x)
+{head}{"    lg = np.log(ax) - 0.6931471805599453" + chr(10) if kind == "y" else ""}    if ax < 2.0:
+        m = -0.25 * ax * ax
+        {series}
+        r = {small}
+    elif ax < 25.0:
+        n = 2 * (int(ax) // 2) + 52
+        bp = 0.0
+        b = 1e-30
+        norm = 0.0
+        ys = 0.0
+        yd = 0.0
+        b1 = 0.0
+        for k in range(n, 0, -1):
+            bm = (2.0 * k / ax) * b - bp
+            bp = b
+            b = bm
+            j = k - 1
+            if j % 2 == 0:
+                if j > 0:
+                    norm += 2.0 * b
+                    ys += (b if (j // 2) % 2 == 0 else -b) / (j // 2)
+            else:
+                m1 = (j + 1) // 2
+                yd += (b if m1 % 2 == 0 else -b) / m1
+                if j > 1:
+                    m2 = (j - 1) // 2
+                    yd -= (b if m2 % 2 == 0 else -b) / m2
+                if j == 1:
+                    b1 = b
+        b0 = b
+        norm += b0
+        r = {miller}
+    else:
+        w = 1.0 / ax
+        z = w * w
+        p = {p}
+        qq = w * ({q})
+        s = np.sin(ax)
+        c = np.cos(ax)
+        f = 0.5641895835477563 / np.sqrt(ax)
+        r = {large}
+{tail}'''
+
+
+def _k_helper(name, order, scaled):
+    """The helper of K0, K1, e^x K0 or e^x K1."""
+    if order == 0:  # K0 = -(log(x/2) + gamma) I0 + sum H_k q^k / k!^2
+        series = """t = 1.0
+        i = 1.0
+        h = 0.0
+        hk = 0.0
+        for k in range(1, 16):
+            t *= q / (k * k)
+            hk += 1.0 / k
+            i += t
+            h += hk * t
+        r = h - (lg + 0.5772156649015329) * i"""
+        weight = ""
+    else:  # K1 = 1/x + log(x/2) I1 - x/4 sum (psi(k+1) + psi(k+2)) q^k / (k! (k+1)!)
+        series = """t = 1.0
+        i = 1.0
+        hk = 0.0
+        h = 1.0 - 1.1544313298030657
+        for k in range(1, 16):
+            t *= q / (k * (k + 1.0))
+            hk += 1.0 / k
+            i += t
+            h += (hk + hk + 1.0 / (k + 1.0) - 1.1544313298030657) * t
+        r = 1.0 / x + lg * (0.5 * x * i) - 0.25 * x * h"""
+        weight = " * np.cosh(t)"
+    return f'''
+def {name}(x):
+    """{name}(x): the power series up to 1 (log(x/2) as PyTorch's: inf{", NaN" if order else ""}
+    at 5e-324), above the trapezoidal rule on e^x K(x) = integral of e^(-2x sinh^2(t/2))
+    {"cosh(t) " if order else ""}dt, step min(0.2, 0.6/sqrt(x)); inf at 0, 0 at inf, NaN below 0."""
+    x = np.float64(x)
+    if x != x or x < 0.0:
+        return np.nan
+    if x == 0.0:
+        return np.inf
+    if x == np.inf:
+        return 0.0
+    if x <= 1.0:
+        q = 0.25 * x * x
+        lg = np.log(0.5 * x)
+        {series}
+        return r{" * np.exp(x)" if scaled else ""}
+    dt = min(0.2, 0.6 / np.sqrt(x))
+    total = 0.5
+    k = 0.0
+    while True:
+        k += 1.0
+        t = k * dt
+        sh = np.sinh(0.5 * t)
+        term = np.exp(-2.0 * x * sh * sh){weight}
+        total += term
+        if term < 1e-18 * total:
+            break
+    return dt * total{"" if scaled else " * np.exp(-x)"}
+'''
+
+
+def _airy_series(terms):
+    """c_k of Ai(-z) ~ z^(-1/4)/sqrt(pi) (sin(s + pi/4) P - cos(s + pi/4) Q), s = 2/3 z^(3/2):
+    c_k = c_(k-1) (6k - 5)(6k - 3)(6k - 1) / (216 k (2k - 1)); P = sum (-1)^k c_2k s^-2k,
+    Q = sum (-1)^k c_(2k+1) s^-(2k+1)."""
+    c = [sympy.Integer(1)]
+    for k in range(1, terms):
+        c.append(c[-1] * (6 * k - 5) * (6 * k - 3) * (6 * k - 1) / (216 * k * (2 * k - 1)))
+    return (_horner([(-1)**k * c[2 * k] for k in range(terms // 2)], "v"),
+            _horner([(-1)**k * c[2 * k + 1] for k in range(terms // 2)], "v"))
+
+
+_AIRY_P, _AIRY_Q = _airy_series(36)
+
+_AIRY_HELPER = f'''
+def airy_ai(x):
+    """Ai(x): Maclaurin's series on (-1, 1); Taylor steps (at most 1/2) of Ai'' = x Ai from 0
+    down to -9.7; beyond, with s = 2/3 |x|^(3/2) in double-double arithmetic (its rounding
+    would shift the phase, or scale e^-s): from x = 1 up (1/pi) sqrt(x/3) K_(1/3)(s), K by the
+    trapezoidal rule (0 once it underflows), below -9.7 the asymptotic expansion (36 terms).
+    NaN at ±inf (PyTorch's)."""
+    x = np.float64(x)
+    if x != x or x == np.inf or x == -np.inf:
+        return np.nan
+    if -1.0 < x < 1.0:
+        x3 = x * x * x
+        f = 1.0
+        g = x
+        tf = 1.0
+        tg = x
+        for k in range(1, 20):
+            tf *= x3 / ((3.0 * k - 1.0) * (3.0 * k))
+            tg *= x3 / ((3.0 * k) * (3.0 * k + 1.0))
+            f += tf
+            g += tg
+        return 0.3550280538878172 * f - 0.2588194037928068 * g
+    if -9.7 < x < 1.0:
+        n = int(np.ceil(-2.0 * x))
+        h = x / n
+        a = 0.0
+        y = 0.3550280538878172
+        yp = -0.2588194037928068
+        for i in range(n):
+            u = y
+            v = yp
+            w = 0.5 * a * y
+            hn = h * h
+            ny = y + h * yp + w * hn
+            nyp = yp + 2.0 * w * h
+            for j in range(3, 34):
+                c = (a * v + u) / (j * (j - 1.0))
+                nyp += j * c * hn
+                hn *= h
+                ny += c * hn
+                u = v
+                v = w
+                w = c
+            y = ny
+            yp = nyp
+            a += h
+        return y
+    z = abs(x)
+    r = np.sqrt(z)
+    if z < 1e150:  # s = 2/3 z r exactly as sh + sl (Dekker's products; r corrected by Newton)
+        c = 134217729.0 * r
+        rh = c - (c - r)
+        rl = r - rh
+        e = ((rh * rh - z) + 2.0 * rh * rl) + rl * rl
+        dr = -e / (2.0 * r)
+        ph = z * r
+        c = 134217729.0 * z
+        zh = c - (c - z)
+        zl = z - zh
+        pl = ((zh * rh - ph) + zh * rl + zl * rh) + zl * rl + z * dr
+        sh = 0.6666666666666666 * ph
+        c = 134217729.0 * ph
+        qh = c - (c - ph)
+        ql = ph - qh
+        # (2/3 = 0.6666666666666666 + 3.7e-17; the first split as 0.6666666716337204
+        # - 4.967053768289986e-09)
+        sl = ((((0.6666666716337204 * qh - sh) + 0.6666666716337204 * ql
+                - 4.967053768289986e-09 * qh) - 4.967053768289986e-09 * ql)
+              + 0.6666666666666666 * pl + 3.700743415417188e-17 * ph)
+    else:
+        sh = 0.6666666666666666 * z * r
+        sl = 0.0
+    if x > 0.0:
+        if sh > 800.0:
+            return 0.0
+        dt = min(0.2, 0.6 / np.sqrt(sh))
+        total = 0.5
+        k = 0.0
+        while True:
+            k += 1.0
+            t = k * dt
+            sn = np.sinh(0.5 * t)
+            term = np.exp(-2.0 * sh * sn * sn) * np.cosh(t / 3.0)
+            total += term
+            if term < 1e-18 * total:
+                break
+        return 0.3183098861837907 * np.sqrt(x / 3.0) * (np.exp(-sh) * np.exp(-sl)) * (dt * total)
+    sn = np.sin(sh) * np.cos(sl) + np.cos(sh) * np.sin(sl)
+    cs = np.cos(sh) * np.cos(sl) - np.sin(sh) * np.sin(sl)
+    v = 1.0 / (sh * sh)
+    p = {_AIRY_P}
+    q = ({_AIRY_Q}) / sh
+    return 0.3989422804014327 / np.sqrt(r) * ((sn + cs) * p - (cs - sn) * q)
+'''
+
+_SPHERICAL_J0_HELPER = f'''
+def spherical_bessel_j0(x):
+    """sin(x) / x: its Taylor series below |x| = 1/2 (1 at 0), 0 at ±inf."""
+    x = np.float64(x)
+    if x == np.inf or x == -np.inf:
+        return 0.0
+    if abs(x) < 0.5:
+        z = x * x
+        return {_horner([(-1)**k / sympy.factorial(2 * k + 1) for k in range(10)], "z")}
+    return np.sin(x) / x
+'''
+
 
 # --- the registry -------------------------------------------------------------------------------
 
@@ -863,6 +1286,39 @@ import math  # noqa: E402 - for erfc, which only some modules define
     # (no kernel: compiling gammainc and gammaincc is refused, `symgrad.math_pointwise`)
     PointwiseFunction(gammainc, _incomplete_gamma("gammainc", True), transcendental=True),
     PointwiseFunction(gammaincc, _incomplete_gamma("gammaincc", False), transcendental=True),
+    # torch.special functions PyTorch does not differentiate (applied to detached operands)
+    PointwiseFunction(bessel_j0, _scipy_then_helper("bessel_j0", lambda x: _special("j0")(x),
+                                                    _large),
+                      kernel="bessel_j0", transcendental=True,
+                      helper=_jy_helper("bessel_j0", 0, "j")),
+    PointwiseFunction(bessel_j1, _scipy_then_helper("bessel_j1", lambda x: _special("j1")(x),
+                                                    _large),
+                      kernel="bessel_j1", transcendental=True,
+                      helper=_jy_helper("bessel_j1", 1, "j")),
+    PointwiseFunction(bessel_y0, _scipy_then_helper("bessel_y0", lambda x: _special("y0")(x),
+                                                    _large),
+                      kernel="bessel_y0", transcendental=True,
+                      helper=_jy_helper("bessel_y0", 0, "y")),
+    PointwiseFunction(bessel_y1, _scipy_then_helper("bessel_y1", lambda x: _special("y1")(x),
+                                                    _large),
+                      kernel="bessel_y1", transcendental=True,
+                      helper=_jy_helper("bessel_y1", 1, "y")),
+    PointwiseFunction(modified_bessel_k0, _scipy_only("modified_bessel_k0", "k0"),
+                      kernel="modified_bessel_k0", transcendental=True,
+                      helper=_k_helper("modified_bessel_k0", 0, scaled=False)),
+    PointwiseFunction(modified_bessel_k1, _scipy_only("modified_bessel_k1", "k1"),
+                      kernel="modified_bessel_k1", transcendental=True,
+                      helper=_k_helper("modified_bessel_k1", 1, scaled=False)),
+    PointwiseFunction(scaled_modified_bessel_k0, _scipy_only("scaled_modified_bessel_k0", "k0e"),
+                      kernel="scaled_modified_bessel_k0", transcendental=True,
+                      helper=_k_helper("scaled_modified_bessel_k0", 0, scaled=True)),
+    PointwiseFunction(scaled_modified_bessel_k1, _scipy_only("scaled_modified_bessel_k1", "k1e"),
+                      kernel="scaled_modified_bessel_k1", transcendental=True,
+                      helper=_k_helper("scaled_modified_bessel_k1", 1, scaled=True)),
+    PointwiseFunction(spherical_bessel_j0, _np_spherical_bessel_j0, kernel="spherical_bessel_j0",
+                      transcendental=True, helper=_SPHERICAL_J0_HELPER),
+    PointwiseFunction(airy_ai, _scipy_then_helper("airy_ai", _np_airy_scipy, _airy_tails),
+                      kernel="airy_ai", transcendental=True, helper=_AIRY_HELPER),
 ]
 
 REGISTRY: dict[str, PointwiseFunction] = {f.name: f for f in _ENTRIES}

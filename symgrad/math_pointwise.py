@@ -11,6 +11,7 @@ import numpy as np
 import sympy
 
 from . import dtypes, prims
+from . import functions as _fn
 from .functions import digamma as _digamma
 from .functions import erfc as _erfc
 from .functions import erfcx as _erfcx
@@ -777,3 +778,95 @@ gammaincc = _incomplete_gamma("special_gammaincc", "igammac_cpu", _gammaincc, "I
                               _Q)
 igamma = _incomplete_gamma("igamma", "igamma_cpu", _gammainc, "IgammaBackward0", _P)
 igammac = _incomplete_gamma("igammac", "igammac_cpu", _gammaincc, "IgammacBackward0", _Q)
+
+
+# --- torch.special functions PyTorch 2.13 does not differentiate ------------------------------
+# Their outputs never require grad and have no grad_fn, as PyTorch's (a backward through them
+# raises "element 0 of tensors does not require grad"): each applies its registry function
+# (`symgrad.functions`) to detached operands, so that in a compiled function too no gradient
+# flows through it (its contribution to a gradient is absent, as through `detach`).
+
+
+def _detached(v):
+    if isinstance(v, Tensor) and (v.requires_grad or v._node is not None):
+        return v.detach()
+    return v
+
+
+def _not_differentiated(cls, fname, doc):
+    # (PyTorch's binding names the argument "x" for these four, "input" for the others)
+    arg = "x" if fname.startswith(("special_scaled", "special_spherical", "special_airy")) \
+        else "input"
+
+    def op(input):
+        _require_tensors(fname, **{arg: input})
+        return pointwise(cls, _detached(input), kind="float")
+    op.__name__ = op.__qualname__ = fname.removeprefix("special_")
+    op.__doc__ = (f"torch.special.{op.__name__}: {doc} Integers and bools give the default "
+                  "float; float32 stays float32 (computed in float64, then rounded). The output "
+                  "never requires grad (PyTorch 2.13 does not differentiate it): compiled, no "
+                  "gradient flows through it.")
+    return op
+
+
+_J_LARGE = ("Above |x| = 25 Hankel's expansion with the phase from sin x and cos x: accurate "
+            "where PyTorch's (and SciPy's) rounded phase x - pi/4 loses digits (1e-12 at 1e5, "
+            "all beyond 1e16); and PyTorch's float64 kernel is only ~1e-7 accurate for 2 < |x| "
+            "< 25 (a float32-grade rational approximation), where ours are SciPy's (double "
+            "precision): deliberate differences.")
+special_bessel_j0 = _not_differentiated(
+    _fn.bessel_j0, "special_bessel_j0",
+    "J0(x), the Bessel function of the first kind of order 0 (NaN at ±inf, as PyTorch's). "
+    + _J_LARGE)
+special_bessel_j1 = _not_differentiated(
+    _fn.bessel_j1, "special_bessel_j1",
+    "J1(x), the Bessel function of the first kind of order 1 (NaN at ±inf). " + _J_LARGE)
+special_bessel_y0 = _not_differentiated(
+    _fn.bessel_y0, "special_bessel_y0",
+    "Y0(x), the Bessel function of the second kind of order 0: -inf at 0, NaN below 0 and at "
+    "±inf. " + _J_LARGE)
+special_bessel_y1 = _not_differentiated(
+    _fn.bessel_y1, "special_bessel_y1",
+    "Y1(x), the Bessel function of the second kind of order 1: -inf at 0 (and where -2/(pi x) "
+    "overflows), NaN below 0 and at ±inf. " + _J_LARGE)
+special_modified_bessel_i0 = _not_differentiated(
+    _i0, "special_modified_bessel_i0",
+    "I0(x), the modified Bessel function of the first kind of order 0 (torch.special.i0's "
+    "values: inf above |x| ~ 713, NaN at ±inf).")
+special_modified_bessel_i1 = _not_differentiated(
+    _i1, "special_modified_bessel_i1",
+    "I1(x), the modified Bessel function of the first kind of order 1 (torch.special.i1's "
+    "values: ±inf beyond |x| ~ 713, NaN at ±inf).")
+special_modified_bessel_k0 = _not_differentiated(
+    _fn.modified_bessel_k0, "special_modified_bessel_k0",
+    "K0(x), the modified Bessel function of the second kind of order 0: inf at 0, 0 at inf, "
+    "NaN below 0.")
+special_modified_bessel_k1 = _not_differentiated(
+    _fn.modified_bessel_k1, "special_modified_bessel_k1",
+    "K1(x), the modified Bessel function of the second kind of order 1: inf at 0, 0 at inf, "
+    "NaN below 0 and at 5e-324 (PyTorch's 1/x + log(x/2) I1(x) = inf + -inf * 0).")
+special_scaled_modified_bessel_k0 = _not_differentiated(
+    _fn.scaled_modified_bessel_k0, "special_scaled_modified_bessel_k0",
+    "e^x K0(x): inf at 0, 0 at inf, NaN below 0.")
+special_scaled_modified_bessel_k1 = _not_differentiated(
+    _fn.scaled_modified_bessel_k1, "special_scaled_modified_bessel_k1",
+    "e^x K1(x): inf at 0, 0 at inf, NaN below 0 and at 5e-324 (as PyTorch's).")
+special_spherical_bessel_j0 = _not_differentiated(
+    _fn.spherical_bessel_j0, "special_spherical_bessel_j0",
+    "sin(x) / x, the spherical Bessel function of the first kind of order 0: 1 at 0, 0 at "
+    "±inf.")
+special_airy_ai = _not_differentiated(
+    _fn.airy_ai, "special_airy_ai",
+    "Ai(x), the Airy function of the first kind: 0 where it underflows (x > ~104), NaN at ±inf "
+    "(PyTorch's values). PyTorch's float64 kernel is only ~3e-6 accurate for -5 < x < -2 and "
+    "loses the phase for large negative x (its 2/3 |x|^(3/2) is rounded: 1e-9 off at -1e5, "
+    "wrong at -1e10); ours: SciPy's on (-9.7, 10), our own expansions beyond (the phase in "
+    "double-double arithmetic; e^-s accurate for large x): deliberate differences. Compiled "
+    "(Numba, built with fastmath reassociation, which undoes double-double arithmetic) the "
+    "phase below -9.7 is rounded as PyTorch's: ~|x|^1.5 1e-16 relative (1e-13 at -100, "
+    "1.6e-9 at -1e5).")
+
+NOT_DIFFERENTIATED = ("bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1", "modified_bessel_i0",
+                      "modified_bessel_i1", "modified_bessel_k0", "modified_bessel_k1",
+                      "scaled_modified_bessel_k0", "scaled_modified_bessel_k1",
+                      "spherical_bessel_j0", "airy_ai")

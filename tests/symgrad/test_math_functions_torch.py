@@ -1268,3 +1268,97 @@ def test_compiling_them(rng):
     for f in (sg.special.gammainc, sg.special.gammaincc, sg.igamma, sg.igammac):
         with pytest.raises(RuntimeError, match=f"{f.__name__} cannot be compiled"):
             sg.compile(lambda a, b, f=f: f(a, b).sum(), backend="numpy")(x, q)
+
+
+# --- torch.special functions PyTorch 2.13 does not differentiate ----------------------------
+# bessel_j0/j1/y0/y1, modified_bessel_i0/i1/k0/k1, scaled_modified_bessel_k0/k1,
+# spherical_bessel_j0, airy_ai: outputs that never require grad (no grad_fn), float32 kept,
+# integers and bools the default float. PyTorch's float64 J and Y are float32-grade on
+# (2, 25) and its Ai on (-5, -2), and both lose the phase for large |x|: compared there
+# against mpmath (test_not_differentiated_accuracy), elsewhere against torch.
+
+NOT_DIFFERENTIATED = ["bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1", "modified_bessel_i0",
+                      "modified_bessel_i1", "modified_bessel_k0", "modified_bessel_k1",
+                      "scaled_modified_bessel_k0", "scaled_modified_bessel_k1",
+                      "spherical_bessel_j0", "airy_ai"]
+_ND_VALUES = [1e-300, 1e-8, 0.3, 1.0, 1.9, -0.3, -1.9, 25.5, 30.0, 47.3, 100.0, -30.0, 0.0, -0.0,
+              5e-324, -1e-300, 1e3, -1e3, INF, -INF, np.nan]
+_AIRY_VALUES = [0.0, -0.0, 1e-300, 0.3, -0.3, 1.0, -1.5, 3.0, 10.0, 30.0, 103.0, 1e3, 1e10, 1e300,
+                -6.0, -8.0, INF, -INF, np.nan]
+
+
+def _nd_values(name, dtype):
+    values = _AIRY_VALUES if name == "airy_ai" else _ND_VALUES
+    if name == "modified_bessel_i1" and dtype == "float32":
+        values = [v for v in values if v != 5e-324]
+    return _cast(values, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", NOT_DIFFERENTIATED)
+def test_not_differentiated_values(differential, name, dtype):
+    """Values (edges included) as torch's; the inputs require grad, the outputs do not."""
+    differential(lambda m, a: getattr(m.special, name)(a), _nd_values(name, dtype))
+
+
+@pytest.mark.parametrize("name", NOT_DIFFERENTIATED)
+def test_not_differentiated_float32_moderate(differential, name):
+    x = np.linspace(-9.5, 9.5, 39).astype("float32")
+    differential(lambda m, a: getattr(m.special, name)(a), x)
+
+
+@pytest.mark.parametrize("name", NOT_DIFFERENTIATED)
+def test_not_differentiated_no_grad(torch, name):
+    """No grad_fn, requires_grad False, PyTorch's error at backward; a product with a
+    differentiable factor gets its gradient through that factor only, as torch's."""
+    x = np.array([0.5, 1.5, 3.0])
+    s, t = sg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ys, yt = getattr(sg.special, name)(s), getattr(torch.special, name)(t)
+    assert ys.grad_fn is None and not ys.requires_grad and yt.grad_fn is None
+    with pytest.raises(RuntimeError) as s_err:
+        ys.sum().backward()
+    with pytest.raises(RuntimeError) as t_err:
+        yt.sum().backward()
+    assert str(s_err.value) == str(t_err.value)
+    (ys * s).sum().backward()
+    (yt * t).sum().backward()
+    np.testing.assert_allclose(s.grad.numpy(), t.grad.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", NOT_DIFFERENTIATED)
+def test_not_differentiated_dtypes_and_errors(differential, torch, name):
+    differential(lambda m, a: getattr(m.special, name)(a), np.array([0, 1, 2, 3]))
+    differential(lambda m, a: getattr(m.special, name)(a), np.array([True, False]))
+    with pytest.raises(TypeError) as s_err:
+        getattr(sg.special, name)(1.0)
+    with pytest.raises(TypeError) as t_err:
+        getattr(torch.special, name)(1.0)
+    assert str(s_err.value) == str(t_err.value)
+
+
+def test_not_differentiated_accuracy(torch):
+    """Where PyTorch's (and SciPy's) float64 values lose digits ours are mpmath's to ~1e-15 of
+    the amplitude: J and Y on (2, 25) and for large x, Ai on (-5, -2) and in both tails."""
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 40
+    refs = {"bessel_j0": lambda x: mp.besselj(0, x), "bessel_j1": lambda x: mp.besselj(1, x),
+            "bessel_y0": lambda x: mp.bessely(0, x), "bessel_y1": lambda x: mp.bessely(1, x)}
+    x = np.array([2.5, 3.0, 5.0, 7.5, 12.0, 24.0, 1e5, 1e10, 1e20])
+    for name, ref in refs.items():
+        want = np.array([float(ref(mp.mpf(float(v)))) for v in x])
+        amplitude = np.minimum(1.0, 1 / np.sqrt(x))
+        got = getattr(sg.special, name)(sg.tensor(x)).numpy()
+        assert np.max(np.abs(got - want) / amplitude) < 2e-15, name
+        theirs = getattr(torch.special, name)(torch.tensor(x)).numpy()
+        assert np.max(np.abs(theirs - want) / amplitude) > 1e-9, name  # (the deliberate part)
+    x = np.array([-3.0, -4.5, -9.7, -20.5, -1e5, -1e10, 30.0, 100.0])
+    want = np.array([float(mp.airyai(mp.mpf(float(v)))) for v in x])
+    got = sg.special.airy_ai(sg.tensor(x)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15 * np.abs(x[0]))
+    assert np.abs(torch.special.airy_ai(torch.tensor(x)).numpy()[5] - want[5]) > 1e-5
+
+
+def test_not_differentiated_module_layout():
+    for name in NOT_DIFFERENTIATED:
+        assert callable(getattr(sg.special, name))
+        assert getattr(sg.special, name).__name__ == name
