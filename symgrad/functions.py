@@ -19,6 +19,7 @@ Adding a function is adding its entry below (and its public API in `symgrad.math
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +33,12 @@ __all__ = ["PointwiseFunction", "REGISTRY", "registered", "sigmoid", "softplus",
            "polygamma", "erfcx", "log_ndtr", "i0", "i0e", "i1", "i1e", "erfinv", "ndtri", "zeta",
            "gammainc", "gammaincc", "bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1",
            "modified_bessel_k0", "modified_bessel_k1", "scaled_modified_bessel_k0",
-           "scaled_modified_bessel_k1", "spherical_bessel_j0", "airy_ai"]
+           "scaled_modified_bessel_k1", "spherical_bessel_j0", "airy_ai",
+           "chebyshev_polynomial_t", "chebyshev_polynomial_u", "chebyshev_polynomial_v",
+           "chebyshev_polynomial_w", "shifted_chebyshev_polynomial_t",
+           "shifted_chebyshev_polynomial_u", "shifted_chebyshev_polynomial_v",
+           "shifted_chebyshev_polynomial_w", "hermite_polynomial_h", "hermite_polynomial_he",
+           "laguerre_polynomial_l", "legendre_polynomial_p"]
 
 erf = sympy.erf  # SymPy's: d/dx erf(x) = 2/sqrt(pi) e^(-x^2), erf(-x) = -erf(x), erf(0) = 0
 erfc = sympy.erfc  # SymPy's: 1 - erf(x), d/dx = -2/sqrt(pi) e^(-x^2); accurate for large x
@@ -377,6 +383,68 @@ class spherical_bessel_j0(_NotDifferentiated):  # noqa: N801
 class airy_ai(_NotDifferentiated):  # noqa: N801
     """Ai(x), the Airy function of the first kind: 0 where it underflows (x > 104), NaN at
     ±inf (PyTorch's values)."""
+
+
+# --- torch.special's orthogonal polynomials (PyTorch 2.13 does not differentiate them) --------
+# p(single, x, n): the polynomial of degree n at x, by PyTorch's own algorithm (its branches at
+# the ends of the interval, its trigonometric closed forms, its three-term recurrences; see
+# _ORTHOGONAL below). ``single`` (a constant, 1 or 0) is PyTorch's kernel type: 1 computes in
+# float32 arithmetic as its float kernel does (rounding after every operation, its fused
+# multiply-adds, its overflow to inf and then NaN, Hermite's limit of 128), 0 in float64.
+
+
+class _OrthogonalPolynomial(_NotDifferentiated):
+    """An orthogonal polynomial of torch.special: (single, x, n), never differentiated."""
+
+    nargs = 3
+
+
+class chebyshev_polynomial_t(_OrthogonalPolynomial):  # noqa: N801
+    """T_n(x), the Chebyshev polynomial of the first kind: cos(n acos x) for |x| < 1, n > 6."""
+
+
+class chebyshev_polynomial_u(_OrthogonalPolynomial):  # noqa: N801
+    """U_n(x), the Chebyshev polynomial of the second kind (sin((n+1) t) / sin t, n > 8)."""
+
+
+class chebyshev_polynomial_v(_OrthogonalPolynomial):  # noqa: N801
+    """V_n(x), the Chebyshev polynomial of the third kind (cos((n+1/2) t) / cos(t/2), n > 8)."""
+
+
+class chebyshev_polynomial_w(_OrthogonalPolynomial):  # noqa: N801
+    """W_n(x), the Chebyshev polynomial of the fourth kind (sin((n+1/2) t) / sin(t/2), n > 8)."""
+
+
+class shifted_chebyshev_polynomial_t(_OrthogonalPolynomial):  # noqa: N801
+    """T*_n(x) = T_n(2x - 1)."""
+
+
+class shifted_chebyshev_polynomial_u(_OrthogonalPolynomial):  # noqa: N801
+    """U*_n(x) = U_n(2x - 1)."""
+
+
+class shifted_chebyshev_polynomial_v(_OrthogonalPolynomial):  # noqa: N801
+    """V*_n(x) = V_n(2x - 1)."""
+
+
+class shifted_chebyshev_polynomial_w(_OrthogonalPolynomial):  # noqa: N801
+    """W*_n(x) = W_n(2x - 1) (the closed form from n > 4, as PyTorch's)."""
+
+
+class hermite_polynomial_h(_OrthogonalPolynomial):  # noqa: N801
+    """H_n(x), the physicists' Hermite polynomial: NaN above n = 512 (float32: 128)."""
+
+
+class hermite_polynomial_he(_OrthogonalPolynomial):  # noqa: N801
+    """He_n(x), the probabilists' Hermite polynomial: NaN above n = 512 (float32: 128)."""
+
+
+class laguerre_polynomial_l(_OrthogonalPolynomial):  # noqa: N801
+    """L_n(x), the Laguerre polynomial (1 at x = 0)."""
+
+
+class legendre_polynomial_p(_OrthogonalPolynomial):  # noqa: N801
+    """P_n(x), the Legendre polynomial."""
 
 
 # --- NumPy implementations ----------------------------------------------------------------------
@@ -1210,6 +1278,270 @@ def spherical_bessel_j0(x):
 '''
 
 
+# --- torch.special's orthogonal polynomials: PyTorch's algorithm, written once -----------------
+# Each polynomial is one record of _ORTHOGONAL, which both its eager NumPy implementation
+# (vectorized: the branches as masks in PyTorch's order, then the recurrence over the elements
+# still running) and its kernel helper (a scalar function whose float32 and float64 bodies are
+# rendered from the same text) read. The expressions are Python over x (the argument in the
+# kernel type), n (the degree: PyTorch converts n to the kernel type, then static_casts it to
+# int64, truncating; NaN, ±inf and values beyond int64 give INT64_MIN on x86: the value 0),
+# y = 2x - 1 (the shifted ones), a = acos of the closed form's variable, j (the recurrence's
+# step, 1 .. n-1) and p, q (the two values before it). F(e) is e rounded to the kernel type
+# (PyTorch's float kernel rounds every operation to float32), D(e) is e not rounded: where
+# PyTorch's compiled kernel fuses the product D(.) * q into the subtraction after it (a fused
+# multiply-add, rounded once); cos, sin and acos are the C library's in the kernel type (cosf
+# for float32), as PyTorch's kernel calls them.
+#
+# edges: (condition, value) pairs tried in order once n >= 0 (n < 0 gives 0); closed: (nmin,
+# variable, [(condition, value)], default), the trigonometric form where n > nmin and
+# |variable| < 1; q0: the polynomial of degree 1 (degree 0 is 1); limit: NaN above this degree
+# in float64 and float32 (Hermite's); step: the next value from p and q at step j; nan_stop: the
+# loop stops at a NaN (PyTorch's do, except Hermite's), leaving it the value.
+
+_EVEN = "(n % 2 == 0)"
+_ENDS = "(abs(x) == 1.0)"
+_ONE = "(x == 1.0)"
+_ZERO = "(x == 0.0)"
+_SIN_RATIO = "F(F(sin(F(F(n + 1) * a))) / F(sin(a)))"  # U's sin((n+1) t) / sin(t)
+_COS_LIMIT = "F(F(F(n + 1) * F(cos(F(F(n + 1) * a)))) / {v})"  # U's fallback where sin(t) is 0
+_V_RATIO = "F(F(cos(F(F(F(n) + 0.5) * a))) / F(cos(F(a / 2.0))))"
+_W_RATIO = "F(F(sin(F(F(F(n) + 0.5) * a))) / F(sin(F(a / 2.0))))"
+
+
+def _orth(edges=(), closed=None, q0="x", step="F(D(F(x + x)) * q - p)", limit=None,
+          nan_stop=True, shifted=False):
+    return {"edges": list(edges), "closed": closed, "q0": q0, "step": step, "limit": limit,
+            "nan_stop": nan_stop, "shifted": shifted}
+
+
+_SHIFTED_STEP = "F(D(F(y + y)) * q - p)"
+_ORTHOGONAL = {
+    "chebyshev_polynomial_t": _orth(
+        edges=[(f"{_ENDS} & ((x > 0.0) | {_EVEN})", "1.0"), (_ENDS, "-1.0")],
+        closed=(6, "x", [], "F(cos(F(F(n) * a)))")),
+    "chebyshev_polynomial_u": _orth(
+        edges=[(f"{_ENDS} & ((x > 0.0) | {_EVEN})", "F(n + 1)"), (_ENDS, "F(-(n + 1))")],
+        closed=(8, "x", [("(F(sin(a)) != 0.0)", _SIN_RATIO)], _COS_LIMIT.format(v="x")),
+        q0="F(x + x)"),
+    "chebyshev_polynomial_v": _orth(
+        edges=[(f"{_ENDS} & (x > 0.0)", "1.0"), (f"{_ENDS} & {_EVEN}", "F(n + n + 1)"),
+               (_ENDS, "F(-(n + n + 1))")],
+        closed=(8, "x", [("(F(sin(F(a / 2.0))) != 1.0)", _V_RATIO), (_EVEN, "F(n + n + 1)")],
+                "F(-(n + n + 1))"),
+        q0="F(F(x + x) - 1.0)"),
+    "chebyshev_polynomial_w": _orth(
+        edges=[(f"{_ENDS} & (x > 0.0)", "F(n + n + 1)"), (f"{_ENDS} & {_EVEN}", "1.0"),
+               (_ENDS, "-1.0")],
+        closed=(8, "x", [("(F(cos(F(a / 2.0))) != 1.0)", _W_RATIO), ("(x > 0.0)", "F(n + n + 1)"),
+                         (_EVEN, "1.0")], "-1.0"),
+        q0="F(F(x + x) + 1.0)"),
+    "shifted_chebyshev_polynomial_t": _orth(
+        edges=[(_ONE, "1.0"), (f"{_ZERO} & {_EVEN}", "1.0"), (_ZERO, "-1.0")],
+        closed=(6, "y", [], "F(cos(F(F(n) * a)))"), q0="y", step=_SHIFTED_STEP, shifted=True),
+    "shifted_chebyshev_polynomial_u": _orth(
+        edges=[(_ONE, "F(n + 1)"), (f"{_ZERO} & {_EVEN}", "F(n + 1)"), (_ZERO, "F(-(n + 1))")],
+        closed=(6, "y", [("(F(sin(a)) != 0.0)", _SIN_RATIO)], _COS_LIMIT.format(v="y")),
+        q0="F(y + y)", step=_SHIFTED_STEP, shifted=True),
+    "shifted_chebyshev_polynomial_v": _orth(
+        edges=[(_ONE, "1.0"), (f"{_ZERO} & {_EVEN}", "F(n + n + 1)"),
+               (_ZERO, "F(-(n + n + 1))")],
+        closed=(6, "y", [("(F(sin(F(a / 2.0))) != 1.0)", _V_RATIO), (_EVEN, "F(n + n + 1)")],
+                "F(-(n + n + 1))"),
+        q0="F(F(y + y) - 1.0)", step=_SHIFTED_STEP, shifted=True),
+    "shifted_chebyshev_polynomial_w": _orth(
+        edges=[(_ONE, "F(n + n + 1)"), (f"{_ZERO} & {_EVEN}", "1.0"), (_ZERO, "-1.0")],
+        closed=(4, "y", [("(F(cos(F(a / 2.0))) != 1.0)", _W_RATIO), (_EVEN, "1.0")], "-1.0"),
+        q0="F(F(y + y) + 1.0)", step=_SHIFTED_STEP, shifted=True),
+    "hermite_polynomial_h": _orth(
+        q0="F(x + x)", step="F(D(F(x + x)) * q - F(F(j + j) * p))", limit=(512, 128),
+        nan_stop=False),
+    "hermite_polynomial_he": _orth(
+        step="F(D(x) * q - F(F(j) * p))", limit=(512, 128), nan_stop=False),
+    "laguerre_polynomial_l": _orth(
+        edges=[(_ZERO, "1.0")], q0="F(1.0 - x)",
+        step="F(F(D(F(F(j + j) + F(1.0 - x))) * q - F(F(j) * p)) / F(j + 1))"),
+    "legendre_polynomial_p": _orth(
+        edges=[(f"{_ENDS} & ((x > 0.0) | {_EVEN})", "1.0"), (_ENDS, "-1.0")],
+        step="F(F(D(F(F(j + j + 1) * x)) * q - F(F(j) * p)) / F(j + 1))"),
+}
+
+
+def _float64(v):
+    return np.asarray(v, np.float64)
+
+
+def _np_orthogonal(name):
+    """The eager implementation of ``name`` (single, x, n): _ORTHOGONAL's branches as masks,
+    in order, and its recurrence over the elements still running (numbers in the kernel type:
+    float32 arithmetic where single is 1, as PyTorch's float kernel)."""
+    spec = _ORTHOGONAL[name]
+    texts = [t for pair in spec["edges"] for t in pair] + [spec["q0"], spec["step"]]
+    if spec["closed"]:
+        nmin, var, branches, default = spec["closed"]
+        texts += [t for pair in branches for t in pair] + [default, f"F(acos({var}))"]
+    code = {t: compile(t, name, "eval") for t in texts}
+
+    def impl(single, x, n):
+        ft = np.float32 if int(single) else np.float64
+        x0, n0 = x, n
+
+        def F(v):  # noqa: N802 - the rounding of _ORTHOGONAL's texts
+            return np.asarray(v, ft)
+
+        with np.errstate(all="ignore"):
+            nf = np.asarray(n).astype(ft)
+            n = np.where((nf >= -2.0**63) & (nf < 2.0**63), nf, -2.0**63).astype(np.int64)
+            x, n = np.broadcast_arrays(np.asarray(x, ft), n)
+            shape = x.shape
+            x, n = x.ravel(), n.ravel()
+            env = {"F": F, "D": _float64, "cos": lambda v: _libm("cos")(F(v)),
+                   "sin": lambda v: _libm("sin")(F(v)), "acos": lambda v: _libm("arccos")(F(v)),
+                   "abs": np.abs, "x": x, "n": n}
+            if spec["shifted"]:
+                env["y"] = F(F(x + x) - 1.0)
+            out = np.zeros(x.shape, ft)  # n < 0
+            todo = n >= 0
+
+            def take(mask, value):
+                mask = todo & mask
+                if mask.any():
+                    out[mask] = np.broadcast_to(value() if callable(value) else eval(
+                        code[value], env), x.shape)[mask]
+                todo[mask] = False
+
+            for cond, value in spec["edges"]:
+                take(eval(code[cond], env), value)
+            if spec["closed"]:
+                inside = todo & (n > nmin) & (np.abs(env[var]) < 1.0)
+                if inside.any():
+                    env["a"] = eval(code[f"F(acos({var}))"], env)
+                    for cond, value in branches:
+                        take(inside & eval(code[cond], env), value)
+                    take(inside, default)
+            take(n == 0, lambda: 1.0)
+            take(n == 1, spec["q0"])
+            if spec["limit"]:
+                take(n > spec["limit"][1 if ft is np.float32 else 0], lambda: np.nan)
+            idx = np.flatnonzero(todo)
+            if idx.size:
+                q = F(np.broadcast_to(eval(code[spec["q0"]], env), x.shape)[idx])
+                p = np.ones(idx.size, ft)
+                sub = {k: env[k][idx] for k in ("x", "n", "y") if k in env}
+                sub.update(F=F, D=_float64)
+                j = 1
+                while True:
+                    live = sub["n"] > j
+                    if spec["nan_stop"]:
+                        live &= ~np.isnan(q)
+                    if not live.all():
+                        out[idx[~live]] = q[~live]
+                        idx, p, q = idx[live], p[live], q[live]
+                        sub.update({k: sub[k][live] for k in ("x", "n", "y") if k in sub})
+                        if not idx.size:
+                            break
+                    sub.update(p=p, q=q, j=j)
+                    p, q = q, F(eval(code[spec["step"]], sub))
+                    j += 1
+            # (computed in the kernel type; returned in the operands' float type, as the
+            # other entries: the same one where the elementwise op casts them to it)
+            like = [v.dtype for v in (x0, n0) if isinstance(v, np.ndarray | np.generic)
+                    and v.dtype.kind == "f"]
+            return out.reshape(shape).astype(np.result_type(*like) if like else ft, copy=False)
+    impl.__name__ = f"_np_{name}"
+    return impl
+
+
+def _written_out(expr, single):
+    """An _ORTHOGONAL text as kernel code: F(e) rounds to float32 (np.float32, kept in a
+    float64) when single, D(e) is e; cos, sin, acos are the C library's (Numba's np.cos of a
+    float32 is cosf, as PyTorch's float kernel calls)."""
+    out, i = [], 0
+    while i < len(expr):
+        head = re.match(r"(F|D|cos|sin|acos)\(", expr[i:])
+        if head and (i == 0 or not (expr[i - 1].isalnum() or expr[i - 1] in "_.")):
+            depth, k = 0, i + len(head.group(1))
+            while True:
+                depth += {"(": 1, ")": -1}.get(expr[k], 0)
+                if depth == 0:
+                    break
+                k += 1
+            inner = _written_out(expr[i + len(head.group(1)) + 1:k], single)
+            fn = head.group(1)
+            if fn == "D":
+                out.append(f"({inner})")
+            elif fn == "F":
+                out.append(f"np.float64(np.float32({inner}))" if single else f"np.float64({inner})")
+            else:
+                fn = {"cos": "np.cos", "sin": "np.sin", "acos": "np.arccos"}[fn]
+                out.append(f"np.float64({fn}(np.float32({inner})))" if single
+                           else f"{fn}({inner})")
+            i = k + 1
+        else:
+            out.append(expr[i])
+            i += 1
+    return "".join(out)
+
+
+_LIBM_UFUNCS: dict = {}
+
+
+def _libm(name):
+    """np.cos, np.sin or np.arccos by the C library (cosf for float32, cos for float64), as
+    PyTorch's kernels call them: a Numba ufunc, made on first use (NumPy's own float32 and
+    float64 loops round differently: 1 ulp of acos is n ulps of cos(n acos x))."""
+    fn = _LIBM_UFUNCS.get(name)
+    if fn is None:
+        import numba
+        op = getattr(np, name)
+        fn = _LIBM_UFUNCS[name] = numba.vectorize(["float32(float32)", "float64(float64)"])(
+            lambda v: op(v))
+    return fn
+
+
+def _orthogonal_helper(name):
+    """The kernel helper of ``name``: _ORTHOGONAL's algorithm as one scalar function of
+    (single, x, n), its float32 body (every operation rounded to float32) and its float64 one
+    rendered from the same texts."""
+    spec = _ORTHOGONAL[name]
+
+    def body(single):
+        def w(e):
+            return _written_out(e, single)
+        lines = [f"x = {w('F(x)')}", f"nf = {w('F(nu)')}",
+                 "if not (nf >= -9.223372036854775808e18 and nf < 9.223372036854775808e18):",
+                 "    return 0.0  # (NaN, ±inf, beyond int64: static_cast gives INT64_MIN)",
+                 "n = int(nf)", "if n < 0:", "    return 0.0"]
+        if spec["shifted"]:
+            lines.append(f"y = {w('F(F(x + x) - 1.0)')}")
+        for cond, value in spec["edges"]:
+            lines += [f"if {w(cond)}:", f"    return {w(value)}"]
+        if spec["closed"]:
+            nmin, var, branches, default = spec["closed"]
+            lines += [f"if n > {nmin} and abs({var}) < 1.0:", f"    a = {w(f'F(acos({var}))')}"]
+            for cond, value in branches:
+                lines += [f"    if {w(cond)}:", f"        return {w(value)}"]
+            lines.append(f"    return {w(default)}")
+        lines += ["if n == 0:", "    return 1.0", "if n == 1:", f"    return {w(spec['q0'])}"]
+        if spec["limit"]:
+            lines += [f"if n > {spec['limit'][1 if single else 0]}:", "    return np.nan"]
+        lines += ["p = 1.0", f"q = {w(spec['q0'])}", "for j in range(1, n):"]
+        if spec["nan_stop"]:
+            lines += ["    if q != q:", "        break"]
+        lines += [f"    r = {w(spec['step'])}", "    p = q", "    q = r", "return q"]
+        return lines
+
+    single = textwrap.indent("\n".join(body(True)), " " * 8)
+    double = textwrap.indent("\n".join(body(False)), " " * 4)
+    return f'''
+def {name}(single, x, nu):
+    """{name}(x, n) by PyTorch's algorithm (symgrad.functions._ORTHOGONAL): in float32
+    arithmetic where single is 1 (PyTorch's float kernel), else in float64."""
+    if single:
+{single}
+{double}
+'''
+
+
 # --- the registry -------------------------------------------------------------------------------
 
 _ENTRIES = [
@@ -1319,6 +1651,15 @@ import math  # noqa: E402 - for erfc, which only some modules define
                       transcendental=True, helper=_SPHERICAL_J0_HELPER),
     PointwiseFunction(airy_ai, _scipy_then_helper("airy_ai", _np_airy_scipy, _airy_tails),
                       kernel="airy_ai", transcendental=True, helper=_AIRY_HELPER),
+    # torch.special's orthogonal polynomials (single, x, n): the leading constant is the kernel
+    # type, the algorithm PyTorch's (_ORTHOGONAL), eagerly and in the kernels
+    *[PointwiseFunction(cls, _np_orthogonal(cls.__name__), kernel=cls.__name__,
+                        transcendental=True, helper=_orthogonal_helper(cls.__name__), params=1)
+      for cls in (chebyshev_polynomial_t, chebyshev_polynomial_u, chebyshev_polynomial_v,
+                  chebyshev_polynomial_w, shifted_chebyshev_polynomial_t,
+                  shifted_chebyshev_polynomial_u, shifted_chebyshev_polynomial_v,
+                  shifted_chebyshev_polynomial_w, hermite_polynomial_h, hermite_polynomial_he,
+                  laguerre_polynomial_l, legendre_polynomial_p)],
 ]
 
 REGISTRY: dict[str, PointwiseFunction] = {f.name: f for f in _ENTRIES}

@@ -866,7 +866,96 @@ special_airy_ai = _not_differentiated(
     "phase below -9.7 is rounded as PyTorch's: ~|x|^1.5 1e-16 relative (1e-13 at -100, "
     "1.6e-9 at -1e5).")
 
+
+
+# --- torch.special's orthogonal polynomials (not differentiated by PyTorch 2.13 either) -------
+# (x, n): PyTorch's three overloads (tensor, tensor), (number, tensor), (tensor, number); its
+# type promotion (integers and bools give the default float; float16 is refused, as by its
+# CPU kernel); its algorithm, branch for branch (`symgrad.functions._ORTHOGONAL`), in its
+# kernel's type: float32 in float32 arithmetic (fused multiply-adds where PyTorch's compiled
+# kernel has them), so that float32 results are PyTorch's to the bit, overflow included.
+
+
+def _orthogonal_polynomial(cls, doc):
+    fname = "special_" + cls.__name__
+
+    def op(x, n):
+        tensors = [isinstance(v, Tensor) for v in (x, n)]
+        if not builtins.any(tensors) or not builtins.all(
+                isinstance(v, Tensor | numbers.Number) for v in (x, n)):
+            raise TypeError(
+                f"{fname}() received an invalid combination of arguments - got "
+                f"({type(x).__name__}, {type(n).__name__}), but expected one of:\n * (Tensor x, "
+                "Tensor n, *, Tensor out = None)\n * (Number x, Tensor n, *, Tensor out = None)"
+                "\n * (Tensor x, Number n, *, Tensor out = None)\n")
+        cdtype = result_dtype(*(_as_operand(v) for v in (x, n)))
+        if not cdtype.is_floating_point:
+            cdtype = dtypes.get_default_dtype()
+        if cdtype not in (dtypes.float32, dtypes.float64):
+            raise NotImplementedError(f"\"{cls.__name__}_cpu\" not implemented for "
+                                      f"'{_SCALAR_TYPE[cdtype.name]}'")
+        single = sympy.Integer(int(cdtype == dtypes.float32))
+        return pointwise(lambda a, b: cls(single, a, b), _detached(x), _detached(n), kind="float")
+    op.__name__ = op.__qualname__ = cls.__name__
+    op.__doc__ = (
+        f"torch.special.{cls.__name__}(x, n): {doc} PyTorch's algorithm and edge values: n is "
+        "converted to the result's type and truncated toward zero (2.7 -> 2, -0.5 -> 0); a "
+        "negative n gives 0, and so do NaN, ±inf and n beyond int64 (PyTorch's static_cast "
+        "gives INT64_MIN on x86); a NaN x gives NaN for n >= 1 (where PyTorch's loop never "
+        "runs it returns an uninitialized value: inf, or the previous element's result, "
+        "ours is NaN). float32 is computed in float32 arithmetic as PyTorch's kernel, to the "
+        "bit; float64 rounds where PyTorch's compiled kernel fuses a multiply-add (last-bit "
+        "differences). The output never requires grad (PyTorch 2.13 does not differentiate "
+        "it): compiled, no gradient flows through it.")
+    return op
+
+
+_CHEB = ("Three-term recurrence p_(k+1) = 2x p_k - p_(k-1); for |x| < 1 and n > {m} the "
+         "trigonometric form {form}, with PyTorch's values at {ends}.")
+special_chebyshev_polynomial_t = _orthogonal_polynomial(
+    _fn.chebyshev_polynomial_t, "T_n(x), the Chebyshev polynomial of the first kind. "
+    + _CHEB.format(m=6, form="cos(n acos x)", ends="x = ±1 (±1)"))
+special_chebyshev_polynomial_u = _orthogonal_polynomial(
+    _fn.chebyshev_polynomial_u, "U_n(x), the Chebyshev polynomial of the second kind. "
+    + _CHEB.format(m=8, form="sin((n+1) t) / sin(t), t = acos x", ends="x = ±1 (±(n+1))"))
+special_chebyshev_polynomial_v = _orthogonal_polynomial(
+    _fn.chebyshev_polynomial_v, "V_n(x), the Chebyshev polynomial of the third kind. "
+    + _CHEB.format(m=8, form="cos((n+1/2) t) / cos(t/2)", ends="x = 1 (1) and -1 (±(2n+1))"))
+special_chebyshev_polynomial_w = _orthogonal_polynomial(
+    _fn.chebyshev_polynomial_w, "W_n(x), the Chebyshev polynomial of the fourth kind. "
+    + _CHEB.format(m=8, form="sin((n+1/2) t) / sin(t/2)", ends="x = 1 (2n+1) and -1 (±1)"))
+special_shifted_chebyshev_polynomial_t = _orthogonal_polynomial(
+    _fn.shifted_chebyshev_polynomial_t, "T*_n(x) = T_n(2x - 1), on [0, 1]. "
+    + _CHEB.format(m=6, form="in 2x - 1", ends="x = 1 and 0"))
+special_shifted_chebyshev_polynomial_u = _orthogonal_polynomial(
+    _fn.shifted_chebyshev_polynomial_u, "U*_n(x) = U_n(2x - 1), on [0, 1]. "
+    + _CHEB.format(m=6, form="in 2x - 1", ends="x = 1 and 0"))
+special_shifted_chebyshev_polynomial_v = _orthogonal_polynomial(
+    _fn.shifted_chebyshev_polynomial_v, "V*_n(x) = V_n(2x - 1), on [0, 1]. "
+    + _CHEB.format(m=6, form="in 2x - 1", ends="x = 1 and 0"))
+special_shifted_chebyshev_polynomial_w = _orthogonal_polynomial(
+    _fn.shifted_chebyshev_polynomial_w, "W*_n(x) = W_n(2x - 1), on [0, 1]. "
+    + _CHEB.format(m=4, form="in 2x - 1", ends="x = 1 and 0"))
+special_hermite_polynomial_h = _orthogonal_polynomial(
+    _fn.hermite_polynomial_h, "H_n(x), the physicists' Hermite polynomial (H_(k+1) = 2x H_k - "
+    "2k H_(k-1)); NaN above n = 512 (float32: 128), as PyTorch's.")
+special_hermite_polynomial_he = _orthogonal_polynomial(
+    _fn.hermite_polynomial_he, "He_n(x), the probabilists' Hermite polynomial (He_(k+1) = x "
+    "He_k - k He_(k-1)); NaN above n = 512 (float32: 128), as PyTorch's.")
+special_laguerre_polynomial_l = _orthogonal_polynomial(
+    _fn.laguerre_polynomial_l, "L_n(x), the Laguerre polynomial (L_(k+1) = ((2k + 1 - x) L_k - "
+    "k L_(k-1)) / (k + 1)); 1 at x = 0.")
+special_legendre_polynomial_p = _orthogonal_polynomial(
+    _fn.legendre_polynomial_p, "P_n(x), the Legendre polynomial (P_(k+1) = ((2k + 1) x P_k - "
+    "k P_(k-1)) / (k + 1)); ±1 at x = ±1.")
+
+ORTHOGONAL_POLYNOMIALS = ("chebyshev_polynomial_t", "chebyshev_polynomial_u",
+                          "chebyshev_polynomial_v", "chebyshev_polynomial_w",
+                          "shifted_chebyshev_polynomial_t", "shifted_chebyshev_polynomial_u",
+                          "shifted_chebyshev_polynomial_v", "shifted_chebyshev_polynomial_w",
+                          "hermite_polynomial_h", "hermite_polynomial_he",
+                          "laguerre_polynomial_l", "legendre_polynomial_p")
 NOT_DIFFERENTIATED = ("bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1", "modified_bessel_i0",
                       "modified_bessel_i1", "modified_bessel_k0", "modified_bessel_k1",
                       "scaled_modified_bessel_k0", "scaled_modified_bessel_k1",
-                      "spherical_bessel_j0", "airy_ai")
+                      "spherical_bessel_j0", "airy_ai") + ORTHOGONAL_POLYNOMIALS

@@ -16,6 +16,12 @@ import symgrad as sg
 RTOL = {"float64": dict(rtol=1e-10, atol=1e-12), "float32": dict(rtol=2e-5, atol=2e-6)}
 INF = math.inf
 
+ORTHOGONAL = ("chebyshev_polynomial_t", "chebyshev_polynomial_u", "chebyshev_polynomial_v",
+              "chebyshev_polynomial_w", "shifted_chebyshev_polynomial_t",
+              "shifted_chebyshev_polynomial_u", "shifted_chebyshev_polynomial_v",
+              "shifted_chebyshev_polynomial_w", "hermite_polynomial_h", "hermite_polynomial_he",
+              "laguerre_polynomial_l", "legendre_polynomial_p")
+
 # name -> f(a, b) -> tensor; a and b are (R, C) float tensors, b also used as the "other" operand
 FUNCTIONS = {
     "atan2": lambda a, b: sg.atan2(a, b),
@@ -89,6 +95,13 @@ FUNCTIONS = {
         + sg.special.scaled_modified_bessel_k0(a.abs() * 30) + sg.special
         .scaled_modified_bessel_k1(a.abs() * 30 + 0.1) + sg.special.spherical_bessel_j0(a * 10)
         + sg.special.airy_ai(a * 6)) * b + sg.special.bessel_j0(b),
+    # torch.special's orthogonal polynomials, never differentiated either: degrees from b (a
+    # tensor), Python numbers as x or n; the closed forms (n > 8) and the recurrences
+    "orthogonal_polynomials": lambda a, b: sum(
+        getattr(sg.special, name)(a * 1.1, (b * 2).abs().floor() + k % 4) for k, name in
+        enumerate(ORTHOGONAL)) * b + sg.special.chebyshev_polynomial_t(b.tanh(), 40) + sg
+    .special.legendre_polynomial_p(0.3, (a * 5).abs().floor()) * a + sg.special
+    .shifted_chebyshev_polynomial_w(a.sigmoid(), 9.5) + sg.special.hermite_polynomial_h(a, 30),
     "repeat_interleave": lambda a, b: (a.repeat_interleave(3, 1) * b.repeat_interleave(3, dim=-1)
                                        ).exp() + sg.repeat_interleave(a * b, 2, 0).sum(0).sum(),
     "repeat_interleave_flat": lambda a, b: sg.repeat_interleave(a, 2) * b.repeat_interleave(
@@ -137,7 +150,7 @@ def test_compiled_equals_eager(rng, name):
                                   "vector_norm_3", "logit_eps", "erfc", "exp2", "sinc",
                                   "xlog1py", "entr", "ndtr", "gammaln", "log_ndtr", "erfcx",
                                   "bessel", "erfinv", "ndtri", "repeat_interleave", "zeta",
-                                  "not_differentiated"])
+                                  "not_differentiated", "orthogonal_polynomials"])
 def test_compiled_equals_eager_float32(rng, name):
     fn = FUNCTIONS[name]
     cf = sg.compile(lambda a, b: fn(a, b).sum(), wrt=[0, 1], backend="numpy")
@@ -240,6 +253,23 @@ EDGES["airy_ai"] = (lambda x: sg.special.airy_ai(x), [0.0, -0.0, 1e-300, 0.5, -0
                                                       10.0, 30.0, 100.0, 1e3, 1e300, -1.0, -3.0,
                                                       -6.0, -9.6, INF, -INF, math.nan])
 
+# the orthogonal polynomials on a grid (x down, n along; row 0 holds x, row 1 n), all twelve
+# stacked, in float64 and in float32 (the kernels' float32 bodies: PyTorch's float32
+# arithmetic). Their float64 recurrences may round apart where the kernels fuse a * q - p (an
+# FMA, as PyTorch's compiled kernel) and eager does not: to 1e-11 of max(1, |value|) at n = 1000.
+_ORTH_X = [-100.0, -3.0, -1.5, -1.0000001, -1.0, -0.9999999, -0.7, -0.2, -0.0, 0.0, 1e-8, 0.3,
+           0.5, 0.9, 1.0, 1.0000001, 1.2, 2.5, 10.0, 1e20, INF, -INF, math.nan]
+_ORTH_N = [-3.0, -0.5, 0.0, 1.0, 2.0, 3.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 50.0, 128.0, 129.0,
+           512.0, 513.0, 1000.0, 2.7, math.nan, INF, 1e19, -1e19]
+
+
+def _orthogonal_grid(g, dtype):
+    x, n = g[0].reshape(-1, 1).to(dtype), g[1].reshape(1, -1).to(dtype)
+    return sg.stack([getattr(sg.special, name)(x, n) for name in ORTHOGONAL])
+
+
+ORTHOGONAL_EDGES = {"float64": dict(rtol=0, atol=1e-11), "float32": dict(rtol=0, atol=0)}
+
 
 @pytest.mark.slow
 def test_numba_kernels_at_the_edges():
@@ -251,6 +281,22 @@ def test_numba_kernels_at_the_edges():
     for name, got, x in zip(names, cf(*args), args):
         want = EDGES[name][0](sg.tensor(x)).numpy()
         np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-300, err_msg=name)
+
+
+@pytest.mark.slow
+def test_numba_kernels_of_the_orthogonal_polynomials():
+    """The twelve kernels (one compile, apart from EDGES': a smaller module compiles faster)
+    against eager on the grid: float32 to the bit, float64 to 1e-11 of max(1, |value|)."""
+    pytest.importorskip("numba")
+    dtypes = {"float64": sg.float64, "float32": sg.float32}
+    cf = sg.compile(lambda g: tuple(_orthogonal_grid(g, d) for d in dtypes.values()),
+                    backend="numba")
+    grid = np.array([_ORTH_X, _ORTH_N])
+    for name, got in zip(dtypes, cf(grid)):
+        want = _orthogonal_grid(sg.tensor(grid), dtypes[name]).numpy()
+        scale = np.where(np.isfinite(want), np.maximum(1.0, np.abs(want)), 1.0)
+        np.testing.assert_allclose(got / scale, want / scale, **ORTHOGONAL_EDGES[name],
+                                   err_msg=name)
 
 
 @pytest.mark.slow

@@ -1362,3 +1362,146 @@ def test_not_differentiated_module_layout():
     for name in NOT_DIFFERENTIATED:
         assert callable(getattr(sg.special, name))
         assert getattr(sg.special, name).__name__ == name
+
+
+# --- torch.special's orthogonal polynomials (not differentiated by PyTorch 2.13 either) ------
+# chebyshev_polynomial_t/u/v/w, shifted_chebyshev_polynomial_t/u/v/w, hermite_polynomial_h/he,
+# laguerre_polynomial_l, legendre_polynomial_p (x, n): PyTorch's algorithm branch for branch,
+# float32 in float32 arithmetic (to the bit: its fused multiply-adds, libm's acosf and cosf).
+# PyTorch returns an uninitialized value for a NaN x where its loop never runs (n >= 2, all but
+# T, H and He): compared against NaN there (test_orthogonal_nan_x).
+
+ORTHOGONAL = ["chebyshev_polynomial_t", "chebyshev_polynomial_u", "chebyshev_polynomial_v",
+              "chebyshev_polynomial_w", "shifted_chebyshev_polynomial_t",
+              "shifted_chebyshev_polynomial_u", "shifted_chebyshev_polynomial_v",
+              "shifted_chebyshev_polynomial_w", "hermite_polynomial_h", "hermite_polynomial_he",
+              "laguerre_polynomial_l", "legendre_polynomial_p"]
+# the ends ±1 (and 0, 1 of the shifted ones), just inside and outside them, |x| > 1, ±inf
+_ORTH_X = [-100.0, -3.0, -1.5, -1.0000001, -1.0, -0.9999999, -0.7, -0.2, -0.0, 0.0, 1e-8, 0.3,
+           0.5, 0.9, 0.99999, 1.0, 1.0000001, 1.2, 2.5, 10.0, 1e20, INF, -INF]
+# negative, 0, 1, the recurrences, the closed forms from n = 5, 7, 9, Hermite's limits (128 in
+# float32, 512), large n
+_ORTH_N = [-3.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 20.0, 50.0,
+           127.0, 128.0, 129.0, 300.0, 512.0, 513.0, 1000.0]
+
+
+def _orth(m, name):
+    return getattr(m.special, name)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ORTHOGONAL)
+def test_orthogonal_values(differential, name, dtype):
+    """Every x against every n (broadcast (23, 1) with (22,)): edges, recurrences, closed forms,
+    overflow (inf, then NaN as PyTorch's), Hermite's NaN above its limit; x requires grad, the
+    output does not."""
+    x = _cast(_ORTH_X, dtype).reshape(-1, 1)
+    differential(lambda m, a, b: _orth(m, name)(a, b), x, _cast(_ORTH_N, dtype))
+    differential(lambda m, a: _orth(m, name)(a, 1000), x[:, 0])  # (a Python int n)
+
+
+@pytest.mark.parametrize("name", ORTHOGONAL)
+def test_orthogonal_float32_to_the_bit(torch, rng, name):
+    """float32 in float32 arithmetic: PyTorch's values exactly, at random points of the closed
+    forms and of the recurrences (n up to 300)."""
+    x = np.concatenate([rng.uniform(-1.2, 1.2, 200), rng.uniform(-0.1, 1.1, 100)]).astype(
+        "float32").reshape(-1, 1)
+    n = np.array([0, 1, 2, 3, 5, 7, 8, 9, 10, 13, 30, 64, 100, 300], "float32")
+    got = _orth(sg, name)(sg.tensor(x), sg.tensor(n)).numpy()
+    want = _orth(torch, name)(torch.tensor(x), torch.tensor(n)).numpy()
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("name", ORTHOGONAL)
+def test_orthogonal_degrees_converted_as_torch(differential, name):
+    """n is converted to the result's type, then truncated (2.7 -> 2, -0.5 -> 0, -1.5 -> -1:
+    0); NaN, ±inf and n beyond int64 give 0 (x86's INT64_MIN); tensors and Python numbers."""
+    x = np.array([-1.0, -0.6, 0.0, 0.25, 0.5, 1.0, 1.7])
+    n = np.array([-0.5, -1.5, 0.3, 1.9, 2.7, 9.99, 12.5, np.nan, INF, -INF, 1e19, -1e19, 2.0**63])
+    differential(lambda m, a, b: _orth(m, name)(a, b), x.reshape(-1, 1), n)
+    differential(lambda m, a, b: _orth(m, name)(a, b), x.reshape(-1, 1).astype("float32"),
+                 n.astype("float32"))
+    for number in (2.7, -0.5, 3, True, False, -2, 10.5, INF, -INF, math.nan, 1e19):
+        differential(lambda m, a, k=number: _orth(m, name)(a, k), x)
+    differential(lambda m, b: _orth(m, name)(0.3, b), n)
+    differential(lambda m, b: _orth(m, name)(-2, b), np.array([0, 1, 2, 3, 7]))
+
+
+@pytest.mark.parametrize("name", ORTHOGONAL)
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=6)
+@given(shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3),
+       dtype=st.sampled_from(DTYPES), integer_n=st.booleans())
+def test_orthogonal_random_shapes(differential, rng, name, shapes, dtype, integer_n):
+    xs, ns = shapes.input_shapes
+    x = rng.uniform(-1.3, 1.3, xs).astype(dtype)
+    n = rng.integers(-1, 14, ns)
+    differential(lambda m, a, b: _orth(m, name)(a, b), x, n if integer_n else n.astype(dtype))
+
+
+@pytest.mark.parametrize("name", ORTHOGONAL)
+def test_orthogonal_dtypes_and_errors(differential, torch, name):
+    """PyTorch's promotion (integers and bools give the default float, a 0-d n does not raise
+    float32 x), its refusal of float16 and of two numbers or a list."""
+    f = lambda m, a, b: _orth(m, name)(a, b)  # noqa: E731
+    differential(f, np.array([0, 1, 2, -1]), np.array([3, 2, 1, 4]))
+    differential(f, np.array([True, False]), np.array([2, 3]))
+    differential(f, np.array([0.5, 2.0], "float32"), np.array([3, 4], "int32"))
+    differential(f, np.array([0.5, 2.0], "float32"), np.array(3.0))
+    differential(f, np.array([0.5, 2.0], "float32"), np.array([3.0, 12.0]))
+    differential(f, np.array(0.5), np.array([3, 12], "int64"))
+    differential(lambda m, a: _orth(m, name)(a, 2.5), np.array([1, 2]))
+    sg.set_default_dtype(sg.float64)
+    torch.set_default_dtype(torch.float64)
+    differential(f, np.array([0, 1, 2]), np.array([3, 9, 12]))
+    differential(lambda m, b: _orth(m, name)(0.3, b), np.array([3, 9, 12]))
+    for args in ((0.5, 2), ([0.5], 2), (0.5, None)):
+        with pytest.raises(TypeError) as s_err:
+            _orth(sg, name)(*args)
+        with pytest.raises(TypeError) as t_err:
+            _orth(torch, name)(*args)
+        assert str(s_err.value) == str(t_err.value)
+    with pytest.raises(NotImplementedError) as s_err:
+        _orth(sg, name)(sg.tensor([0.5], dtype=sg.float16), 2)
+    with pytest.raises(NotImplementedError) as t_err:
+        _orth(torch, name)(torch.tensor([0.5], dtype=torch.float16), 2)
+    assert str(s_err.value) == str(t_err.value)
+
+
+@pytest.mark.parametrize("name", ORTHOGONAL)
+def test_orthogonal_nan_x(torch, name):
+    """A NaN x: 0 for n < 0, 1 for n = 0, NaN for n >= 1 (PyTorch's where deterministic: n <= 1,
+    and every n for T, H and He, whose loops always run or start from x)."""
+    n = np.array([-1.0, 0.0, 1.0, 2.0, 3.0, 9.0, 50.0])
+    got = _orth(sg, name)(sg.tensor([math.nan]), sg.tensor(n)).numpy()
+    np.testing.assert_array_equal(got, [0.0, 1.0] + [math.nan] * 5)
+    want = _orth(torch, name)(torch.tensor([math.nan]), torch.tensor(n)).numpy()
+    keep = slice(None) if name in ("chebyshev_polynomial_t", "hermite_polynomial_h",
+                                   "hermite_polynomial_he") else slice(0, 3)
+    np.testing.assert_array_equal(got[keep], want[keep])
+
+
+@pytest.mark.parametrize("name", ORTHOGONAL)
+def test_orthogonal_no_grad(torch, name):
+    """No grad_fn, requires_grad False (x and n requiring grad), PyTorch's error at backward; a
+    product with a differentiable factor gets its gradient through that factor only."""
+    x, n = np.array([0.5, 1.5, -0.3]), np.array([3.0, 4.0, 9.0])
+    s, t = sg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    sn, tn = sg.tensor(n, requires_grad=True), torch.tensor(n, requires_grad=True)
+    ys, yt = _orth(sg, name)(s, sn), _orth(torch, name)(t, tn)
+    assert ys.grad_fn is None and not ys.requires_grad and yt.grad_fn is None
+    assert not yt.requires_grad
+    with pytest.raises(RuntimeError) as s_err:
+        ys.sum().backward()
+    with pytest.raises(RuntimeError) as t_err:
+        yt.sum().backward()
+    assert str(s_err.value) == str(t_err.value)
+    (ys * s * sn).sum().backward()
+    (yt * t * tn).sum().backward()
+    np.testing.assert_allclose(s.grad.numpy(), t.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(sn.grad.numpy(), tn.grad.numpy(), rtol=1e-12)
+
+
+def test_orthogonal_module_layout():
+    for name in ORTHOGONAL:
+        assert callable(getattr(sg.special, name))
+        assert getattr(sg.special, name).__name__ == name
