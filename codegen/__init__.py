@@ -229,7 +229,7 @@ def training_loop(run, spec):
     known = _loops.get((step_module.__name__, spec))
     if known is not None:
         return known
-    text = loop_source(step_module.__name__, spec)
+    text = loop_source(step_module.__name__, spec, getattr(step_module, "RUN_JIT_GIVEN", ()))
     key = cache.source_key(text)
     path = cache.path_for(key)
     name = _module_name(key, True)

@@ -174,6 +174,7 @@ class Renderer:
         lines += ["    " + line for line in self.scalar_inputs(names)]
         for sym, (pos, axis) in s.program.sizes.items():
             lines.append(f"    {s.sizes[sym]} = {names[pos]}.shape[{axis}]")
+        lines += ["    " + line for line in self.given_outputs()]
         if s.fallbacks:
             pairs = ", ".join(f'"{sym}": {s.sizes[sym]}' for sym in s.program.sizes)
             lines.append(f"    sizes = {{{pairs}}}")
@@ -213,10 +214,21 @@ class Renderer:
         outs = [f"{np_dtype(n.dtype.name)}({o})" if n.shape == () and n.dtype.name != "float64"
                 else o for o, n in zip(s.outputs, s.program.outputs)]  # a float64 accumulator
         body.append(f"return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
-        return ["", "", "@njit(**JIT)", f"def run_jit({', '.join(['one'] + names)}):",
+        given = list(s.given)
+        positions = ", ".join(str(s.outputs.index(name)) for name in given)
+        return ["", "", "# run_jit's arguments after the inputs: the arrays it writes these "
+                "outputs into (positions in its tuple)",
+                f"RUN_JIT_GIVEN = ({positions}{',' if len(given) == 1 else ''})", "", "",
+                "@njit(**JIT)", f"def run_jit({', '.join(['one'] + names + given)}):",
                 '    """`run` in one Numba call (one chunk per pass: ``one`` is 1), outputs as '
-                'a tuple."""',
+                'a tuple; the array outputs of whole-array work written into the arrays given '
+                'after the inputs."""',
                 *["    " + line for line in body]]
+
+    def given_outputs(self) -> list:
+        """The driver's new arrays for the outputs the kernels write into (`Schedule.given`)."""
+        return [f"{name} = np.empty({self.shape(shape)}, {np_dtype(dtype)})"
+                for name, (shape, dtype) in self.s.given.items()]
 
     def scalar_inputs(self, names) -> list:
         """Rank-0 inputs as scalars (the kernels take them so); 0-d arrays are unwrapped."""
@@ -249,7 +261,7 @@ class Renderer:
             return lines + ["    return None"]
         for sym, (pos, axis) in s.program.sizes.items():
             lines.append(f"    {s.sizes[sym]} = shapes[{pos}][{axis}]")
-        body, pooled = self.scalar_inputs(names), []
+        body, pooled = self.scalar_inputs(names) + self.given_outputs(), []
         for st in s.steps:
             if isinstance(st, PassStep):
                 lines.append(f"    if chunks({self.expr(st.work)}) != 1:")

@@ -54,9 +54,12 @@ def _copy(target, rank, q) -> list:
     return lines
 
 
-def loop_source(module_name: str, spec: LoopSpec) -> str:
+def loop_source(module_name: str, spec: LoopSpec, given: tuple = ()) -> str:
     """The source of a module with ``loop_in_order``, ``loop_shuffled`` and ``step_once``,
-    calling ``run_jit`` of the training-step module ``module_name`` (bound by the loader)."""
+    calling ``run_jit`` of the training-step module ``module_name`` (bound by the loader).
+    ``given``: the positions of the outputs ``run_jit`` writes into arrays passed after its
+    inputs (its module's ``RUN_JIT_GIVEN``): made once before the loop, like the output's
+    target (a parameter, a state or a gradient array)."""
     args, columns = [], 0
     for k, (role, rank, dtype) in enumerate(spec.inputs):
         if role == "scalar":
@@ -79,6 +82,12 @@ def loop_source(module_name: str, spec: LoopSpec) -> str:
             writes += _copy(f"x{out[1]}", spec.inputs[out[1]][1], q)
     params += [f"g{q}" for q in range(n_grads)]
     head = ["i0, i1, per_epoch, batch, order, table, losses, done"] + params
+    targets, n_grads = [], 0
+    for out in spec.outputs:
+        targets.append(f"g{n_grads}" if out[0] == "grad" else f"x{out[1]}")
+        n_grads += out[0] == "grad"
+    buffers = [f"b{j} = np.empty_like({targets[q - 1]})" for j, q in enumerate(given)]
+    args += [f"b{j}" for j in range(len(given))]
 
     def loop(name, rows, doc):
         call = ", ".join(args).replace("ROWS", rows)
@@ -86,6 +95,7 @@ def loop_source(module_name: str, spec: LoopSpec) -> str:
             "@njit(**JIT)",
             f"def {name}({', '.join(head)}):",
             f'    """Steps i0..i1-1 (of epochs of per_epoch steps), {doc}."""',
+            *["    " + line for line in buffers],
             "    for i in range(i0, i1):",
             "        start = (i % per_epoch) * batch",
             f"        o = run_jit(done.shape[0], {call})",
@@ -105,6 +115,7 @@ def loop_source(module_name: str, spec: LoopSpec) -> str:
         f"def step_once({', '.join(['table, losses'] + params)}):",
         '    """One step on the inputs as they are, its scalars table[0]: the loss in '
         'losses[0]."""',
+        *["    " + line for line in buffers],
         f"    o = run_jit(losses.shape[0], {once})",
         "    losses[0] = o[0]",
         *[line[4:] for line in writes + grads],

@@ -115,6 +115,13 @@ class Schedule:
         self.kernels, self.steps, self.fallbacks = [], [], {}
         self.finished = set()  # stages whose glue runs at the end of the previous pass
         self.built_glue = {}  # stage -> (params, body, returns) of a glue made ahead
+        # A training step's array outputs made by glue work are written into arrays the
+        # driver gives (name -> (shape, dtype)), not made in the kernel: a compiled loop of
+        # steps (`codegen.render.loop`) makes them once, not once a step (a new array costs
+        # ~30 ns, most of a tiny model's step)
+        self.given = {}
+        self._give = program.batch_outputs is not None and self.parallel == "threads"
+        self._output_ids = {id(o) for o in program.outputs}
         for k in range(an.n_levels):
             self._stage(k)
         self.outputs = [self._output_name(o) for o in program.outputs]
@@ -166,7 +173,7 @@ class Schedule:
                 st = Storage(name + "_" if exported else name, "reg")
             else:
                 st = Storage(name, "arr", tuple(range(len(n.shape))))
-                body.append(Alloc(name, self.place.shape_of(n), n.dtype.name))
+                body += self._made(params, n, name)
             scope.local[id(n)] = st
             if self.an.batch_reduction(n):
                 params.append(name + "_parts")
@@ -178,10 +185,19 @@ class Schedule:
                 body += self.place.statement(scope, n, st, {}, {})
             if exported:
                 if st.kind == "reg" and n.shape != ():
-                    body.append(Alloc(name, self.place.shape_of(n), n.dtype.name))
+                    body += self._made(params, n, name)
                     body.append(Store(name, (0,) * len(n.shape), sympy.Symbol(st.name)))
                 returns.append(name)
         return body, returns
+
+    def _made(self, params, n, name) -> list:
+        """The statements making array ``name`` for node ``n`` in a glue: an `Alloc`, or none
+        when it is a given output (`given`: a parameter of the kernel)."""
+        if self._give and id(n) in self._output_ids:
+            self.given[name] = (self.place.shape_of(n), n.dtype.name)
+            params.append(name)
+            return []
+        return [Alloc(name, self.place.shape_of(n), n.dtype.name)]
 
     def _combined_in_reader(self, nodes) -> dict:
         """Chunk-summed arrays whose one reader in this glue reads each element once, through
@@ -283,6 +299,8 @@ class Schedule:
         stubs = []
         for name in returns:
             n = by_name[name]
+            if name in self.given:  # a parameter: defined on every call
+                continue
             stubs.append(Assign(name, cast(0, n.dtype.name)) if n.shape == () else
                          Alloc(name, (0,) * len(n.shape), n.dtype.name))
         kernel.body.append(If("finish", body, stubs))

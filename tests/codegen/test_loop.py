@@ -175,3 +175,59 @@ def test_a_step_that_raises_leaves_the_finished_steps(module):
     np.testing.assert_array_equal(m, m_want)
     np.testing.assert_array_equal(g0, g0_want)
     np.testing.assert_array_equal(g1, [g1_want])
+
+
+def _stepping_into(step):
+    """`step` writing w's gradient, the new w and the new m into the arrays given after the
+    inputs (as a module's run_jit with ``RUN_JIT_GIVEN = (1, 3, 5)``); it scribbles on them
+    first, so a loop that read them before the step would see it."""
+
+    def step_into(one, x, y, w, b, m, lr, c, k, gw, new_w, new_m):
+        gw[:, :] = -7.0
+        out = step(one, x, y, w, b, m, lr, c, k)
+        gw[:, :] = out[1]
+        new_w[:, :] = out[3]
+        new_m[:, :] = out[5]
+        return out[0], gw, out[2], new_w, out[4], new_m
+
+    return step_into
+
+
+@pytest.mark.parametrize("jit", [False, pytest.param(True, marks=pytest.mark.slow)],
+                         ids=["python", "numba"])
+def test_outputs_written_into_given_arrays_are_made_once_and_the_steps_unchanged(
+        jit, tmp_path):
+    given = (1, 3, 5)
+    src = loop_source("symgrad_kernels.k_step", SPEC, given)
+    ast.parse(src)
+    # made before the loop (once per call), like the output's target; passed after the inputs
+    for j, target in enumerate(("g0", "x2", "x4")):
+        assert src.count(f"    b{j} = np.empty_like({target})\n") == 3
+    assert src.count("np.float32(table[0, 1]), x7, b0, b1, b2)") == 1
+    assert src.count("x7, b0, b1, b2)") == 3
+    head, _, loop_body = src.partition("def loop_in_order")[2].partition("for i in range")
+    assert "np.empty_like" in head and "np.empty_like" not in loop_body.split("@njit")[0]
+    path = tmp_path / "loop_given.py"
+    path.write_text(src)
+    run_jit = _stepping_into(_step)
+    if jit:
+        import numba
+        run_jit = numba.njit(_stepping_into(numba.njit(_step)))
+    module = load_module(str(path), f"test_loop_given_{jit}", jit=jit,
+                         bindings={"run_jit": run_jit})
+    x, y, order, table = _data()
+    for shuffled in (False, True):
+        arrays = w, b, m, losses, done, g0, g1 = _arrays()
+        _run(module, shuffled, arrays, x, y, order, table, 1, 5)
+
+        def rows_of(i, shuffled=shuffled):
+            start = (i % 3) * 2
+            return order[i // 3, start:start + 2] if shuffled else slice(start, start + 2)
+
+        want, w_want, b_want, m_want, (g0_want, g1_want) = _expected(x, y, rows_of, table,
+                                                                     1, 5, 1.5)
+        assert done[0] == 5
+        np.testing.assert_array_equal(losses[1:5], [want[i] for i in range(1, 5)])
+        for got, expected in ((w, w_want), (b, b_want), (m, m_want), (g0, g0_want),
+                              (g1, [g1_want])):
+            np.testing.assert_array_equal(got, expected)

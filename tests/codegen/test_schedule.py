@@ -220,3 +220,44 @@ def test_vector_math_between_products_is_one_flat_loop_per_block(name):
     expected = evaluate(case.program, arrays)
     for jit in (True, False):
         case.check(codegen.compile_program(case.program, jit=jit)(arrays), expected=expected)
+
+
+def test_a_training_steps_array_outputs_are_given_to_its_kernels_and_new_at_each_run():
+    """A training step's array outputs are written into arrays the driver gives (`run_jit`
+    takes them after its inputs, so a compiled loop of steps makes them once); `run` makes
+    new ones at every call, so no step's result is overwritten by the next."""
+    import symgrad as sg
+    import symgrad.nn as nn
+    import symgrad.nn.functional as F
+    import symgrad.optim as optim
+    from symgrad.compile_step import rule_for
+    sg.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3)).double()
+    opt = optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+    train = sg.compile(lambda a, b: F.cross_entropy(m(a), b), wrt=m, backend="numba")
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((24, 4)), rng.integers(0, 3, 24)
+    entry, inputs = train._entry((x, y))
+    rules = [rule_for(opt, opt.param_groups[0]) for _ in range(4)]
+    program = entry._step_program(rules)
+    s = Schedule(program)
+    assert sorted(s.given) == sorted(s.outputs[1:])  # the gradients, parameters and buffers
+    assert Schedule(corpus_case("mlp_tanh").program).given == {}
+    text = codegen.program_source(program)
+    assert "RUN_JIT_GIVEN = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)" in text
+    head = next(line for line in text.splitlines() if line.startswith("def run_jit("))
+    assert head.endswith(", ".join(s.outputs[1:]) + "):")
+    run = codegen.compile_program(program, jit=False)
+    params = [p.detach().numpy() for p in m.parameters()]
+    extra = []
+    for p in params:  # a momentum buffer, then lr, momentum, 1 - dampening, first step
+        extra += [np.full_like(p, 0.5), 0.1, 0.9, 1.0, 0.0]
+    first = run([*inputs, *extra])
+    second = run([*inputs, *extra])
+    assert len(first) == 13
+    for a, b in zip(first[1:], second[1:]):
+        assert not np.shares_memory(a, b)
+        np.testing.assert_array_equal(a, b)
+    for k, (p, new) in enumerate(zip(params, first[5:9])):  # w - lr * (0.9 * 0.5 + g)
+        np.testing.assert_allclose(new, p - 0.1 * (0.45 + first[1 + k]), rtol=1e-13)
+        np.testing.assert_allclose(first[9 + k], 0.45 + first[1 + k], rtol=1e-13)
