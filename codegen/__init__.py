@@ -21,10 +21,10 @@ The packages, in the order a program goes through them (each with a printable ar
    glue kernels (`precompile`).
 
 What the kernels call at run time: `runtime` (chunks, threads, allocation), `blas` (products as
-``gemm`` calls) and `vmath` (libm-free exp, log, log1p, tanh), the last two emitted as LLVM IR
-into the kernel; and the decorator they are compiled with, `njit` (Numba's, at the LLVM level
-``SYMGRAD_LLVM_OPT``, default Numba's -O3; -O1 compiles large programs ~12% faster and runs
-some ~9% slower).
+``gemm`` calls), `special` (SciPy's incomplete gamma functions) and `vmath` (libm-free exp,
+log, log1p, tanh), the last three emitted as LLVM IR into the kernel; and the decorator they
+are compiled with, `njit` (Numba's, at the LLVM level ``SYMGRAD_LLVM_OPT``, default Numba's
+-O3; -O1 compiles large programs ~12% faster and runs some ~9% slower).
 
 Public API, as `symgrad.compile` uses it: `available`, `compile_program`, `load_program`,
 `program_source`.

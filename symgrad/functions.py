@@ -586,6 +586,35 @@ def _incomplete_gamma(name, lower):
     return impl
 
 
+def _incomplete_gamma_helper(name, lower):
+    """The kernel helper of gammainc or gammaincc: `_incomplete_gamma`'s values at the ends of
+    the domain, in its order, and SciPy's function itself elsewhere (`codegen.special`, the
+    compiled C function: compiled equals eager to the bit)."""
+    one, zero = ("1.0", "0.0") if lower else ("0.0", "1.0")
+    what = "P(a, x)" if lower else "Q(a, x) = 1 - P(a, x)"
+    return f'''
+def {name}(a, x):
+    """{what}: PyTorch's values where an argument is at an end of its domain (negative,
+    a = 0, x = 0, a = inf, x = inf, in that order), SciPy's {name} elsewhere."""
+    a = np.float64(a)
+    x = np.float64(x)
+    if x < 0.0 or a < 0.0:
+        return np.nan
+    if a == 0.0:
+        return {one} if x > 0.0 else np.nan
+    if x == 0.0:
+        return {zero}
+    if a == np.inf:
+        return np.nan if x == np.inf else {zero}
+    if x == np.inf:
+        return {one}
+    return scipy_{name}(a, x)
+
+
+from codegen.special import scipy_{name}  # noqa: E402 - SciPy's C function, compiled or not
+'''
+
+
 def _np_ndtri(x):
     x = np.asarray(x)
     return _same_dtype(_special("ndtri")(x.astype(np.float64)), x)
@@ -1615,9 +1644,10 @@ import math  # noqa: E402 - for erfc, which only some modules define
     PointwiseFunction(ndtri, _np_ndtri, kernel="ndtri", transcendental=True,
                       helper=_NDTRI_HELPER),
     PointwiseFunction(zeta, _np_zeta, kernel="zeta", transcendental=True, helper=_ZETA_HELPER),
-    # (no kernel: compiling gammainc and gammaincc is refused, `symgrad.math_pointwise`)
-    PointwiseFunction(gammainc, _incomplete_gamma("gammainc", True), transcendental=True),
-    PointwiseFunction(gammaincc, _incomplete_gamma("gammaincc", False), transcendental=True),
+    PointwiseFunction(gammainc, _incomplete_gamma("gammainc", True), kernel="gammainc",
+                      transcendental=True, helper=_incomplete_gamma_helper("gammainc", True)),
+    PointwiseFunction(gammaincc, _incomplete_gamma("gammaincc", False), kernel="gammaincc",
+                      transcendental=True, helper=_incomplete_gamma_helper("gammaincc", False)),
     # torch.special functions PyTorch does not differentiate (applied to detached operands)
     PointwiseFunction(bessel_j0, _scipy_then_helper("bessel_j0", lambda x: _special("j0")(x),
                                                     _large),

@@ -742,23 +742,13 @@ def zeta(input, other):
     return pointwise(_zeta, input, other, kind="float", name=name, promote_from=(0, 1))
 
 
-# --- the regularized incomplete gamma functions (eager only) -----------------------------------
-
-
-def _refuse_compiling(fname, *operands):
-    """Functions with no kernel of their own (no accurate enough one written yet): compiling
-    them raises, naming them, rather than running something less accurate than eager."""
-    if builtins.any(isinstance(o, Tensor) and o._node is not None for o in operands):
-        from .trace import TraceError
-        raise TraceError(f"{fname} cannot be compiled (symgrad has no compiled kernel for it): "
-                         "call it eagerly.")
+# --- the regularized incomplete gamma functions ------------------------------------------------
 
 
 def _incomplete_gamma(fname, kernel, body, name, what):
     def op(input, other):
         _require_tensors(fname, input=input, other=other)
         _float_kernel(kernel, result_dtype(input, other))
-        _refuse_compiling(fname, input, other)
         return pointwise(body, input, other, kind="float", name=name)
     op.__name__ = op.__qualname__ = fname.removeprefix("special_")
     op.__doc__ = (
@@ -767,7 +757,8 @@ def _incomplete_gamma(fname, kernel, body, name, what):
         "±e^((a - 1) log x - x - lgamma(a)), d/d input (a) is not implemented (PyTorch's "
         "NotImplementedError at backward). SciPy's values: more accurate than PyTorch's for "
         "large a (P(100, 100): PyTorch's is 3.6e-10 off) and for tiny a (Q(1e-300, 0.5) = "
-        "5.6e-301, PyTorch's 1.1e-300). Eager only: compiling it raises.")
+        "5.6e-301, PyTorch's 1.1e-300). Compiled, the kernels call SciPy's C function: the same "
+        "values.")
     return op
 
 

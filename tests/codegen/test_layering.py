@@ -44,9 +44,9 @@ def test_codegen_imports_only_ir_modules():
 
 
 # codegen's stages in run order (codegen/__init__.py's docstring lists them); what the
-# kernels call at run time (runtime, blas, vmath) is below every stage and imports none
+# kernels call at run time (runtime, blas, special, vmath) is below every stage and imports none
 STAGES = ["loop_ir", "analysis", "prepare", "schedule", "render", "load"]
-RUNTIME = ["runtime", "blas", "vmath", "njit"]
+RUNTIME = ["runtime", "blas", "special", "vmath", "njit"]
 
 
 def _layer(module: str):

@@ -86,6 +86,10 @@ FUNCTIONS = {
     "ndtri": lambda a, b: sg.special.ndtri(a.sigmoid()) * b,
     "zeta": lambda a, b: sg.special.zeta(a.detach() * a.detach() + 1.5, b * b + 0.3) + sg.special
     .zeta(3.0, a.abs() + 0.1) * b,
+    # the incomplete gamma functions: d/dx only (PyTorch has no d/da), SciPy's C functions
+    "incomplete_gamma": lambda a, b: sg.special.gammainc(a.detach().abs() * 3, b * b + 0.1) * a
+    + sg.special.gammaincc(b.detach() * b.detach() + 0.5, a.abs() * 2) + sg.igamma(
+        b.detach().abs() + 2.5, b.abs()) * b + sg.special.gammaincc(a.detach() * 0, b.abs() + 1),
     # never differentiated (PyTorch 2.13): gradients through b only
     "not_differentiated": lambda a, b: (
         sg.special.bessel_j0(a * 10) + sg.special.bessel_j1(a * 30) + sg.special.bessel_y0(
@@ -150,7 +154,8 @@ def test_compiled_equals_eager(rng, name):
                                   "vector_norm_3", "logit_eps", "erfc", "exp2", "sinc",
                                   "xlog1py", "entr", "ndtr", "gammaln", "log_ndtr", "erfcx",
                                   "bessel", "erfinv", "ndtri", "repeat_interleave", "zeta",
-                                  "not_differentiated", "orthogonal_polynomials"])
+                                  "incomplete_gamma", "not_differentiated",
+                                  "orthogonal_polynomials"])
 def test_compiled_equals_eager_float32(rng, name):
     fn = FUNCTIONS[name]
     cf = sg.compile(lambda a, b: fn(a, b).sum(), wrt=[0, 1], backend="numpy")
@@ -199,7 +204,7 @@ def _everything(a, b):
 def _special_functions(a, b):
     total = 0
     for name in ("gammaln", "digamma", "polygamma", "multigammaln", "log_ndtr", "erfcx", "bessel",
-                 "erfinv", "ndtri", "zeta", "not_differentiated"):
+                 "erfinv", "ndtri", "zeta", "incomplete_gamma", "not_differentiated"):
         total = total + FUNCTIONS[name](a, b).sum()
     return total
 
@@ -220,6 +225,12 @@ def test_numba_kernels_of_the_special_functions(rng):
         np.testing.assert_allclose(g, w, rtol=1e-11, atol=1e-12)
 
 
+_GAMMA_A = [0.0, -0.0, 1e-300, 1e-3, 0.5, 1.0, 2.0, 10.0, 30.0, 100.0, 1e5, -1.0, INF, -INF,
+            math.nan]
+_GAMMA_X = [0.0, -0.0, 1e-300, 0.5, 1.0, 2.0, 10.0, 25.0, 100.0, 1e5, 1e300, -1.0, INF, -INF,
+            math.nan]
+_GAMMA_GRID = [[_GAMMA_A[0]] + _GAMMA_X] + [[a] + [0.0] * len(_GAMMA_X) for a in _GAMMA_A[1:]]
+
 # Forward values at the edges (poles, ends of the domain, tails, NaN, ±inf), one argument per
 # function: its kernel against its eager (SciPy) values, all in one compiled function.
 EDGES = {
@@ -236,6 +247,10 @@ EDGES = {
               [1.5] + [0.0] * 15, [4.0] + [0.0] * 15, [50.0] + [0.0] * 15,
               [1.0000001] + [0.0] * 15, [INF] + [0.0] * 15, [-INF] + [0.0] * 15,
               [math.nan] + [0.0] * 15]),
+    # P(a, x) and Q(a, x) on a grid (a down the rows, x along them): PyTorch's values at the
+    # ends of the domain, SciPy's inside (the kernels call SciPy's C functions: to the bit)
+    "gammainc": (lambda x: sg.special.gammainc(x[:, :1], x[:1, 1:]), _GAMMA_GRID),
+    "gammaincc": (lambda x: sg.special.gammaincc(x[:, :1], x[:1, 1:]), _GAMMA_GRID),
 }
 # the functions PyTorch does not differentiate, away from their zeros (the kernels' series,
 # recurrences and quadratures agree with SciPy to ~1e-15 of the amplitude)

@@ -1252,8 +1252,8 @@ def test_derivatives_pytorch_does_not_implement_raise_at_backward(torch, name):
 
 
 def test_compiling_them(rng):
-    """zeta compiles (its gradient in q; the one in x raises PyTorch's error when the gradient
-    is made); gammainc and gammaincc refuse to compile, naming themselves."""
+    """zeta, gammainc and gammaincc compile (their gradient in q or x; the one in x or a
+    raises PyTorch's error when the gradient is made)."""
     x, q = rng.uniform(1.5, 4, 5), rng.uniform(0.5, 3, 5)
     cf = sg.compile(lambda a, b: sg.special.zeta(a.detach(), b).sum(), wrt=[1], backend="numpy")
     value, (g,) = cf.value_and_grad(x, q)
@@ -1265,9 +1265,18 @@ def test_compiling_them(rng):
     cf = sg.compile(lambda a, b: sg.special.zeta(a, b).sum(), wrt=[0], backend="numpy")
     with pytest.raises(NotImplementedError, match="the derivative for 'zeta' is not implemented"):
         cf.value_and_grad(x, q)
-    for f in (sg.special.gammainc, sg.special.gammaincc, sg.igamma, sg.igammac):
-        with pytest.raises(RuntimeError, match=f"{f.__name__} cannot be compiled"):
-            sg.compile(lambda a, b, f=f: f(a, b).sum(), backend="numpy")(x, q)
+    for f, name in ((sg.special.gammainc, "igamma"), (sg.special.gammaincc, "igammac"),
+                    (sg.igamma, "igamma"), (sg.igammac, "igammac")):
+        cf = sg.compile(lambda a, b, f=f: f(a.detach(), b).sum(), wrt=[1], backend="numpy")
+        value, (g,) = cf.value_and_grad(x, q)
+        tq = sg.tensor(q, requires_grad=True)
+        want = f(sg.tensor(x), tq).sum()
+        want.backward()
+        np.testing.assert_allclose(value, want.item(), rtol=1e-13)
+        np.testing.assert_allclose(g, tq.grad.numpy(), rtol=1e-13)
+        cf = sg.compile(lambda a, b, f=f: f(a, b).sum(), wrt=[0], backend="numpy")
+        with pytest.raises(NotImplementedError, match=f"the derivative for '{name}: input'"):
+            cf.value_and_grad(x, q)
 
 
 # --- torch.special functions PyTorch 2.13 does not differentiate ----------------------------
