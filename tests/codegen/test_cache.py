@@ -280,3 +280,53 @@ def test_a_kernel_file_pruned_by_another_process_is_rewritten_or_rebuilt(tmp_pat
     monkeypatch.setattr(codegen, "_modules", {})
     calls.clear()
     assert codegen.load_program("p1", jit=False) is None
+
+
+_CHILD_SCIPY = r"""
+import json, sys
+sys.path.insert(0, {root!r})
+import numpy as np
+import symgrad as sg
+import codegen
+from codegen.load.jit import kernels_of
+a, x = np.array([0.5, 2.0, 30.0, 0.0, 1e-3]), np.array([1.0, 0.3, 25.0, 2.0, 0.0])
+cf = sg.compile(lambda a, x: (sg.special.gammainc(a, x) * x + sg.special.gammaincc(a, x)).sum(),
+                wrt=[1], backend="numba")
+value, (grad,) = cf.value_and_grad(a, x)
+kernels = {{}}
+for name, module in list(sys.modules.items()):
+    if name.startswith("symgrad_kernels."):
+        kernels.update(kernels_of(module))
+hits = sum(sum(k.stats.cache_hits.values()) for k in kernels.values())
+misses = sum(sum(k.stats.cache_misses.values()) for k in kernels.values())
+print(json.dumps(dict(value=float(value), grad=grad.tolist(), hits=hits, misses=misses)))
+"""
+
+
+@pytest.mark.slow
+def test_kernels_calling_scipy_load_from_disk_in_a_second_process(tmp_path):
+    """A kernel calling SciPy's C functions through symbols (`codegen.special`) is compiled
+    once: a second process loads its machine code from the disk cache (the module's import
+    registers the symbols first) and gets the same numbers, eager's to float64 rounding."""
+    env = dict(os.environ, SYMGRAD_CACHE_DIR=str(tmp_path))
+    env.pop("NUMBA_CACHE_DIR", None)
+    code = _CHILD_SCIPY.format(root=str(ROOT))
+
+    def child():
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True)
+        assert out.returncode == 0, out.stderr[-3000:]
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    cold, warm = child(), child()
+    assert cold["misses"] > 0 and warm["misses"] == 0 and warm["hits"] > 0
+    assert (warm["value"], warm["grad"]) == (cold["value"], cold["grad"])
+    import symgrad as sg
+    a = sg.tensor([0.5, 2.0, 30.0, 0.0, 1e-3], dtype=sg.float64)
+    x = sg.tensor([1.0, 0.3, 25.0, 2.0, 0.0], dtype=sg.float64, requires_grad=True)
+    want = (sg.special.gammainc(a, x) * x + sg.special.gammaincc(a, x)).sum()
+    want.backward()
+    np.testing.assert_allclose(cold["value"], want.item(), rtol=1e-15)  # (order of the sum)
+    # (d/dx = e^((a - 1) log x - x - lgamma(a)): at a = 30, x = 25 the exponent's terms of ~90
+    # cancel to -3, so its rounding shows at ~1e-14)
+    np.testing.assert_allclose(cold["grad"], x.grad.numpy(), rtol=1e-13)
