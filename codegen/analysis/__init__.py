@@ -30,7 +30,7 @@ from symgrad.pointwise import placeholder, transcendental
 from symgrad.shapes import broadcast_shapes, numel
 
 SUPPORTED_DTYPES = {"float64", "float32", "int64", "int32", "int16", "int8", "uint8", "bool"}
-STATEMENT_OPS = REDUCE_OPS | {Op.SCATTER_ADD, Op.PAD}
+STATEMENT_OPS = REDUCE_OPS | {Op.SCATTER_ADD, Op.PAD, Op.SCAN}
 LEAF_OPS = {Op.INPUT, Op.CONST, Op.IOTA}
 
 
@@ -139,7 +139,7 @@ def _supported(n) -> bool:
         return body_supported(n.attr("body")) and n.attr("cdtype").name in SUPPORTED_DTYPES
     if n.op is Op.CONST:
         return np.asarray(n.attr("value")).dtype.name in SUPPORTED_DTYPES
-    return n.op is not Op.SCAN  # a running sum: NumPy's, between kernels
+    return True
 
 
 class Analysis:
@@ -193,7 +193,8 @@ class Analysis:
         for n in self.nodes:
             # A scatter or pad writes rows chosen by data or offsets: unless its batch axis is
             # its input's (same row), it is built as a whole array, not row by row.
-            if n.op in (Op.SCATTER_ADD, Op.PAD) and self.batch[id(n)] is not None:
+            # A running sum along the batch axis couples the rows: built as a whole array.
+            if n.op in (Op.SCATTER_ADD, Op.PAD, Op.SCAN) and self.batch[id(n)] is not None:
                 b0 = self.batch[id(n.inputs[0])]
                 if b0 is None or (b0, self.batch[id(n)]) not in self.links[id(n)][0]:
                     self.batch[id(n)] = None

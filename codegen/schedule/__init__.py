@@ -211,7 +211,7 @@ class Schedule:
             if len(readers) != 1 or id(readers[0]) in out:
                 continue
             c = readers[0]
-            if c.op in REDUCE_NAME or c.op in (Op.SCATTER_ADD, Op.PAD) or \
+            if c.op in REDUCE_NAME or c.op in (Op.SCATTER_ADD, Op.PAD, Op.SCAN) or \
                     numel(c.shape) != numel(n.shape) or not self._reads_once(c, n):
                 continue
             out[id(c)] = id(n)

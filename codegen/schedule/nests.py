@@ -405,3 +405,25 @@ def pad_into(scope, n, target, x_bound, out_bound) -> list:
     out_idx = tuple(scope.size(s[0]) + scope.size(s[2]) * i
                     for s, i in zip(n.attr("index"), nest.idx))
     return head + nest.build([write(target, out_idx, scope.value(x, nest.idx))])
+
+
+def scan_into(scope, n, target, x_bound, out_bound) -> list:
+    """``target`` = the running sums of ``n``'s input along its axis (inclusive; from the end
+    with ``reverse``): ``target = x``, then ``target[.., j, ..] += target[.., j - 1, ..]`` for
+    j = 1, 2, ... in order (from the end: j = d - 2, d - 3, ..., adding j + 1). O(d) along the
+    axis, any loop order: element j - 1 is final before j reads it."""
+    x, axis, reverse = n.inputs[0], n.attr("axis"), n.attr("reverse")
+    nest = Nest(scope, x.shape, x_bound)
+    head = nest.build([write(target, nest.idx, scope.value(x, nest.idx))])
+    shape = tuple(d - 1 if a == axis else d for a, d in enumerate(n.shape))
+    nest = Nest(scope, shape, out_bound)
+    i = nest.idx[axis]
+    if reverse:
+        last = scope.size(n.shape[axis]) - 1
+        at, prev = last - 1 - i, last - i
+    else:
+        at, prev = i + 1, i
+    here = tuple(at if a == axis else v for a, v in enumerate(nest.idx))
+    there = tuple(prev if a == axis else v for a, v in enumerate(nest.idx))
+    return head + nest.build([_update(target, here, "sum", target.load(there))])
+

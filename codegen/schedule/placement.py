@@ -14,7 +14,14 @@ import sympy
 from codegen.loop_ir.loops import View
 from codegen.loop_ir.names import program_names
 from codegen.schedule.expand import Scope, Storage
-from codegen.schedule.nests import REDUCE_NAME, compute, pad_into, reduce_into, scatter_into
+from codegen.schedule.nests import (
+    REDUCE_NAME,
+    compute,
+    pad_into,
+    reduce_into,
+    scan_into,
+    scatter_into,
+)
 from codegen.schedule.rows import LOCAL, R0, R1, ROW
 from symgrad.ops import Op
 
@@ -113,6 +120,8 @@ class Placement:
             return scatter_into(scope, n, st, in_bound, bound)
         if n.op is Op.PAD:
             return pad_into(scope, n, st, in_bound, bound)
+        if n.op is Op.SCAN:
+            return scan_into(scope, n, st, in_bound, bound)
         return compute(scope, n, st, bound)
 
     def shape_of(self, n) -> tuple:

@@ -93,7 +93,10 @@ def test_cumsum_along_a_long_axis_against_finite_differences_and_eager(dim, dtyp
 
 
 @pytest.mark.slow
-def test_the_numba_back_end_runs_the_scan_between_kernels():
+def test_the_numba_back_end_runs_the_scan_in_the_pass_kernel():
+    """A running sum along a feature axis is a loop of the pass over the rows (fused with the
+    loss around it, no NumPy fallback between kernels): b[j + 1] += b[j], and its adjoint
+    from the end."""
     rng = np.random.default_rng(3)
     x = rng.standard_normal((3, 100))
     w = sg.tensor(rng.standard_normal(100), requires_grad=True)
@@ -104,7 +107,50 @@ def test_the_numba_back_end_runs_the_scan_between_kernels():
     rv, (rg,) = ref.value_and_grad(x)
     assert v == pytest.approx(rv, rel=1e-12)
     np.testing.assert_allclose(g, rg, rtol=1e-11)
-    assert "fallback" in cf.source(x)
+    src = cf.source(x)
+    assert "fallback" not in src and "1 kernel(s)" in src
+    assert re.search(r"for (i\d) in range\(D - 1\):\n +(\w+)\[\1 \+ 1\] \+= \2\[\1\]", src), src
+    assert re.search(r"(\w+)\[D - (i\d) - 2\] \+= \1\[D - \2 - 1\]", src), src
+
+
+# running sums of every kind, compiled against eager: along the batch axis (a whole-array
+# kernel after the pass) and along features (in the pass), from either end, of rank 3, in
+# float32, at axis lengths 1, 2 and longer
+SCANS = {
+    "batch_axis": lambda x, w: ((x * w).sum((1, 2)).exp().flip(0).cumsum(0).flip(0).log()
+                                 * (x[:, 0, 0] + 2)).mean(),
+    "feature_axes": lambda x, w: ((x * w).cumsum(1).tanh() + (x * w).cumsum(2) ** 2).sum(),
+    "reverse": lambda x, w: (x * w).flip(2).cumsum(2).flip(2).sin().sum() + (
+        x.cumsum(0) * w).sum(),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", sorted(SCANS))
+def test_numba_running_sums_equal_eager(name, dtype):
+    fn = SCANS[name]
+    rng = np.random.default_rng(5)
+    tol = dict(rtol=1e-10, atol=1e-12) if dtype == "float64" else dict(rtol=2e-4, atol=2e-5)
+    cf = sg.compile(fn, wrt=[1], backend="numba")
+    for shape in ((SQUARE_SCAN_LIMIT + 5, 3, SQUARE_SCAN_LIMIT + 2), (1, 1, 1), (2, 2, 1),
+                  (7, 1, 2), (SQUARE_SCAN_LIMIT + 1, 40, 3)):
+        x = rng.standard_normal(shape).astype(dtype)
+        w = rng.standard_normal(shape[1:]).astype(dtype)
+        v, (g,) = cf.value_and_grad(x, w)
+        tw = sg.tensor(w, requires_grad=True)
+        e = fn(sg.tensor(x), tw)
+        e.backward()
+        np.testing.assert_allclose(v, e.item(), **tol, err_msg=str(shape))
+        np.testing.assert_allclose(g, tw.grad.numpy(), **tol, err_msg=str(shape))
+    src = cf.source(x, w)
+    assert "fallback" not in src
+    bad = np.ones((shape[1], shape[2] + 1), dtype)  # sizes that do not broadcast
+    with pytest.raises(RuntimeError):
+        fn(sg.tensor(x), sg.tensor(bad))
+    with pytest.raises(ValueError, match=rf"arguments 'x' and 'w' must agree in size \w+: "
+                       rf"x.shape\[2\] = {shape[2]} but w.shape\[1\] = {shape[2] + 1}"):
+        cf.value_and_grad(x, bad)
 
 
 def test_an_integer_running_sum_stays_int64():
