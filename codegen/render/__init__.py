@@ -55,6 +55,11 @@ def np_dtype(name: str) -> str:
     return _NP_DTYPE.get(name, f"np.{name}")
 
 
+# CPython 3.11 passes a call's arguments on the stack up to this many, beyond as a tuple
+# (``f(*args)``: its compiler's STACK_USE_GUIDELINE), which Numba cannot inline
+_INLINE_ARGS = 30
+
+
 class Renderer:
     """Turns one `Schedule` into module source."""
 
@@ -123,9 +128,12 @@ class Renderer:
     def _one_chunk_entry(self, st) -> bool:
         """Whether pass ``st`` gets a one-chunk entry (`one_chunk_entry`): a pass that finishes
         the program itself, whose partial sums need no fill and whose arguments give every
-        size of them."""
+        size of them. Not when the entry's call of the pass would take more than 30 arguments:
+        CPython compiles such a call as ``f(*args)``, which Numba cannot inline."""
         if not isinstance(st, PassStep) or not st.results or st.spills or \
                 self.s.parallel == "prange" or any(init is not None for *_, init in st.parts):
+            return False
+        if 4 + len(st.args) > _INLINE_ARGS:
             return False
         given = set(_entry_args(st))
         needed = set()

@@ -117,3 +117,4 @@ def test_an_argument_named_like_the_modules_own_names_is_renamed(arg):
         assert value == pytest.approx(want[0], rel=1e-10)
         for g, w in zip(grads, want[1]):
             np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+

@@ -214,3 +214,42 @@ def test_fit_reports_the_first_non_finite_step():
     with pytest.warns(RuntimeWarning, match="not finite from step 1"):
         losses = train.fit(optim.SGD([w], lr=0.1), x, batch_size=1)
     assert np.isfinite(losses[0]) and not np.isfinite(losses[1])
+
+
+@pytest.mark.slow
+def test_a_step_whose_last_pass_takes_more_than_thirty_arguments():
+    """A batch-coupled loss (a Cox model's running sums over the rows) with Adam: the pass
+    that finishes the step takes the parameters, states, scalars and the arrays it writes,
+    more than 30 arguments; it is not inlined into a one-chunk entry (CPython would pass them
+    as ``*args``, which Numba cannot inline: compiling failed). The step equals eager's."""
+    import codegen
+    from symgrad.compile_step import rule_for
+
+    def cox(m):
+        def loss(a):
+            s = m(a).reshape(-1)
+            return (s.exp().flip(0).cumsum(0).flip(0).log() - s).mean()
+        return loss
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 5))
+    models = []
+    for _ in range(2):
+        sg.manual_seed(0)
+        models.append(nn.Linear(5, 1).double())
+    (m1, m2), loss2 = models, cox(models[1])
+    o1, o2 = optim.Adam(m1.parameters(), lr=0.01), optim.Adam(m2.parameters(), lr=0.01)
+    train = sg.compile(cox(m1), wrt=m1, backend="numba")
+    for _ in range(3):
+        loss = train.step(o1, x)
+        o2.zero_grad()
+        want = loss2(sg.tensor(x))
+        want.backward()
+        o2.step()
+        np.testing.assert_allclose(loss, want.item(), rtol=1e-12)
+    _assert_same(m1, m2, o1, o2, rtol=1e-9)
+    entry, _ = train._entry((x,))
+    src = codegen.program_source(entry._step_program([rule_for(o1, o1.param_groups[0])] * 2))
+    heads = [line for line in src.splitlines() if line.startswith("def pass")]
+    assert any(line.count(",") + 1 > 30 for line in heads)
+    assert 'inline="always"' not in src.split("def checked_index")[-1]
