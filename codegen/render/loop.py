@@ -73,19 +73,17 @@ def loop_source(module_name: str, spec: LoopSpec, given: tuple = ()) -> str:
         else:
             args.append(f"x{k}")
     params = [f"x{k}" for k, (role, _, _) in enumerate(spec.inputs) if role != "scalar"]
-    grads, writes, n_grads = [], [], 0
+    grads, writes, targets, n_grads = [], [], [], 0
     for q, out in enumerate(spec.outputs, 1):
         if out[0] == "grad":
-            grads += _copy(f"g{n_grads}", out[1], q)
+            targets.append(f"g{n_grads}")
+            grads += _copy(targets[-1], out[1], q)
             n_grads += 1
         else:
-            writes += _copy(f"x{out[1]}", spec.inputs[out[1]][1], q)
+            targets.append(f"x{out[1]}")
+            writes += _copy(targets[-1], spec.inputs[out[1]][1], q)
     params += [f"g{q}" for q in range(n_grads)]
     head = ["i0, i1, per_epoch, batch, order, table, losses, done"] + params
-    targets, n_grads = [], 0
-    for out in spec.outputs:
-        targets.append(f"g{n_grads}" if out[0] == "grad" else f"x{out[1]}")
-        n_grads += out[0] == "grad"
     buffers = [f"b{j} = np.empty_like({targets[q - 1]})" for j, q in enumerate(given)]
     args += [f"b{j}" for j in range(len(given))]
 

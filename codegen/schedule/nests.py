@@ -426,4 +426,3 @@ def scan_into(scope, n, target, x_bound, out_bound) -> list:
     here = tuple(at if a == axis else v for a, v in enumerate(nest.idx))
     there = tuple(prev if a == axis else v for a, v in enumerate(nest.idx))
     return head + nest.build([_update(target, here, "sum", target.load(there))])
-
