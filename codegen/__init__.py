@@ -190,6 +190,10 @@ def _load(key, path, consts, bindings, jit, helper=None):
             globals_ = {k: v[()] if v.ndim == 0 else v for k, v in consts.items()}
             globals_.update(bindings)
             module = load_module(path, name, jit=jit, bindings=globals_)
+            if jit:  # for a helper compiling its loops (`codegen.load.precompile.start_loop`)
+                from codegen.load.precompile import CONSTS
+
+                setattr(module, CONSTS, consts)
             stats["loads"] += 1
             _modules[name] = module
         elif helper is not None:  # loaded by another thread meanwhile: its kernels are its own

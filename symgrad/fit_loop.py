@@ -29,6 +29,12 @@ FIRST_CHUNK = 16
 # compile it does not pay back, a step dominated by its kernels (a convnet's) never compiles
 # a loop for nothing, and no fit pays more than about twice.
 COMPILE_AFTER_SECONDS = 1.0
+# `step`'s one-step loop, not in the disk cache, starts compiling in a helper process on the
+# second core (`codegen.load.precompile.start_loop`) once `step` has spent this long around
+# its kernels: the steps go on meanwhile, and use the loop once the helper has put it in the
+# cache, without the wait of compiling it here (`COMPILE_AFTER_SECONDS`, still the rule when
+# the helper is off or fails). A short run of steps (a test's) starts no helper.
+BACKGROUND_AFTER_SECONDS = 0.05
 
 
 _NAMES = {}
@@ -298,6 +304,9 @@ class StepLoop:
         # the loss
         self.table, self.row = np.empty((1, self.columns)), None
         self.losses = np.empty(1)
+        # the arguments' key (as `checked`) -> the helper compiling the loop for them
+        # (`codegen.load.precompile.Helper`), or False once it is done with or none started
+        self.helpers = {}
 
     def values(self, opt, inputs) -> list | None:
         """The loop's arguments for ``inputs`` and the optimizer's current state arrays; None
@@ -328,12 +337,31 @@ class StepLoop:
             if not _one_chunk(self.layout, values[:self.n_inputs]):
                 known = self.checked[key] = "threads"
             else:
-                known = self.checked[key] = _compiled(
-                    self.fn, (self.table, self.losses, *values,
-                              *_grad_views(self.layout.tensors)))
-        if known is False and self.layout.step_seconds >= COMPILE_AFTER_SECONDS:
-            known = self.checked[key] = True  # compiled by the call about to run
+                known = self.checked[key] = _compiled(self.fn, self._like(values))
+        if known is False:
+            if self.layout.step_seconds >= COMPILE_AFTER_SECONDS:
+                known = self.checked[key] = True  # compiled by the call about to run
+            elif self._compiled_by_helper(key, values):
+                known = self.checked[key] = True
         return known is True
+
+    def _like(self, values) -> tuple:
+        """Arguments of ``fn`` like those of a step on ``values``."""
+        return (self.table, self.losses, *values, *_grad_views(self.layout.tensors))
+
+    def _compiled_by_helper(self, key, values) -> bool:
+        """Whether a helper process has compiled the loop for ``key`` into the disk cache (then
+        loaded here); starts one once `step` has spent `BACKGROUND_AFTER_SECONDS`."""
+        helper = self.helpers.get(key)
+        if helper is None:
+            if self.layout.step_seconds >= BACKGROUND_AFTER_SECONDS:
+                from codegen.load import precompile
+                self.helpers[key] = precompile.start_loop(self.fn, self._like(values)) or False
+            return False
+        if helper is False or helper.proc.poll() is None:
+            return False
+        self.helpers[key] = False
+        return helper.wait(0) and _compiled(self.fn, self._like(values))
 
     def step(self, opt, values):
         """One step; the loss as a 0-d array. Nothing is written when a kernel raises."""

@@ -13,12 +13,19 @@ answered with stand-ins of its return type.
 Nothing depends on the helper. If its types differ from the real call's (a non-contiguous
 input, say), it fails, or it has not finished within `WAIT_S`, this process compiles the
 kernel itself, as it would have without it. ``SYMGRAD_PRECOMPILE=0`` turns it off.
+
+A training step's compiled loop (`codegen.training_loop`) is compiled the same way, by
+`start_loop`, once ``step`` has run long enough to be worth it (`symgrad.fit_loop`): the
+helper loads the step's module (with this process's constants) and the loop's module under
+their names, and compiles the loop function for the signature it is given into Numba's disk
+cache, from which this process then loads it, without stopping a training loop to compile.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 import tempfile
@@ -78,6 +85,11 @@ def start(path: str, name: str, schedule, consts: dict) -> Helper | None:
     np.savez(os.path.join(folder.name, "consts.npz"), **consts)
     spec = {"path": path, "name": name, "inputs": inputs, "glue": glue,
             "passes": [k.name for k in passes]}
+    return _spawn(folder, spec, glue)
+
+
+def _spawn(folder, spec: dict, kernels: list) -> Helper | None:
+    """Write ``spec`` beside the files already in ``folder`` and start the helper on it."""
     spec_path = os.path.join(folder.name, "spec.json")
     with open(spec_path, "w", encoding="utf-8") as f:
         json.dump(spec, f)
@@ -96,7 +108,33 @@ def start(path: str, name: str, schedule, consts: dict) -> Helper | None:
     except OSError:
         folder.cleanup()
         return None
-    return Helper(proc, glue, folder)
+    return Helper(proc, kernels, folder)
+
+
+# A module's constants (`codegen._load` records them under this name in the module), which a
+# helper compiling its kernels must bind exactly as this process did: Numba freezes globals.
+CONSTS = "SYMGRAD_CONSTS"
+
+
+def start_loop(fn, args) -> Helper | None:
+    """Start a helper compiling ``fn`` (a loop function of a `codegen.training_loop` module)
+    for arguments like ``args`` into Numba's disk cache; None when off or not possible."""
+    if not enabled():
+        return None
+    try:
+        loop = sys.modules[fn.py_func.__module__]
+        step = sys.modules[loop.run_jit.py_func.__module__]
+        consts = getattr(step, CONSTS)
+        signature = tuple(fn.typeof_pyval(a) for a in args)
+    except (KeyError, AttributeError, ValueError, TypeError):
+        return None
+    folder = tempfile.TemporaryDirectory(prefix="symgrad_precompile_")
+    np.savez(os.path.join(folder.name, "consts.npz"), **consts)
+    with open(os.path.join(folder.name, "signature.pickle"), "wb") as f:
+        pickle.dump(signature, f)
+    spec = {"kind": "loop", "step": [step.__file__, step.__name__],
+            "loop": [loop.__file__, loop.__name__], "function": fn.py_func.__name__}
+    return _spawn(folder, spec, [fn.py_func.__name__])
 
 
 def _command(spec_path: str) -> list:
@@ -182,6 +220,8 @@ def main(spec_path: str) -> int:
         consts = {k: data[k] for k in data.files}
     load_cython_blas()
     globals_ = {k: v[()] if v.ndim == 0 else v for k, v in consts.items()}
+    if spec.get("kind") == "loop":
+        return _compile_loop(spec, os.path.dirname(spec_path), globals_)
     module = load_module(spec["path"], spec["name"], jit=True, bindings=globals_)
     from codegen.runtime import ONE_CHUNK
 
@@ -197,6 +237,19 @@ def main(spec_path: str) -> int:
         module.run(inputs)
     except _Stop:
         return 1
+    return 0
+
+
+def _compile_loop(spec: dict, folder: str, globals_: dict) -> int:
+    """The helper for `start_loop`: the step's module, then the loop's (bound to the step's
+    ``run_jit``), and the loop function compiled for the pickled signature."""
+    from codegen.load.jit import load_module
+
+    step = load_module(*spec["step"], jit=True, bindings=globals_)
+    loop = load_module(*spec["loop"], jit=True, bindings={"run_jit": step.run_jit})
+    with open(os.path.join(folder, "signature.pickle"), "rb") as f:
+        signature = pickle.load(f)
+    getattr(loop, spec["function"]).compile(signature)
     return 0
 
 

@@ -14,6 +14,7 @@ from symgrad.ir.printer import name_nodes
 # Names the generated module uses itself: an argument or value of the same name would hide them
 # (its driver, its helpers, what it imports from codegen, the variables of its drivers).
 RESERVED = {"np", "numba", "math", "JIT", "run", "inputs", "run_pass", "fallback", "nch", "chunk",
+            "SYMGRAD_CONSTS",
             "c0", "c1", "r0", "r1", "s0", "m0", "sizes", "bind", "shapes", "run_bound", "free",
             # codegen.runtime
             "chunks", "run_chunks", "empty",

@@ -490,3 +490,78 @@ def test_ctrl_c_during_the_bookkeeping_waits_for_its_end():
             done.append("after the signal")  # still runs: the interrupt waits
     assert done == ["after the signal"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def _background_case(monkeypatch, tmp_path):
+    """A step program new to this process and to the disk caches (its own sizes, a new kernel
+    folder), whose loop only a helper process compiles; the helpers started, and the steps
+    that went through the loop."""
+    import codegen
+    from codegen.load import precompile
+
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("SYMGRAD_PRECOMPILE", raising=False)
+    monkeypatch.setattr(codegen, "_modules", {})
+    monkeypatch.setattr(codegen, "_loops", {})
+    monkeypatch.setattr(fit_loop, "COMPILE_AFTER_SECONDS", 1e9)  # never compiled here
+    monkeypatch.setattr(fit_loop, "BACKGROUND_AFTER_SECONDS", 0.0)
+    helpers, real_start = [], precompile.start_loop
+
+    def start(*args):
+        helpers.append(real_start(*args))
+        return helpers[-1]
+    monkeypatch.setattr(precompile, "start_loop", start)
+    through_loop, real_step = [], fit_loop.StepLoop.step
+
+    def counted(self, opt, values):
+        through_loop.append(1)
+        return real_step(self, opt, values)
+    monkeypatch.setattr(fit_loop.StepLoop, "step", counted)
+
+    def model():
+        sg.manual_seed(1)
+        return nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Linear(7, 3)).double()
+    m1, m2 = model(), model()
+    o1, o2 = optim.Adam(m1.parameters(), lr=0.01), optim.Adam(m2.parameters(), lr=0.01)
+    train = sg.compile(lambda a, b: F.cross_entropy(m1(a), b), wrt=m1, backend="numba")
+    return (m1, o1, train), (m2, o2), helpers, through_loop
+
+
+@pytest.mark.slow
+def test_a_helper_process_compiles_the_step_loop_while_steps_go_on(monkeypatch, tmp_path):
+    (m1, o1, train), (m2, o2), helpers, through_loop = _background_case(monkeypatch, tmp_path)
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((16, 5)), rng.integers(0, 3, 16)
+    for _ in range(2):  # the first makes Adam's state; the second starts the helper
+        np.testing.assert_allclose(train.step(o1, x, y), eager_step(m2, o2, x, y), rtol=1e-12)
+    assert len(helpers) == 1 and helpers[0] is not None
+    assert helpers[0].wait() is True, "the helper compiled the loop"
+    assert through_loop == []
+    for _ in range(3):  # now loaded from the helper's machine code: through the loop
+        np.testing.assert_allclose(train.step(o1, x, y), eager_step(m2, o2, x, y), rtol=1e-12)
+    assert through_loop, "a step went through the compiled loop"
+    entry, _ = train._entry((x, y))
+    fn = entry.step_layouts[id(o1)].step_loop.fn
+    assert sum(fn.stats.cache_hits.values()) == 1 and not fn.stats.cache_misses, \
+        "the loop came from the disk cache, not compiled here"
+    assert len(helpers) == 1
+    _assert_same(m1, m2, o1, o2)
+
+
+@pytest.mark.slow
+def test_a_failing_loop_helper_leaves_the_steps_on_the_general_path(monkeypatch, tmp_path):
+    import sys
+
+    from codegen.load import precompile
+    (m1, o1, train), (m2, o2), helpers, through_loop = _background_case(monkeypatch, tmp_path)
+    monkeypatch.setattr(precompile, "_command",
+                        lambda spec: [sys.executable, "-c", "raise SystemExit(3)"])
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((12, 5)), rng.integers(0, 3, 12)
+    for k in range(6):
+        np.testing.assert_allclose(train.step(o1, x, y), eager_step(m2, o2, x, y), rtol=1e-12)
+        if k == 1:
+            assert helpers[0].wait() is False
+    assert len(helpers) == 1, "a failed helper is not started again"
+    assert through_loop == []
+    _assert_same(m1, m2, o1, o2)
