@@ -65,6 +65,7 @@ class StepLayout:
         self.step_loop = None  # that loop: None before it is tried, False when it cannot be
         self.builds = 0  # `step_caller.build` calls (capped: guards that fail at every call)
         self.compiled_loops = set()  # `fit_loop.CompiledLoop.ready`'s keys known compiled
+        self.loop_helpers = []  # helper processes compiling its loops (`fit_loop._start_helper`)
         forms = {id(g): (g, r.key) for g, r in zip(self.groups, self.rules)}
         self.group_forms = list(forms.values())  # one (group, form) per group
 
@@ -279,6 +280,12 @@ def fit(cf, opt, args, batch_size, epochs=1, shuffle=None, batch_args=None):
     losses as a 1-d array. The first step, and each epoch's last minibatch when it is
     shorter, run through `step`; the other full minibatches run in a compiled loop
     (`symgrad.fit_loop`) when the step's kernels allow one, else through `step` too."""
+    from .fit_loop import fitting
+    with fitting():
+        return _fit_steps(cf, opt, args, batch_size, epochs, shuffle, batch_args)
+
+
+def _fit_steps(cf, opt, args, batch_size, epochs, shuffle, batch_args):
     from .fit_loop import CompiledLoop, interrupt_deferred
     from .over_chunks import any_dask
     if any_dask(args):
@@ -349,7 +356,7 @@ def fit(cf, opt, args, batch_size, epochs=1, shuffle=None, batch_args=None):
                     lay.fit_seconds += time.perf_counter() - t0 - lay.run_seconds
             forget_before(progress.done // per_epoch)
     except KeyboardInterrupt:  # stopped at a step boundary: the last finished step stands
-        warnings.warn(f"fit interrupted after {progress.done} of {total} steps", stacklevel=3)
+        warnings.warn(f"fit interrupted after {progress.done} of {total} steps", stacklevel=4)
     finally:
         progress.stop()
     losses = losses[:progress.done]
@@ -357,5 +364,5 @@ def fit(cf, opt, args, batch_size, epochs=1, shuffle=None, batch_args=None):
     if bad.size:
         warnings.warn(f"fit: the loss is not finite from step {int(bad[0])} on "
                       f"(value {losses[bad[0]]}); the updates were applied, as torch does",
-                      RuntimeWarning, stacklevel=3)
+                      RuntimeWarning, stacklevel=4)
     return losses

@@ -29,11 +29,12 @@ FIRST_CHUNK = 16
 # compile it does not pay back, a step dominated by its kernels (a convnet's) never compiles
 # a loop for nothing, and no fit pays more than about twice.
 COMPILE_AFTER_SECONDS = 1.0
-# `step`'s one-step loop, not in the disk cache, starts compiling in a helper process on the
-# second core (`codegen.load.precompile.start_loop`) once `step` has spent this long around
-# its kernels: the steps go on meanwhile, and use the loop once the helper has put it in the
-# cache, without the wait of compiling it here (`COMPILE_AFTER_SECONDS`, still the rule when
-# the helper is off or fails). A short run of steps (a test's) starts no helper.
+# A loop not in the disk cache starts compiling in a helper process on the second core
+# (`codegen.load.precompile.start_loop`) once `step` (or `fit`) has spent this long around
+# the kernels of steps it could have run: the steps go on meanwhile, and use the loop once
+# the helper has put it in the cache, without the wait of compiling it here
+# (`COMPILE_AFTER_SECONDS`, still the rule when the helper is off or fails). One helper at a
+# time per step layout; a short run of steps (a test's) starts none.
 BACKGROUND_AFTER_SECONDS = 0.05
 
 
@@ -157,6 +158,42 @@ def _compiled(fn, args) -> bool:
     return True
 
 
+_fit_calls = threading.local()
+
+
+@contextlib.contextmanager
+def fitting():
+    """The block is a ``fit`` (its steps start no helper for `step`'s own loop)."""
+    _fit_calls.active = getattr(_fit_calls, "active", 0) + 1
+    try:
+        yield
+    finally:
+        _fit_calls.active -= 1
+
+
+def _start_helper(layout, helpers, key, fn, args) -> None:
+    """Start a helper compiling loop function ``fn`` for ``args`` (recorded in ``helpers``
+    under ``key``; False when none could start), unless one of ``layout`` is still running
+    (then asked again later)."""
+    if any(h.proc.poll() is None for h in layout.loop_helpers):
+        return
+    from codegen.load import precompile
+    helper = precompile.start_loop(fn, args)
+    helpers[key] = helper or False
+    if helper:
+        layout.loop_helpers.append(helper)
+
+
+def _helper_done(helpers, key) -> bool:
+    """Whether the helper in ``helpers[key]`` has finished and compiled everything (asked
+    once it has exited; after that, False)."""
+    helper = helpers[key]
+    if helper is False or helper.proc.poll() is None:
+        return False
+    helpers[key] = False
+    return helper.wait(0)
+
+
 def _commit(layout, opt, steps, grads):
     """The Python side of ``steps`` finished loop steps of ``layout``: version counters,
     Adam's step counts and each parameter's ``.grad`` (the last finished step's)."""
@@ -203,6 +240,7 @@ class CompiledLoop:
         self.batch_size = batch_size
         self.chunk = FIRST_CHUNK
         self.checked = {}  # shuffled -> compiled for these arrays
+        self.helpers = {}  # shuffled -> as `StepLoop.helpers`
         self.types = _types_key(values)  # asked by `ready` before every step fit runs itself
 
     def _function(self, shuffled):
@@ -220,14 +258,30 @@ class CompiledLoop:
         known = self.checked.get(shuffled)
         if known is None:  # asked once per fit call
             known = self.checked[shuffled] = self._compiled(shuffled)
-            if known:
-                self.layout.compiled_loops.add(key)
+        elif not known and self._compiled_by_helper(shuffled):
+            known = self.checked[shuffled] = True
+        if known:
+            self.layout.compiled_loops.add(key)
         return known
 
-    def _compiled(self, shuffled) -> bool:
+    def _args(self, shuffled) -> tuple:
         order = np.empty((1, 1) if shuffled else (0, 0), np.int64)
-        return _compiled(self._function(shuffled),
-                         _loop_args(order, self.values, self.layout.tensors))
+        return _loop_args(order, self.values, self.layout.tensors)
+
+    def _compiled(self, shuffled) -> bool:
+        return _compiled(self._function(shuffled), self._args(shuffled))
+
+    def _compiled_by_helper(self, shuffled) -> bool:
+        """Whether a helper process has compiled the loop into the disk cache (then loaded
+        here); starts one once ``fit`` has spent `BACKGROUND_AFTER_SECONDS` (as
+        `StepLoop._compiled_by_helper`)."""
+        helpers = self.helpers
+        if shuffled not in helpers:
+            if self.layout.fit_seconds >= BACKGROUND_AFTER_SECONDS:
+                _start_helper(self.layout, helpers, shuffled, self._function(shuffled),
+                              self._args(shuffled))
+            return False
+        return _helper_done(helpers, shuffled) and self._compiled(shuffled)
 
     def run(self, opt, i0, i1, per_epoch, order_of, losses, progress):
         """Steps ``i0..i1-1`` (step i: minibatch ``i % per_epoch`` of epoch
@@ -352,16 +406,13 @@ class StepLoop:
     def _compiled_by_helper(self, key, values) -> bool:
         """Whether a helper process has compiled the loop for ``key`` into the disk cache (then
         loaded here); starts one once `step` has spent `BACKGROUND_AFTER_SECONDS`."""
-        helper = self.helpers.get(key)
-        if helper is None:
-            if self.layout.step_seconds >= BACKGROUND_AFTER_SECONDS:
-                from codegen.load import precompile
-                self.helpers[key] = precompile.start_loop(self.fn, self._like(values)) or False
+        helpers = self.helpers
+        if key not in helpers:
+            if self.layout.step_seconds >= BACKGROUND_AFTER_SECONDS and \
+                    not getattr(_fit_calls, "active", 0):  # (in a fit: fit's own loop first)
+                _start_helper(self.layout, helpers, key, self.fn, self._like(values))
             return False
-        if helper is False or helper.proc.poll() is None:
-            return False
-        self.helpers[key] = False
-        return helper.wait(0) and _compiled(self.fn, self._like(values))
+        return _helper_done(helpers, key) and _compiled(self.fn, self._like(values))
 
     def step(self, opt, values):
         """One step; the loss as a 0-d array. Nothing is written when a kernel raises."""

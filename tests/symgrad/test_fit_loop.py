@@ -565,3 +565,28 @@ def test_a_failing_loop_helper_leaves_the_steps_on_the_general_path(monkeypatch,
     assert len(helpers) == 1, "a failed helper is not started again"
     assert through_loop == []
     _assert_same(m1, m2, o1, o2)
+
+
+@pytest.mark.slow
+def test_a_helper_process_compiles_fits_loop_while_fit_steps_on(monkeypatch, tmp_path):
+    (m1, o1, train), (m2, o2), helpers, _ = _background_case(monkeypatch, tmp_path)
+    runs, real_run = [], fit_loop.CompiledLoop.run
+
+    def run(self, opt, i0, i1, *rest):
+        runs.append((i0, i1))
+        return real_run(self, opt, i0, i1, *rest)
+    monkeypatch.setattr(fit_loop.CompiledLoop, "run", run)
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((40, 5)), rng.integers(0, 3, 40)
+    first = train.fit(o1, x, y, batch_size=8, epochs=1, shuffle=2)
+    np.testing.assert_allclose(first, _eager_fit(m2, o2, x, y, 8, 1, 2), rtol=1e-12)
+    assert len(helpers) == 1 and helpers[0] is not None, "fit's loop, not step's, first"
+    assert helpers[0].kernels == ["loop_shuffled"]
+    assert helpers[0].wait() is True
+    runs.clear()
+    second = train.fit(o1, x, y, batch_size=8, epochs=2, shuffle=3)
+    np.testing.assert_allclose(second, _eager_fit(m2, o2, x, y, 8, 2, 3), rtol=1e-12)
+    assert runs == [(1, 10)], "the loop ran the full minibatches after the first step"
+    fn = train._entry((x[:8], y[:8]))[0].step_layouts[id(o1)]
+    assert len(helpers) == 1 and not fn.loop_helpers[0].proc.poll()
+    _assert_same(m1, m2, o1, o2)
