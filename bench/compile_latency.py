@@ -16,12 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from bench.child import run_child
 
 _SCRIPT = """
 import json, time
@@ -53,17 +51,10 @@ def run_once(key: str, cache_dir: str, n: int | None = None, timeout: float = 60
     env = dict(os.environ, SYMGRAD_CACHE_DIR=cache_dir)
     if numba_cache is not None:
         env["NUMBA_CACHE_DIR"] = numba_cache
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     code = _SCRIPT.format(key=key, n=n or DEFAULT_N.get(key, 1000))
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0 or "RESULT" not in proc.stdout:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        raise RuntimeError(f"{key} compile subprocess failed: {' | '.join(tail)}")
-    res = json.loads(proc.stdout.rsplit("RESULT", 1)[1])
-    res["process_s"] = wall
+    res = run_child(code, env, f"{key} compile", timeout)
+    res["process_s"] = time.perf_counter() - t0
     # what a user waits for in a new process: import + trace + compile + first call
     res["total_s"] = res["import_s"] + res["compile_first_call_s"]
     return res

@@ -16,13 +16,11 @@ LLVM IR before optimisation. ``--env NUMBA_OPT=1`` and the like try Numba's sett
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import sys
 import tempfile
 
-from bench.compile_latency import DEFAULT_N, ROOT
+from bench.child import run_child
+from bench.compile_latency import DEFAULT_N
 
 _SCRIPT = """
 import json, time
@@ -71,17 +69,11 @@ def run(key: str, n: int | None = None, llvm: bool = False, env_extra: dict | No
             tempfile.TemporaryDirectory(prefix="symgrad_kp_numba_") as numba_cache:
         env = dict(os.environ, SYMGRAD_CACHE_DIR=cache, NUMBA_CACHE_DIR=numba_cache,
                    SYMGRAD_PRECOMPILE="0")
-        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
         if llvm:
             env["NUMBA_LLVM_PASS_TIMINGS"] = "1"
         env.update(env_extra or {})
         code = _SCRIPT.format(key=key, n=n or DEFAULT_N.get(key, 1000))
-        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                              text=True, timeout=timeout, cwd=ROOT)
-    if proc.returncode != 0 or "RESULT" not in proc.stdout:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        raise RuntimeError(f"{key} subprocess failed: {' | '.join(tail)}")
-    return json.loads(proc.stdout.rsplit("RESULT", 1)[1])
+        return run_child(code, env, key, timeout)
 
 
 def report(key: str, res: dict) -> str:

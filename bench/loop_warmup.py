@@ -13,13 +13,10 @@ loop compile stopping the training), and from which step the steps run at the lo
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from bench.child import run_child
 
 CASES = {"mlp": ("mlp", 256, "Adam"), "softmax": ("softmax", 256, "SGD"),
          "scalar": ("scalar", 1, "SGD")}
@@ -52,16 +49,10 @@ def run(mode: str, case: str, steps: int, timeout: float = 1200) -> dict:
     form, n, optimizer = CASES[case]
     with tempfile.TemporaryDirectory(prefix="symgrad_warmup_") as kernels, \
             tempfile.TemporaryDirectory(prefix="symgrad_warmup_numba_") as numba_cache:
-        env = dict(os.environ, SYMGRAD_CACHE_DIR=kernels, NUMBA_CACHE_DIR=numba_cache,
-                   PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        env = dict(os.environ, SYMGRAD_CACHE_DIR=kernels, NUMBA_CACHE_DIR=numba_cache)
         env.pop("SYMGRAD_PRECOMPILE", None)
         code = _SCRIPT.format(mode=mode, form=form, n=n, optimizer=optimizer, steps=steps)
-        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                              text=True, timeout=timeout, cwd=ROOT)
-    if proc.returncode != 0 or "RESULT" not in proc.stdout:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        raise RuntimeError(f"{case} {mode} subprocess failed: {' | '.join(tail)}")
-    return json.loads(proc.stdout.rsplit("RESULT", 1)[1])
+        return run_child(code, env, f"{case} {mode}", timeout)
 
 
 def main(argv=None) -> int:
