@@ -3,11 +3,10 @@
 One fresh interpreter, new empty symgrad and Numba caches, no helper process
 (``SYMGRAD_PRECOMPILE=0``, so every kernel compiles here): the workload's ``value_and_grad``
 is traced and called once, then each compiled kernel's own record is read back from Numba
-(`Dispatcher.get_metadata`): its compile time (the sum of Numba's
-passes, lowering included), the part spent inside LLVM
-(``llvm_lock``: optimisation and machine code), Numba's slowest front-end passes, and with
-``--llvm`` LLVM's slowest passes (``NUMBA_LLVM_PASS_TIMINGS``), plus the size of the kernel's
-LLVM IR before optimisation. ``--env NUMBA_OPT=1`` and the like try Numba's settings.
+(`Dispatcher.get_metadata`): its compile time (the sum of Numba's passes, lowering
+included), the part spent inside LLVM (``llvm_lock``: optimisation and machine code), Numba's
+slowest passes, and with ``--llvm`` LLVM's slowest passes per stage
+(``NUMBA_LLVM_PASS_TIMINGS``). ``--env NUMBA_OPT=1`` and the like try Numba's settings.
 
     python -m bench.kernel_passes --workload W6
     python -m bench.kernel_passes --workload W6 --llvm --env NUMBA_OPT=1
