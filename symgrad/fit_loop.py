@@ -131,10 +131,18 @@ def _one_chunk(layout, inputs) -> bool:
     return bind(shapes) is not None
 
 
-def _loop_args(order, values, tensors) -> tuple:
-    """Arguments like a loop function's (``loop_in_order``, ``loop_shuffled``)."""
+def _loop_args(order, values, tensors, spares) -> tuple:
+    """Arguments like a loop function's (``loop_in_order``, ``loop_shuffled``); ``spares``: its
+    module's ``SPARES``."""
+    grads = _grad_views(tensors)
     return (0, 1, 1, 1, order, np.empty((1, 1)), np.empty(1), np.zeros(1, np.int64),
-            *values, *_grad_views(tensors))
+            *values, *grads, *_spare_arrays(spares, values, grads))
+
+
+def _spare_arrays(spares, values, grads) -> list:
+    """New arrays like the written inputs and gradients named by ``spares`` (a loop module's
+    ``SPARES``), into which the loop's steps write every other step."""
+    return [np.empty_like(values[i] if kind == "x" else grads[i]) for kind, i in spares]
 
 
 def _grad_views(tensors) -> list:
@@ -266,7 +274,7 @@ class CompiledLoop:
 
     def _args(self, shuffled) -> tuple:
         order = np.empty((1, 1) if shuffled else (0, 0), np.int64)
-        return _loop_args(order, self.values, self.layout.tensors)
+        return _loop_args(order, self.values, self.layout.tensors, self.module.SPARES)
 
     def _compiled(self, shuffled) -> bool:
         return _compiled(self._function(shuffled), self._args(shuffled))
@@ -301,15 +309,17 @@ class CompiledLoop:
             table = self.layout.scalar_table(opt, stop - i)
             grads = [np.empty_like(t._data) for t in self.layout.tensors]
             views = [g.reshape(1) if g.ndim == 0 else g for g in grads]
+            spares = _spare_arrays(self.module.SPARES, self.values, views)
             done[0] = i
             t0 = time.perf_counter()
             try:
                 loop(i, stop, per_epoch, self.batch_size, order, table, losses, done,
-                     *self.values, *views)
+                     *self.values, *views, *spares)
             finally:
                 finished = int(done[0]) - i
                 if finished:
                     with interrupt_deferred():
+                        self._settle(finished, grads, spares)
                         _commit(self.layout, opt, finished, grads)
                         progress.advance(finished)
             if shuffled:
@@ -319,6 +329,17 @@ class CompiledLoop:
                                                         max(seconds, 1e-6))))
             i = stop
 
+
+    def _settle(self, finished, grads, spares):
+        """After ``finished`` steps of a loop call, the written inputs' last values copied back
+        from their spares, and ``grads`` (the ``.grad`` arrays to be) the last finished step's
+        (the swapping of `codegen.render.loop`: a written input's last value is in its spare
+        after an odd number of steps, a gradient's in the spare after an even number)."""
+        for (kind, i), spare in zip(self.module.SPARES, spares):
+            if kind == "x" and finished % 2:
+                np.copyto(self.values[i], spare)
+            elif kind == "g" and not finished % 2:
+                grads[i] = spare
 
 
 class StepLoop:

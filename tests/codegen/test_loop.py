@@ -193,20 +193,66 @@ def _stepping_into(step):
     return step_into
 
 
+def _run_swapping(module, shuffled, arrays, x, y, order, table, i0, i1):
+    """`_run` for a module whose loops swap outputs with spares (``SPARES``), and what a caller
+    does after (`symgrad.fit_loop.CompiledLoop`): a written input's last value copied back
+    from its spare after an odd number of finished steps; the gradient arrays to keep (the
+    spare's after an even number). The finished steps, and the gradient arrays, also when a
+    step raises (then re-raised)."""
+    w, b, m, losses, done, g0, g1 = arrays
+    fn = module.loop_shuffled if shuffled else module.loop_in_order
+    values = [x, y, w, b.reshape(1), m, 1.5]
+    grads = [g0, g1]
+    spares = [np.full_like(values[k] if kind == "x" else grads[k], np.nan)
+              for kind, k in module.SPARES]
+    done[0] = i0
+    error = None
+    try:
+        fn(i0, i1, 3, 2, order if shuffled else np.empty((0, 0), np.int64), table, losses,
+           done, *values, *grads, *spares)
+    except IndexError as e:
+        error = e
+    finished = int(done[0]) - i0
+    for (kind, k), spare in zip(module.SPARES, spares):
+        if kind == "x" and finished % 2:
+            values[k][...] = spare
+        elif kind == "g" and finished and not finished % 2:
+            grads[k] = spare
+    return finished, grads, error
+
+
+def _rows_of(order, shuffled):
+    def rows_of(i):
+        start = (i % 3) * 2
+        return order[i // 3, start:start + 2] if shuffled else slice(start, start + 2)
+    return rows_of
+
+
 @pytest.mark.parametrize("jit", [False, pytest.param(True, marks=pytest.mark.slow)],
                          ids=["python", "numba"])
-def test_outputs_written_into_given_arrays_are_made_once_and_the_steps_unchanged(
+def test_outputs_written_into_given_arrays_swap_with_spares_and_the_steps_are_unchanged(
         jit, tmp_path):
-    given = (1, 3, 5)
+    given = (1, 3, 5)  # w's gradient, the new w, the new m
     src = loop_source("symgrad_kernels.k_step", SPEC, given)
     ast.parse(src)
-    # made before the loop (once per call), like the output's target; passed after the inputs
+    # one step: made before the step, like the output's target; passed after the inputs
     for j, target in enumerate(("g0", "x2", "x4")):
-        assert src.count(f"    b{j} = np.empty_like({target})\n") == 3
+        assert src.count(f"    b{j} = np.empty_like({target})\n") == 1
     assert src.count("np.float32(table[0, 1]), x7, b0, b1, b2)") == 1
-    assert src.count("x7, b0, b1, b2)") == 3
-    head, _, loop_body = src.partition("def loop_in_order")[2].partition("for i in range")
-    assert "np.empty_like" in head and "np.empty_like" not in loop_body.split("@njit")[0]
+    # the loops: spares passed after the gradients, swapped after each step, never copied
+    assert "SPARES = (('g', 0), ('x', 2), ('x', 4), )" in src
+    head = "done, x0, x1, x2, x3, x4, x7, g0, g1, s0, s1, s2):"
+    assert src.count(head) == 2
+    assert src.count(", c2, x3[0], c4, table[i - i0, 0], np.float32(table[i - i0, 1]), x7, "
+                     "n0, n1, n2)") == 2
+    for line in ("n0, p0 = p0, n0", "c2, n1 = n1, c2", "c4, n2 = n2, c4"):
+        assert src.count(f"        {line}\n") == 2
+    loops = src.partition("def loop_in_order")[2].partition("def step_once")[0]
+    assert "np.empty_like" not in loops
+    for name in ("x2", "x4", "g0"):  # not copied into: swapped
+        assert not re.search(rf"^\s+{name}\[[^\]]*\] = ", loops, re.M), name
+    for name in ("x3", "g1"):  # rank 0: written in place
+        assert len(re.findall(rf"^\s+{name}\[[^\]]*\] = ", loops, re.M)) == 2, name
     path = tmp_path / "loop_given.py"
     path.write_text(src)
     run_jit = _stepping_into(_step)
@@ -217,17 +263,32 @@ def test_outputs_written_into_given_arrays_are_made_once_and_the_steps_unchanged
                          bindings={"run_jit": run_jit})
     x, y, order, table = _data()
     for shuffled in (False, True):
+        for i0, i1 in ((1, 5), (1, 4), (2, 3)):  # 4, 3 and 1 steps: both parities
+            arrays = w, b, m, losses, done, g0, g1 = _arrays()
+            finished, grads, error = _run_swapping(module, shuffled, arrays, x, y, order,
+                                                   table, i0, i1)
+            assert error is None
+            want, w_want, b_want, m_want, (g0_want, g1_want) = _expected(
+                x, y, _rows_of(order, shuffled), table, i0, i1, 1.5)
+            assert finished == i1 - i0 and done[0] == i1
+            np.testing.assert_array_equal(losses[i0:i1], [want[i] for i in range(i0, i1)])
+            for got, expected in ((w, w_want), (b, b_want), (m, m_want), (grads[0], g0_want),
+                                  (grads[1], [g1_want])):
+                np.testing.assert_array_equal(got, expected)
+    # a step that raises after an odd and after an even number of finished steps: the last
+    # finished step's values (the raising one scribbled only on the other array of a pair)
+    for bad_row, finished_want in ((0, 2), (4, 1)):  # rows of steps 3 and 2 (in order)
+        y_bad = y.copy()
+        y_bad[bad_row] = -1
         arrays = w, b, m, losses, done, g0, g1 = _arrays()
-        _run(module, shuffled, arrays, x, y, order, table, 1, 5)
-
-        def rows_of(i, shuffled=shuffled):
-            start = (i % 3) * 2
-            return order[i // 3, start:start + 2] if shuffled else slice(start, start + 2)
-
-        want, w_want, b_want, m_want, (g0_want, g1_want) = _expected(x, y, rows_of, table,
-                                                                     1, 5, 1.5)
-        assert done[0] == 5
-        np.testing.assert_array_equal(losses[1:5], [want[i] for i in range(1, 5)])
-        for got, expected in ((w, w_want), (b, b_want), (m, m_want), (g0, g0_want),
-                              (g1, [g1_want])):
+        finished, grads, error = _run_swapping(module, False, arrays, x, y_bad, order, table,
+                                               1, 5)
+        assert isinstance(error, IndexError)
+        assert finished == finished_want and done[0] == 1 + finished
+        want, w_want, b_want, m_want, (g0_want, g1_want) = _expected(
+            x, y_bad, _rows_of(order, False), table, 1, 5, 1.5, stop=1 + finished)
+        np.testing.assert_array_equal(losses[1:1 + finished],
+                                      [want[i] for i in range(1, 1 + finished)])
+        for got, expected in ((w, w_want), (b, b_want), (m, m_want), (grads[0], g0_want),
+                              (grads[1], [g1_want])):
             np.testing.assert_array_equal(got, expected)
