@@ -56,7 +56,18 @@ SCHEDULERS = [
     ("LambdaLR", dict(lr_lambda=_lambda_a)),
     ("LambdaLR", dict(lr_lambda=[_lambda_a, _Warmup(5)])),
 ]
-IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for n, kw in SCHEDULERS]
+
+
+def _shown(v) -> str:
+    """An option's value in a test id, the same in every process (no object addresses)."""
+    if isinstance(v, list):
+        return "[" + ",".join(_shown(x) for x in v) + "]"
+    if callable(v):
+        return getattr(v, "__name__", type(v).__name__)
+    return str(v)
+
+
+IDS = [f"{n}-{'-'.join(f'{k}={_shown(v)}' for k, v in kw.items())}" for n, kw in SCHEDULERS]
 
 
 @pytest.mark.parametrize("name,kwargs", SCHEDULERS, ids=IDS)
