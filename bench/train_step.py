@@ -13,6 +13,7 @@ Adam amplifies rounding where sqrt(v) ~ eps); times are medians of interleaved r
     python -m bench.train_step                 # the table
     python -m bench.train_step --plot out.png  # and a plot of steps per second
     python -m bench.train_step --compile       # cold compile: value_and_grad against step
+    python -m bench.train_step --compile --rounds 5 --cases 1   # medians of 5 rounds
 
 ``--compile`` runs each case's first call in fresh interpreters, each on new, empty kernel
 and Numba caches: ``value_and_grad`` alone, then ``step`` alone (its program is the loss, the
@@ -303,17 +304,18 @@ print("RESULT", json.dumps({{"first": t1 - t0, "second": t2 - t1}}))
 """
 
 
-def compile_times(kind, opt_name, n) -> dict:
+def compile_times(kind, opt_name, n, rounds=1) -> dict:
     """Seconds of the first ``value_and_grad`` and the first ``step`` (each in a fresh
-    interpreter on empty caches), and of the one-step loop's compile."""
+    interpreter on empty caches), and of the one-step loop's compile: lists of ``rounds``
+    measurements, the three taken in turn in each round."""
     import json
     import os
     import subprocess
     import sys
     import tempfile
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = {}
-    for what in ("value_and_grad", "step", "loop"):
+    out = {"value_and_grad": [], "step": [], "loop": []}
+    for what in [w for _ in range(rounds) for w in out]:
         with tempfile.TemporaryDirectory() as kernels, tempfile.TemporaryDirectory() as jit:
             env = dict(os.environ, SYMGRAD_CACHE_DIR=kernels, NUMBA_CACHE_DIR=jit,
                        PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -324,7 +326,7 @@ def compile_times(kind, opt_name, n) -> dict:
             if not line:
                 raise RuntimeError(f"{what} failed:\n{proc.stderr[-2000:]}")
             result = json.loads(line[0][7:])
-            out[what] = result["second"] if what == "loop" else result["first"]
+            out[what].append(result["second"] if what == "loop" else result["first"])
     return out
 
 
@@ -342,15 +344,21 @@ def main(argv=None) -> int:
     ap.add_argument("--cases", default="", help="comma-separated case numbers (0-3) to run")
     ap.add_argument("--compile", action="store_true",
                     help="cold compile times instead (value_and_grad, step, step's loop)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="with --compile: rounds of the three measurements (medians)")
     args = ap.parse_args(argv)
     chosen = [int(c) for c in args.cases.split(",") if c] or range(len(CASES))
     if args.compile:
+        print(f"medians of {args.rounds} round(s); adds: the median of each round's step minus "
+              "its value_and_grad (min..max)")
         print(f"{'case':28s} {'value_and_grad':>15s} {'step':>8s} {'adds':>8s} {'loop':>8s}")
         for name, kind, opt_name, n in (CASES[c] for c in chosen):
-            t = compile_times(kind, opt_name, n)
-            print(f"{name + ' N=' + str(n):28s} {t['value_and_grad']:14.2f}s "
-                  f"{t['step']:7.2f}s {t['step'] - t['value_and_grad']:+7.2f}s "
-                  f"{t['loop']:7.2f}s")
+            t = compile_times(kind, opt_name, n, args.rounds)
+            adds = [s - v for s, v in zip(t["step"], t["value_and_grad"])]
+            spread = f"  ({min(adds):+.2f}..{max(adds):+.2f})" if args.rounds > 1 else ""
+            print(f"{name + ' N=' + str(n):28s} {statistics.median(t['value_and_grad']):14.2f}s "
+                  f"{statistics.median(t['step']):7.2f}s {statistics.median(adds):+7.2f}s "
+                  f"{statistics.median(t['loop']):7.2f}s{spread}")
         return 0
     SKIP.update(s for s in args.skip.split(",") if s)
     from symgrad import fit_loop

@@ -59,6 +59,14 @@ stats = {"schedules": 0, "loads": 0, "files_written": 0, "files_repaired": 0,
          "aliases_loaded": 0}
 
 
+def prepare_helper() -> None:
+    """About to compile a new program: start a helper process ahead, so that it is ready when
+    the program's glue kernels are (`codegen.load.precompile.warm`)."""
+    from codegen.load import precompile
+
+    precompile.warm()
+
+
 def build(program):
     """(schedule, final source text, cache key) for ``program``."""
     from codegen.load.cache import source_key
@@ -247,5 +255,5 @@ def training_loop(run, spec):
     return module
 
 
-__all__ = ["available", "compile_program", "load_program", "program_source", "build", "stats",
-           "training_loop"]
+__all__ = ["available", "compile_program", "load_program", "prepare_helper", "program_source",
+           "build", "stats", "training_loop"]

@@ -317,6 +317,8 @@ class CompiledTrace:
                     debug.log(1, f"{self.cf.__name__}: {kind} kernels loaded from the cache "
                                  f"({1e3 * (time.perf_counter() - t0):.0f} ms)")
                 else:
+                    from codegen import prepare_helper
+                    prepare_helper()  # a helper process starts while the program is derived
                     prog = self.program_at(stage)
                     t0 = time.perf_counter()
                     r = compile_program(prog, alias=alias)

@@ -89,10 +89,33 @@ def start(path: str, name: str, schedule, consts: dict) -> Helper | None:
 
 
 def _spawn(folder, spec: dict, kernels: list) -> Helper | None:
-    """Write ``spec`` beside the files already in ``folder`` and start the helper on it."""
+    """Write ``spec`` beside the files already in ``folder`` and start the helper on it (the
+    helper `warm` started, when it was started with this process's environment)."""
     spec_path = os.path.join(folder.name, "spec.json")
     with open(spec_path, "w", encoding="utf-8") as f:
         json.dump(spec, f)
+    env = _helper_env()
+    proc = _take_warm(env)
+    if proc is not None:
+        try:
+            proc.stdin.write((spec_path + "\n").encode())
+            proc.stdin.close()
+        except OSError:  # it died meanwhile
+            _dismiss(proc)
+            proc = None
+    if proc is None:
+        try:
+            proc = subprocess.Popen(_command(spec_path), env=env, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError:
+            folder.cleanup()
+            return None
+    return Helper(proc, kernels, folder)
+
+
+def _helper_env() -> dict:
+    """The environment of a helper process: this one's, with this process's import path and
+    Numba cache folder."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p or os.getcwd() for p in sys.path))
     # Numba read its cache folder when it was imported here: the helper must use that one,
     # whatever the environment says now
@@ -102,13 +125,57 @@ def _spawn(folder, spec: dict, kernels: list) -> Helper | None:
         env["NUMBA_CACHE_DIR"] = numba.config.CACHE_DIR
     else:
         env.pop("NUMBA_CACHE_DIR", None)
-    try:
-        proc = subprocess.Popen(_command(spec_path), env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    except OSError:
-        folder.cleanup()
+    return env
+
+
+# A helper started ahead (`warm`): (process, its environment, its command), or None.
+_warm = None
+_warm_lock = threading.Lock()
+
+
+def warm() -> None:
+    """Start a helper process ahead of a compile, when none is waiting: it imports NumPy and
+    Numba and compiles a first function (~0.6 s, on the second core) while this process
+    traces, differentiates and schedules, then waits for a spec file's path on its standard
+    input (`_spawn`). One at most waits; it ends when its input closes (this process exits,
+    or `_dismiss`)."""
+    global _warm
+    if not enabled():
+        return
+    with _warm_lock:
+        if _warm is not None and _warm[0].poll() is None:
+            return
+        env, command = _helper_env(), _command(None)
+        try:
+            proc = subprocess.Popen(command, env=env, stdin=subprocess.PIPE,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError:
+            _warm = None
+            return
+        _warm = (proc, env, command)
+
+
+def _take_warm(env: dict):
+    """The waiting helper, if it was started with ``env`` and today's command and is alive;
+    else None (a mismatched one is dismissed)."""
+    global _warm
+    with _warm_lock:
+        waiting, _warm = _warm, None
+    if waiting is None:
         return None
-    return Helper(proc, kernels, folder)
+    proc, warm_env, command = waiting
+    if warm_env != env or command != _command(None) or proc.poll() is not None:
+        _dismiss(proc)
+        return None
+    return proc
+
+
+def _dismiss(proc) -> None:
+    """Let a waiting helper go: its input closes and it exits."""
+    try:
+        proc.stdin.close()
+    except OSError:
+        proc.kill()
 
 
 # A module's constants (`codegen._load` records them under this name in the module), which a
@@ -137,9 +204,11 @@ def start_loop(fn, args) -> Helper | None:
     return _spawn(folder, spec, [fn.py_func.__name__])
 
 
-def _command(spec_path: str) -> list:
-    """The helper's command line."""
-    return [sys.executable, "-m", "codegen.load.precompile", spec_path]
+def _command(spec_path: str | None) -> list:
+    """The helper's command line (``None``: a helper that waits for its spec file's path on
+    its standard input, see `warm`)."""
+    return [sys.executable, "-m", "codegen.load.precompile",
+            "--wait" if spec_path is None else spec_path]
 
 
 class _FirstCall:
@@ -253,5 +322,20 @@ def _compile_loop(spec: dict, folder: str, globals_: dict) -> int:
     return 0
 
 
+def wait_for_spec() -> int:
+    """A helper started by `warm`: import and compile what every helper needs, then run
+    `main` on the spec file whose path arrives on standard input (none: exit)."""
+    import numba
+
+    from codegen import blas  # noqa: F401  (registers the products' lowering)
+    from codegen.load.jit import load_module  # noqa: F401
+    from codegen.runtime import load_cython_blas
+
+    load_cython_blas()
+    numba.njit(lambda x: x + 1)(1)  # Numba's first compile in a process sets up its target
+    line = sys.stdin.readline().strip()
+    return main(line) if line else 0
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(wait_for_spec() if sys.argv[1] == "--wait" else main(sys.argv[1]))

@@ -116,3 +116,58 @@ def test_a_helper_only_for_a_glue_beside_a_big_pass(tmp_path, monkeypatch):
     monkeypatch.delenv("SYMGRAD_PRECOMPILE")
     helper = start(CASE)
     assert helper is not None and helper.wait() is False  # (there is no such module)
+
+
+@pytest.fixture
+def no_waiting_helper(monkeypatch):
+    """No helper started ahead by an earlier test; the one a test starts is let go after."""
+    monkeypatch.setattr(precompile, "_warm", None)
+    yield
+    if precompile._warm is not None:
+        precompile._dismiss(precompile._warm[0])
+
+
+@pytest.mark.slow
+def test_a_helper_started_ahead_gets_the_spec_and_compiles_the_glue(fresh_cache, helpers,
+                                                                     no_waiting_helper):
+    precompile.warm()
+    waiting = precompile._warm[0]
+    precompile.warm()  # one waits at most
+    assert precompile._warm[0] is waiting
+    case = corpus_case(CASE)
+    run = codegen.compile_program(case.program)
+    case.check(run(case.arrays))
+    (helper,) = helpers
+    assert helper.proc is waiting and helper.finished and precompile._warm is None
+    assert _glue_stats(run) == (1, 0), "the glue came from the waiting helper's machine code"
+
+
+@pytest.mark.slow
+def test_a_helper_started_under_another_environment_is_let_go(fresh_cache, helpers,
+                                                              no_waiting_helper, monkeypatch):
+    monkeypatch.setenv("SYMGRAD_LLVM_OPT", "3")  # the level the helper would compile at
+    precompile.warm()
+    waiting = precompile._warm[0]
+    monkeypatch.setenv("SYMGRAD_LLVM_OPT", "2")  # changed since: a new helper, at level 2
+    case = corpus_case(CASE)
+    run = codegen.compile_program(case.program)
+    case.check(run(case.arrays))
+    (helper,) = helpers
+    assert helper.proc is not waiting and helper.finished
+    assert waiting.wait(10) == 0  # its input closed: it ended
+    assert _glue_stats(run) == (1, 0)
+
+
+def test_no_helper_is_started_ahead_when_helpers_are_off(monkeypatch, no_waiting_helper):
+    monkeypatch.setenv("SYMGRAD_PRECOMPILE", "0")
+    precompile.warm()
+    assert precompile._warm is None
+
+
+def test_a_waiting_helper_whose_input_closes_exits_without_compiling(no_waiting_helper,
+                                                                     monkeypatch):
+    monkeypatch.delenv("SYMGRAD_PRECOMPILE", raising=False)
+    precompile.warm()
+    proc = precompile._warm[0]
+    precompile._dismiss(proc)
+    assert proc.wait(60) == 0
