@@ -329,7 +329,6 @@ class CompiledLoop:
                                                         max(seconds, 1e-6))))
             i = stop
 
-
     def _settle(self, finished, grads, spares):
         """After ``finished`` steps of a loop call, the written inputs' last values copied back
         from their spares, and ``grads`` (the ``.grad`` arrays to be) the last finished step's
