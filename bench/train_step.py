@@ -308,24 +308,16 @@ def compile_times(kind, opt_name, n, rounds=1) -> dict:
     """Seconds of the first ``value_and_grad`` and the first ``step`` (each in a fresh
     interpreter on empty caches), and of the one-step loop's compile: lists of ``rounds``
     measurements, the three taken in turn in each round."""
-    import json
     import os
-    import subprocess
-    import sys
     import tempfile
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    from bench.child import run_child
     out = {"value_and_grad": [], "step": [], "loop": []}
     for what in [w for _ in range(rounds) for w in out]:
         with tempfile.TemporaryDirectory() as kernels, tempfile.TemporaryDirectory() as jit:
-            env = dict(os.environ, SYMGRAD_CACHE_DIR=kernels, NUMBA_CACHE_DIR=jit,
-                       PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+            env = dict(os.environ, SYMGRAD_CACHE_DIR=kernels, NUMBA_CACHE_DIR=jit)
             code = _COMPILE_SCRIPT.format(what=what, kind=kind, n=n, opt=opt_name)
-            proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=root,
-                                  capture_output=True, text=True, timeout=900)
-            line = [r for r in proc.stdout.splitlines() if r.startswith("RESULT ")]
-            if not line:
-                raise RuntimeError(f"{what} failed:\n{proc.stderr[-2000:]}")
-            result = json.loads(line[0][7:])
+            result = run_child(code, env, what, timeout=900)
             out[what].append(result["second"] if what == "loop" else result["first"])
     return out
 
