@@ -84,15 +84,17 @@ def loop_source(module_name: str, spec: LoopSpec, given: tuple = ()) -> str:
         else:
             args.append(f"x{k}")
     params = [f"x{k}" for k, (role, _, _) in enumerate(spec.inputs) if role != "scalar"]
-    grads, writes, targets, n_grads = [], [], [], 0
+    grads, writes, targets, ranks, copies, n_grads = [], [], [], [], {}, 0
     for q, out in enumerate(spec.outputs, 1):
         if out[0] == "grad":
             targets.append(f"g{n_grads}")
-            grads += _copy(targets[-1], out[1], q)
+            ranks.append(out[1])
             n_grads += 1
         else:
             targets.append(f"x{out[1]}")
-            writes += _copy(targets[-1], spec.inputs[out[1]][1], q)
+            ranks.append(spec.inputs[out[1]][1])
+        copies[q] = _copy(targets[-1], ranks[-1], q)
+        (grads if out[0] == "grad" else writes).extend(copies[q])
     params += [f"g{q}" for q in range(n_grads)]
     buffers = [f"b{j} = np.empty_like({targets[q - 1]})" for j, q in enumerate(given)]
     args += [f"b{j}" for j in range(len(given))]
@@ -100,10 +102,8 @@ def loop_source(module_name: str, spec: LoopSpec, given: tuple = ()) -> str:
     spares, swap_lines, swapped, kept_buffers, loop_args = [], [], set(), [], list(args)
     start_lines = []
     for j, q in enumerate(given):
-        target = targets[q - 1]
-        out = spec.outputs[q - 1]
-        rank = out[1] if out[0] == "grad" else spec.inputs[out[1]][1]
-        if rank == 0:
+        target, out = targets[q - 1], spec.outputs[q - 1]
+        if ranks[q - 1] == 0:
             kept_buffers.append(buffers[j])
             continue
         swapped.add(q)
@@ -119,11 +119,7 @@ def loop_source(module_name: str, spec: LoopSpec, given: tuple = ()) -> str:
             start_lines += [f"c{k} = {target}", f"n{j} = {s_j}"]
             loop_args = [f"c{k}" if a == target else a for a in loop_args]
             swap_lines.append(f"        c{k}, n{j} = n{j}, c{k}")
-    loop_copies = []
-    for q, out in enumerate(spec.outputs, 1):
-        if q not in swapped:
-            loop_copies += _copy(targets[q - 1], out[1] if out[0] == "grad"
-                                 else spec.inputs[out[1]][1], q)
+    loop_copies = [line for q in copies if q not in swapped for line in copies[q]]
     head = ["i0, i1, per_epoch, batch, order, table, losses, done"] + params + \
         [f"s{j}" for j in range(len(spares))]
 
