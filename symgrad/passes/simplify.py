@@ -1,14 +1,21 @@
-"""SymPy simplification of fused elementwise bodies, under a size and time budget.
+"""SymPy simplification of fused elementwise bodies, under a size and work budget.
 
 For each body a few cheap rewrites are tried (factor_terms, log expansion so that
 ``log(exp(a)/s) -> a - log(s)``, cancel) and, for small bodies, ``sympy.simplify``; the
-smallest result by ``count_ops`` wins. The budget keeps compilation of large models fast.
+smallest result by ``count_ops`` wins. The budget keeps compilation of large models fast:
+``sympy.simplify`` is tried on bodies of at most `FULL_SIMPLIFY_MAX_OPS` operations, in program
+order, until the bodies it was tried on total `FULL_SIMPLIFY_BUDGET_OPS` operations. It is a
+count, not a clock, so the result depends only on the program: not on the machine's speed, nor
+on what this process simplified before (`simplest` caches its answers).
+
+Measured on a six-block LayerNorm/GELU residual MLP with a three-term loss (167 bodies): with
+no budget ``sympy.simplify`` ran on all and took 1.4-1.6 s; 120 operations cover its first ~70
+bodies in ~0.4 s. The benchmark workloads W1-W6 need 8-39 operations and are simplified fully.
 """
 
 from __future__ import annotations
 
 import functools
-import time
 
 import sympy
 
@@ -17,7 +24,7 @@ from ..ops import Op
 from .rewrite import rewrite
 
 FULL_SIMPLIFY_MAX_OPS = 24
-TIME_BUDGET_S = 0.25
+FULL_SIMPLIFY_BUDGET_OPS = 120
 
 
 @functools.lru_cache(maxsize=4096)
@@ -42,15 +49,21 @@ def simplest(body, full=True):
     return best
 
 
-def simplify(program, budget=TIME_BUDGET_S):
-    """Replace each elementwise body by its simplest form found within ``budget`` seconds."""
-    deadline = time.perf_counter() + budget
+def simplify(program, budget=FULL_SIMPLIFY_BUDGET_OPS):
+    """Replace each elementwise body by its simplest form; ``sympy.simplify`` is tried on the
+    small bodies met first until they total ``budget`` operations (``count_ops``)."""
+    left = budget
 
     def rule(n):
+        nonlocal left
         if n.op is not Op.ELEMENTWISE:
             return n
         body = n.attr("body")
-        new = simplest(body, full=time.perf_counter() < deadline)
+        ops = sympy.count_ops(body)
+        full = ops <= FULL_SIMPLIFY_MAX_OPS and ops <= left
+        if full:
+            left -= ops
+        new = simplest(body, full=full)
         if new == body:
             return n
         return make_node(Op.ELEMENTWISE, n.inputs, dict(n.attr_dict, body=new), n.shape,

@@ -4,6 +4,7 @@ pipeline: CSE across forward and backward by hash-consing, DCE, timings and note
 from __future__ import annotations
 
 import importlib
+import time
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from symgrad.ir.program import Program
 from symgrad.ops import Op
 from symgrad.passes import PIPELINE, algebraic, fuse, optimize, simplify
 from symgrad.passes.rewrite import consumers, rewrite, strip_stop_gradient
-from symgrad.passes.simplify import simplest
+from symgrad.passes.simplify import FULL_SIMPLIFY_MAX_OPS, simplest
 from symgrad.pointwise import X
 from symgrad.trace import trace
 
@@ -324,9 +325,43 @@ def test_simplify_respects_its_budget():
     x = make_node(Op.INPUT, (), {"name": "x"}, (3,), F64)
     e = make_node(Op.ELEMENTWISE, [x], {"body": body, "dtype": F64, "cdtype": F64}, (3,), F64)
     simplest.cache_clear()
-    out = simplify(Program([x], [e]), budget=0.0)  # no time: only the cheap rewrites
+    out = simplify(Program([x], [e]), budget=0)  # no operations: only the cheap rewrites
     assert out.outputs[0].attr("body") == body
     assert simplify(Program([x], [e])).outputs[0].attr("body") == 1
+
+
+def _two_identities():
+    """Two bodies sin²+cos² (5 operations each), on x then on y, in program order."""
+    x = make_node(Op.INPUT, (), {"name": "x"}, (3,), F64)
+    y = make_node(Op.INPUT, (), {"name": "y"}, (3,), F64)
+    out = []
+    for k, v in enumerate((x, y)):
+        body = sympy.sin(X[0]) ** 2 + sympy.cos(X[0]) ** 2 + k
+        out.append(make_node(Op.ELEMENTWISE, [v], {"body": body, "dtype": F64, "cdtype": F64},
+                             (3,), F64))
+    return Program([x, y], out)
+
+
+def test_simplify_budget_counts_operations_in_program_order():
+    prog = _two_identities()
+    ops = [sympy.count_ops(o.attr("body")) for o in prog.outputs]
+    assert ops[0] < ops[1] <= FULL_SIMPLIFY_MAX_OPS
+    bodies = [o.attr("body") for o in simplify(prog, budget=ops[0]).outputs]
+    assert bodies[0] == 1 and bodies[1] == prog.outputs[1].attr("body")
+    assert [o.attr("body") for o in simplify(prog, budget=sum(ops)).outputs] == [1, 2]
+
+
+def test_simplify_does_not_depend_on_the_clock_or_the_cache(monkeypatch):
+    prog = _two_identities()
+    budget = sympy.count_ops(prog.outputs[0].attr("body"))
+    simplest.cache_clear()
+    cold = [o.attr("body") for o in simplify(prog, budget=budget).outputs]
+    warm = [o.attr("body") for o in simplify(prog, budget=budget).outputs]
+    ticks = iter(range(0, 10**6, 100))  # a clock a hundred seconds on at every reading
+    monkeypatch.setattr(time, "perf_counter", lambda: float(next(ticks)))
+    monkeypatch.setattr(time, "monotonic", lambda: float(next(ticks)))
+    slow = [o.attr("body") for o in simplify(prog, budget=budget).outputs]
+    assert cold == warm == slow == [1, prog.outputs[1].attr("body")]
 
 
 # --- CSE and DCE ------------------------------------------------------------------------------
