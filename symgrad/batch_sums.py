@@ -28,6 +28,7 @@ import sympy
 from .ir.node import make_node
 from .ir.program import Program
 from .ops import Op
+from .zero_test import is_zero
 
 # At most this many scalar sums depending on the parameters are differentiated one by one in a
 # single pass; more take two passes (the sums, then their weighted gradient).
@@ -261,7 +262,7 @@ def _classify(node, info, symbol, chunked, program, why, sums):
     if op is Op.RESHAPE:
         before_in = sympy.Mul(*node.inputs[0].shape[:xb])
         before_out = sympy.Mul(*node.shape[:b])
-        if sympy.simplify(before_in - before_out) != 0:
+        if not is_zero(before_in - before_out):
             raise NotABatchSum(f"{why}: {_describe(node)} merges the batch axis with another")
         return (_Kind.ROW, b)
     if op is Op.SLICE:

@@ -17,6 +17,7 @@ from sympy.printing.str import StrPrinter
 
 from .functions import REGISTRY
 from .pointwise import placeholder
+from .zero_test import is_zero
 
 _INDEX_NAMES = "kjmlpqrstuvabcefghi"
 
@@ -501,7 +502,7 @@ def _first_extreme(n):
         return finite.xreplace({x_sym: half, b_sym: best_value})
     other = at(sympy.S.One if largest else sympy.S.Zero)
     past = other == size or (other.is_Integer and isinstance(size, int) and other >= size)
-    if sympy.simplify(at(half) - i_sym) != 0 or not past:
+    if not is_zero(at(half) - i_sym) or not past:
         return None
     return x, "argmax" if largest else "argmin"
 

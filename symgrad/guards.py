@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import sympy
 
+from .zero_test import is_zero, settled
+
 
 @dataclass(frozen=True)
 class Guard:
@@ -55,8 +57,8 @@ class Guard:
     def implies(self, other) -> bool:
         """True when ``other`` holds whenever this guard does (same terms, a looser bound)."""
         if self.op == "==" or other.op == "==":
-            return self.op == other.op and sympy.simplify(self.margin - other.margin) == 0
-        extra = sympy.simplify(other.margin - self.margin)
+            return self.op == other.op and is_zero(self.margin - other.margin)
+        extra = settled(other.margin - self.margin)
         return extra.is_number and extra >= 0
 
     def negated(self) -> Guard:

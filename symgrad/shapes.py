@@ -5,6 +5,7 @@ from __future__ import annotations
 import sympy
 
 from .ops import Op
+from .zero_test import is_zero
 
 
 def is_one(d) -> bool:
@@ -15,7 +16,7 @@ def is_one(d) -> bool:
 def same(a, b) -> bool:
     """True when two sizes are provably equal."""
     return a == b or (isinstance(a, sympy.Basic) or isinstance(b, sympy.Basic)) and \
-        sympy.simplify(sympy.sympify(a) - sympy.sympify(b)) == 0
+        is_zero(sympy.sympify(a) - sympy.sympify(b))
 
 
 def broadcast_shapes(*shapes, names=None) -> tuple:

@@ -17,6 +17,7 @@ from symgrad.ir.program import Program
 from symgrad.ops import Op
 from symgrad.pointwise import placeholder
 from symgrad.shapes import numel
+from symgrad.zero_test import is_zero
 
 _LAM = sympy.Symbol("_lambda")
 _LINEAR_OPS = {Op.RESHAPE, Op.BROADCAST, Op.PERMUTE, Op.SLICE, Op.PAD, Op.STOP_GRADIENT,
@@ -27,7 +28,7 @@ def _homogeneous(body, dep) -> bool:
     """body(lambda * x_dep, x_rest) == lambda * body(x_dep, x_rest)."""
     scaled = body.xreplace({placeholder(k): _LAM * placeholder(k) for k in dep})
     try:
-        return sympy.simplify(scaled - _LAM * body) == 0
+        return is_zero(scaled - _LAM * body)
     except Exception:  # noqa: BLE001 - an expression SymPy cannot handle is not linear
         return False
 

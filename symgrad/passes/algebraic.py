@@ -12,6 +12,7 @@ from ..ir.node import make_node
 from ..ops import Op
 from ..pointwise import placeholder
 from ..shapes import broadcast_shapes
+from ..zero_test import settled
 from .rewrite import rewrite
 
 
@@ -109,7 +110,7 @@ def _sum_of_scatter(n):
     # (SymPy's simplify costs ~2 ms: only asked when a scatter is what the scaling reads)
     if x.op is Op.ELEMENTWISE and len(x.inputs) == 1 and x.attr("cdtype") == x.dtype and \
             x.inputs[0].op is Op.SCATTER_ADD:
-        c = sympy.simplify(x.attr("body") / placeholder(0))
+        c = settled(x.attr("body") / placeholder(0))
         if c.is_Number:
             scale, x = x, x.inputs[0]
     if x.op is not Op.SCATTER_ADD or x.attr("base") or x.dtype != n.dtype:

@@ -1,16 +1,18 @@
 """SymPy simplification of fused elementwise bodies, under a size and work budget.
 
 For each body a few cheap rewrites are tried (factor_terms, log expansion so that
-``log(exp(a)/s) -> a - log(s)``, cancel) and, for small bodies, ``sympy.simplify``; the
-smallest result by ``count_ops`` wins. The budget keeps compilation of large models fast:
-``sympy.simplify`` is tried on bodies of at most `FULL_SIMPLIFY_MAX_OPS` operations, in program
-order, until the bodies it was tried on total `FULL_SIMPLIFY_BUDGET_OPS` operations. It is a
-count, not a clock, so the result depends only on the program: not on the machine's speed, nor
-on what this process simplified before (`simplest` caches its answers).
+``log(exp(a)/s) -> a - log(s)``) and, for small bodies, the fuller ones of `FULL_REWRITES`
+(cancel, powsimp, trigsimp); the smallest result by ``count_ops`` wins. Those are the SymPy
+simplifiers whose results the generated kernels used; ``sympy.simplify`` itself is not called:
+it tries many more, and its first call imports ``sympy.physics.units`` (~0.1 s). The W1-W6
+kernel sources were the same with it and without it, and tracing + deriving + generating each
+took 0.1-0.25 s less without it (`symgrad.zero_test` took the other calls away).
 
-Measured on a six-block LayerNorm/GELU residual MLP with a three-term loss (167 bodies): with
-no budget ``sympy.simplify`` ran on all and took 1.4-1.6 s; 120 operations cover its first ~70
-bodies in ~0.4 s. The benchmark workloads W1-W6 need 8-39 operations and are simplified fully.
+The budget keeps compilation of large models fast: the full rewrites are tried on bodies of at
+most `FULL_SIMPLIFY_MAX_OPS` operations, in program order, until the bodies they were tried on
+total `FULL_SIMPLIFY_BUDGET_OPS` operations. It is a count, not a clock, so the result depends
+only on the program: not on the machine's speed, nor on what this process simplified before
+(`simplest` caches its answers).
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ from .rewrite import rewrite
 
 FULL_SIMPLIFY_MAX_OPS = 24
 FULL_SIMPLIFY_BUDGET_OPS = 120
+FULL_REWRITES = (
+    sympy.cancel,  # x**2*y + x*y*(1 - x) -> x*y
+    sympy.powsimp,  # exp(a)*exp(b) -> exp(a + b)
+    sympy.trigsimp,  # sin(x)**2 + cos(x)**2 -> 1
+    lambda b: sympy.factor_terms(sympy.cancel(b)),
+)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -37,7 +45,7 @@ def simplest(body, full=True):
         lambda b: sympy.factor_terms(sympy.expand_log(b, force=True)),
     ]
     if full and best_ops <= FULL_SIMPLIFY_MAX_OPS:
-        candidates.append(sympy.simplify)
+        candidates.extend(FULL_REWRITES)
     for make in candidates:
         try:
             c = make(body)
@@ -50,7 +58,7 @@ def simplest(body, full=True):
 
 
 def simplify(program, budget=FULL_SIMPLIFY_BUDGET_OPS):
-    """Replace each elementwise body by its simplest form; ``sympy.simplify`` is tried on the
+    """Replace each elementwise body by its simplest form; `FULL_REWRITES` are tried on the
     small bodies met first until they total ``budget`` operations (``count_ops``)."""
     left = budget
 
