@@ -36,6 +36,7 @@ from codegen.loop_ir.loops import (
 )
 from codegen.prepare import prepare
 from codegen.schedule.expand import Scope, Storage
+from codegen.schedule.fuse_sums import fuse_sums
 from codegen.schedule.nests import (
     REDUCE_NAME,
     Nest,
@@ -314,6 +315,7 @@ class Schedule:
         return True
 
     def _finish(self, kernel, step, skip=0):
+        kernel.body = fuse_sums(kernel.body)
         used = sorted(_size_names(kernel.body) & self.size_names)
         kernel.params = kernel.params[:skip] + self._ordered(kernel.params[skip:]) + used
         step.args = kernel.params[skip:]

@@ -1,0 +1,199 @@
+"""codegen.schedule.fuse_sums: a summing nest folded into the nest that writes what it sums,
+only when the sum adds the same elements in the same order (the results compared bit for bit)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy
+from codegen_corpus import program_of
+
+import codegen.schedule as schedule_module
+import symgrad as sg
+import symgrad.nn.functional as F
+from codegen.loop_ir.loops import Assign, Dot, FloorDiv, Load, Loop, MatView, Store, Update
+from codegen.schedule.fuse_sums import fuse_sums
+
+c, y, x, j, k = (sympy.Symbol(n, integer=True, nonnegative=True) for n in "cyxjk")
+T, X, ACC, Z = (sympy.Symbol(n) for n in ("T", "X", "acc", "Z"))
+C, H, W = 3, 4, 5
+
+
+def _py(e) -> str:
+    """Python text of a loop-IR expression (the few kinds these tests use)."""
+    e = sympy.sympify(e)
+    if isinstance(e, Load):
+        return f"{e.args[0]}[{', '.join(_py(i) for i in e.args[1:])}]"
+    if isinstance(e, FloorDiv):
+        return f"(({_py(e.args[0])}) // ({_py(e.args[1])}))"
+    if isinstance(e, sympy.Mod):
+        return f"(({_py(e.args[0])}) % ({_py(e.args[1])}))"
+    if isinstance(e, sympy.Add):
+        return "(" + " + ".join(_py(a) for a in e.args) + ")"
+    if isinstance(e, sympy.Mul):
+        return "(" + " * ".join(_py(a) for a in e.args) + ")"
+    if e.is_Symbol or e.is_Number:
+        return str(e)
+    raise AssertionError(f"not handled here: {e}")
+
+
+def _lines(body, pad="") -> list:
+    out = []
+    for s in body:
+        if isinstance(s, Loop):
+            out.append(f"{pad}for {s.var} in range({_py(s.start)}, {_py(s.stop)}):")
+            out += _lines(s.body, pad + "    ")
+        elif isinstance(s, Assign):
+            out.append(f"{pad}{s.target} = {_py(s.expr)}")
+        elif isinstance(s, Store):
+            out.append(f"{pad}{s.array}[{', '.join(_py(i) for i in s.index)}] = {_py(s.expr)}")
+        elif isinstance(s, Update):
+            at = s.target if s.index is None else \
+                f"{s.target}[{', '.join(_py(i) for i in s.index)}]"
+            out.append(f"{pad}{at} += {_py(s.expr)}")
+        elif isinstance(s, MatView):
+            out.append(f"{pad}{s.name} = {s.array}.reshape({s.shape})")
+        elif isinstance(s, Dot):
+            out.append(f"{pad}{s.out[0]}[...] = {s.a[0]} @ {s.b[0]}")
+        else:
+            raise AssertionError(f"not handled here: {s}")
+    return out
+
+
+def _run(body, seed=0) -> dict:
+    rng = np.random.default_rng(seed)
+    env = {"X": rng.standard_normal((C, H, W)), "T": np.zeros((C, H, W)),
+           "acc": np.zeros(C), "Z": np.zeros(4), "r": 0.0, "M": np.zeros((C, H * W)),
+           "N": rng.standard_normal((C, C)), "accw": np.zeros(W), "s0": 1, "m": 2}
+    exec("\n".join(_lines(body) + ["result_r = r"]), {}, env)
+    return env
+
+
+def _writer(extra_inner=()):
+    """T[c, y, x] = 2 * X[c, y, x], with a loop-invariant register between its loops."""
+    return Loop(c, 0, C, [Assign("t", sympy.Integer(2)), Loop(y, 0, H, [Loop(x, 0, W, [
+        Store("T", (c, y, x), sympy.Symbol("t") * Load(X, c, y, x)), *extra_inner])])])
+
+
+def _bias_sum(index=None, stop=H * W, op="sum"):
+    """acc[c] += T[c, j // W, j % W]: the per-channel sum of a (C, H*W) view, channel inner."""
+    index = index or (c, FloorDiv(j, W), sympy.Mod(j, W))
+    return Loop(j, 0, stop, [Loop(c, 0, C, [Update("acc", (c,), op, Load(T, *index))])])
+
+
+def _loops(body) -> int:
+    return sum(1 + _loops(s.body) for s in body if isinstance(s, Loop))
+
+
+def _same(before, after):
+    a, b = _run(before), _run(after)
+    for name in ("T", "acc", "Z", "M", "accw"):
+        assert np.array_equal(a[name], b[name]), name
+    assert a["result_r"] == b["result_r"]
+
+
+def test_a_bias_gradient_sum_moves_into_the_writing_nest_with_the_same_bits():
+    between = Store("Z", (sympy.Integer(0),), Load(X, 0, 0, 0))  # touches neither T nor acc
+    before = [_writer(), between, _bias_sum()]
+    after = fuse_sums(before)
+    assert len(after) == 2 and _loops(after) == 3
+    inner = after[0].body[-1].body[0].body
+    assert inner[-1] == Update("acc", (c,), "sum", Load(T, c, y, x))
+    assert len(before) == 3 and _loops(before) == 5  # the input is left as it was
+    _same(before, after)
+    assert np.allclose(_run(after)["acc"], 2 * _run(after)["X"].sum(axis=(1, 2)))
+
+
+def test_a_register_sum_in_the_writing_order_is_folded():
+    before = [_writer(), Loop(j, 0, C * H * W, [Update("r", None, "sum", Load(
+        T, FloorDiv(j, H * W), sympy.Mod(FloorDiv(j, W), H), sympy.Mod(j, W)))])]
+    after = fuse_sums(before)
+    assert len(after) == 1
+    _same(before, after)
+
+
+@pytest.mark.parametrize("why, between, summing", [
+    ("the statements between write T", [Store("T", (0, 0, 0), sympy.Integer(5))], _bias_sum()),
+    ("the statements between read the accumulator", [Assign("r", Load(ACC, 0))], _bias_sum()),
+    ("the statements between write T through a view",
+     [MatView("Tm", "T", (), (C, H * W)), Dot(("Tm", None, False, False),
+                                              ("N", None, False, False),
+                                              ("M", None, False, False))], _bias_sum()),
+    ("each channel's elements come in another order (x outer, y inner)", [],
+     _bias_sum(index=(c, sympy.Mod(j, H), FloorDiv(j, H)))),
+    ("only part of T is summed", [], _bias_sum(stop=H * W - 1)),
+    ("an element is summed twice", [], _bias_sum(index=(c, FloorDiv(j, W), sympy.Integer(0)))),
+])
+def test_what_would_change_the_result_is_left_alone(why, between, summing):
+    before = [_writer(), *between, summing]
+    after = fuse_sums(before)
+    assert len(after) == len(before) and _loops(after) == _loops(before), why
+    if not any(isinstance(s, Dot | MatView) for s in between):
+        _same(before, after)
+
+
+def test_a_sum_into_an_accumulator_the_writer_reads_is_left_alone():
+    reads_acc = _writer(extra_inner=[Store("Z", (sympy.Integer(1),), Load(ACC, 0))])
+    before = [reads_acc, _bias_sum()]
+    assert _loops(fuse_sums(before)) == _loops(before)
+
+
+s0, m = sympy.Symbol("s0"), sympy.Symbol("m")
+M, ACCW = sympy.Symbol("M"), sympy.Symbol("accw")
+
+
+def _rows_writer(index=None):
+    """for r in [s0, s0 + m): for q in [0, W): M[r - s0, q] = X[0, r, q] * X[1, r, q]."""
+    index = index or (j - s0, k)
+    return Loop(j, s0, s0 + m, [Loop(k, 0, W, [
+        Store("M", index, Load(X, 0, j, k) * Load(X, 1, j, k))])])
+
+
+def _rows_sum(start=s0, index=None):
+    """for r in [start, s0 + m): for q in [0, W): accw[q] += M[r - s0, q]."""
+    index = index or (x - s0, y)
+    return Loop(x, start, s0 + m, [Loop(y, 0, W, [Update("accw", (y,), "sum",
+                                                         Load(M, *index))])])
+
+
+def test_a_sum_over_the_writers_own_loops_is_folded_symbolically():
+    between = Store("Z", (sympy.Integer(2),), Load(M, 0, 0))  # reads M: fine
+    before = [_rows_writer(), between, _rows_sum()]
+    after = fuse_sums(before)
+    assert len(after) == 2
+    assert after[0].body[0].body[-1] == Update("accw", (k,), "sum", Load(M, j - s0, k))
+    _same(before, after)
+
+
+@pytest.mark.parametrize("why, before", [
+    ("other bounds", [_rows_writer(), _rows_sum(start=s0 + 1)]),
+    ("another element than the one stored", [_rows_writer(), _rows_sum(index=(x - s0, 0))]),
+    ("the writer overwrites a row", [_rows_writer(index=(sympy.Integer(0), k)), _rows_sum()]),
+    ("the bounds change in between",
+     [_rows_writer(), Assign("s0", sympy.Integer(0)), _rows_sum()]),
+])
+def test_a_sum_over_other_iterations_is_left_alone(why, before):
+    assert _loops(fuse_sums(before)) == _loops(before), why
+
+
+def test_a_convolutions_bias_gradient_sum_is_folded_in_its_schedule(monkeypatch):
+    # conv -> relu -> linear -> cross-entropy: the conv bias's gradient (the sum of the relu
+    # mask times the back-propagated image over positions) was a nest of its own
+    rng = np.random.default_rng(0)
+    w = sg.tensor(rng.standard_normal((4, 1, 3, 3)), requires_grad=True)
+    b = sg.tensor(rng.standard_normal(4), requires_grad=True)
+    h = sg.tensor(rng.standard_normal((3, 4 * 6 * 6)), requires_grad=True)
+
+    def loss(img, labels):
+        z = F.relu(F.conv2d(img, w, b))
+        return F.cross_entropy(z.reshape(img.shape[0], -1) @ h.T, labels)
+
+    program = program_of(loss, sg.tensor(rng.standard_normal((5, 1, 8, 8))),
+                         sg.tensor(rng.integers(0, 3, 5)))
+
+    def loops():
+        return sum(_loops(k.body) for k in schedule_module.Schedule(program).kernels)
+
+    folded = loops()
+    monkeypatch.setattr(schedule_module, "fuse_sums", lambda body: body)
+    assert folded < loops()
