@@ -26,6 +26,13 @@ The conditions are checked on the loop IR, not assumed:
     each accumulator element the visits must come in the writer's order;
 - the statements between the two neither write T, the accumulator or what the summing nest's
   bounds and indices read, nor read the accumulator (views are followed to their arrays).
+
+A row loop that is not a perfect nest (cross-entropy's gradient row: a loop over the classes,
+then ``bg[r - s0, label] += ...``) gets the summing nest's inner loops at the end of its body
+(``_row_folded``) when the summing nest is a loop with the same bounds that sums, in iteration
+r, only row r of T, and every write of T in the row loop is at row ``r + c`` (c loop-invariant,
+no view of T written): row r is finished by the end of iteration r, and the sum takes the rows
+in the same order. The same conditions on the statements between apply.
 """
 
 from __future__ import annotations
@@ -79,8 +86,106 @@ def _fuse_level(body, aliases) -> list:
                 if _base(writer.array, aliases) in {_base(w, aliases) for w in _writes(out[j])}:
                     break
                 j += 1
+        j = i + 1
+        while _plain(out[i]) and j < len(out):
+            folded = _row_folded(out[i], out[j], out[i + 1:j], aliases)
+            if folded is not None:
+                out[i] = folded
+                del out[j]
+                continue
+            j += 1
         i += 1
     return out
+
+
+def _row_folded(loop, s, between, aliases):
+    """``loop`` with the inner loops of ``s`` appended to its body, when ``s`` is a loop with
+    the same bounds that sums, in each iteration, only the row of an array that ``loop``
+    finished writing in that iteration (every write of the array in ``loop`` is at row ``var +
+    c``, c loop-invariant): the sum then takes the same rows in the same order. None when that
+    would change anything."""
+    if not _plain(s) or len(s.body) != 1 or not _plain(s.body[0]):
+        return None
+    rename = {s.var: loop.var}
+    if sympy.sympify(s.start).xreplace(rename) != sympy.sympify(loop.start) or \
+            sympy.sympify(s.stop).xreplace(rename) != sympy.sympify(loop.stop):
+        return None
+    try:
+        inner = _Nest(s.body[0])
+    except ValueError:
+        return None
+    if len(inner.inner) != 1 or not isinstance(inner.inner[0], Update) or _loops_of(s.body[0]):
+        return None
+    update = inner.inner[0]
+    load = update.expr
+    if update.op not in ("sum", "max", "min") or not isinstance(load, Load) or \
+            len(load.args) < 2:
+        return None
+    array = str(load.args[0])
+    row = sympy.sympify(load.args[1]).xreplace(rename)
+    if not (row - loop.var).free_symbols.isdisjoint({loop.var, *inner.vars}):
+        return None
+    written = set()
+    for x in loop.body:
+        written |= _writes(x)
+    if (row - loop.var).free_symbols & {sympy.Symbol(w) for w in written}:
+        return None
+    if any(sympy.sympify(i).has(loop.var) or sympy.sympify(i).has(s.var)
+           for i in load.args[2:]):
+        return None
+    if not _rows_only(loop.body, array, row, aliases):
+        return None
+    acc = _base(update.target, aliases)
+    if acc == _base(array, aliases):
+        return None
+    touched = {_base(w, aliases) for w in written}
+    for x in between:
+        touched |= {_base(w, aliases) for w in _writes(x)}
+    reads = set().union(*(_names_in(e) for e in inner.starts + inner.stops + list(load.args[2:])))
+    reads |= set().union(*(_names_in(i) for i in (update.index or ())))
+    reads |= {str(v) for v in (row - loop.var).free_symbols}
+    reads -= {str(v) for v in inner.vars} | {str(s.var)}
+    if acc in touched or touched & reads or \
+            _base(array, aliases) in {_base(w, aliases) for x in between for w in _writes(x)}:
+        return None
+    for x in [*loop.body, *between]:
+        if acc in {_base(r, aliases) for r in _reads(x)}:
+            return None
+    moved = _substituted_nest(s.body[0], rename)
+    return Loop(loop.var, loop.start, loop.stop, [*loop.body, moved], loop.step, loop.parallel)
+
+
+def _rows_only(body, array, row, aliases) -> bool:
+    """Every write of ``array`` in ``body`` is a `Store` or `Update` at first index ``row``
+    (no view of it is written)."""
+    base = _base(array, aliases)
+    for x in body:
+        if isinstance(x, Store) and _base(x.array, aliases) == base or \
+                isinstance(x, Update) and x.index is not None and \
+                _base(x.target, aliases) == base:
+            index = x.index
+            if not index or sympy.sympify(index[0]) != row:
+                return False
+        elif isinstance(x, Loop):
+            if not _rows_only(x.body, array, row, aliases):
+                return False
+        elif isinstance(x, If):
+            if not _rows_only(x.body + x.orelse, array, row, aliases):
+                return False
+        elif base in {_base(w, aliases) for w in _writes(x)}:
+            return False
+    return True
+
+
+def _substituted_nest(nest, rename):
+    """A copy of a perfect summing nest with symbols renamed in its bounds and update."""
+    if isinstance(nest, Loop):
+        return Loop(nest.var, sympy.sympify(nest.start).xreplace(rename),
+                    sympy.sympify(nest.stop).xreplace(rename),
+                    [_substituted_nest(x, rename) for x in nest.body], nest.step, nest.parallel)
+    index = None if nest.index is None else tuple(
+        sympy.sympify(i).xreplace(rename) for i in nest.index)
+    return Update(nest.target, index, nest.op, sympy.sympify(nest.expr).xreplace(rename))
 
 
 class _Nest:

@@ -167,12 +167,59 @@ def test_a_sum_over_the_writers_own_loops_is_folded_symbolically():
 
 @pytest.mark.parametrize("why, before", [
     ("other bounds", [_rows_writer(), _rows_sum(start=s0 + 1)]),
-    ("another element than the one stored", [_rows_writer(), _rows_sum(index=(x - s0, 0))]),
     ("the writer overwrites a row", [_rows_writer(index=(sympy.Integer(0), k)), _rows_sum()]),
     ("the bounds change in between",
      [_rows_writer(), Assign("s0", sympy.Integer(0)), _rows_sum()]),
 ])
 def test_a_sum_over_other_iterations_is_left_alone(why, before):
+    assert _loops(fuse_sums(before)) == _loops(before), why
+
+
+def test_another_element_of_a_finished_row_is_summed_after_the_row_not_inside_it():
+    # accw[y] += M[r - s0, 0]: not the element stored in that inner iteration, so not folded
+    # into the inner loop; the whole row is written by the end of iteration r, so the sum
+    # moves to the end of the row loop's body
+    before = [_rows_writer(), _rows_sum(index=(x - s0, 0))]
+    after = fuse_sums(before)
+    assert len(after) == 1 and len(after[0].body) == 2
+    assert after[0].body[0] == before[0].body[0]
+    _same(before, after)
+
+
+def _row_writer(row=None, extra=()):
+    """for r in [s0, s0 + m): M[r - s0, q] = X[0, r, q] * X[1, r, q] over q; t = 2;
+    M[r - s0, t] += X[2, r, 0] (a data-chosen element of the row, as cross-entropy's)."""
+    row = (j - s0) if row is None else row
+    return Loop(j, s0, s0 + m, [
+        Loop(k, 0, W, [Store("M", (j - s0, k), Load(X, 0, j, k) * Load(X, 1, j, k))]),
+        Assign("t", sympy.Integer(2)),
+        Update("M", (row, sympy.Symbol("t")), "sum", Load(X, 2, j, 0)), *extra])
+
+
+def test_a_row_sum_after_the_row_loop_is_folded_into_it():
+    between = Store("Z", (sympy.Integer(2),), Load(M, 0, 0))
+    before = [_row_writer(), between, _rows_sum()]
+    after = fuse_sums(before)
+    assert len(after) == 2 and _loops(after) == _loops(before) - 1
+    assert after[0].body[-1] == Loop(y, 0, W, [Update("accw", (y,), "sum", Load(M, j - s0, y))])
+    _same(before, after)
+
+
+@pytest.mark.parametrize("why, before", [
+    ("the loop writes another row too",
+     [_row_writer(row=j - s0 + 1), _rows_sum()]),
+    ("the loop reads the accumulator",
+     [_row_writer(extra=[Assign("r", Load(ACCW, 0))]), _rows_sum()]),
+    ("the loop writes the array through a view",
+     [_row_writer(extra=[MatView("Mm", "M", (), (C, H * W)),
+                         Dot(("Mm", None, False, False), ("N", None, False, False),
+                             ("M", None, False, False))]), _rows_sum()]),
+    ("the rows summed are not the loop's", [_row_writer(), _rows_sum(index=(x - s0 + 1, y))]),
+    ("other bounds", [_row_writer(), _rows_sum(start=s0 + 1)]),
+    ("the array is written in between",
+     [_row_writer(), Store("M", (0, 0), sympy.Integer(1)), _rows_sum()]),
+])
+def test_a_row_sum_that_would_change_is_left_alone(why, before):
     assert _loops(fuse_sums(before)) == _loops(before), why
 
 
