@@ -128,7 +128,7 @@ def _row_folded(loop, s, between, aliases):
     written = set()
     for x in loop.body:
         written |= _writes(x)
-    if (row - loop.var).free_symbols & {sympy.Symbol(w) for w in written}:
+    if {str(v) for v in (row - loop.var).free_symbols} & written:  # by name: assumptions vary
         return None
     if any(sympy.sympify(i).has(loop.var) or sympy.sympify(i).has(s.var)
            for i in load.args[2:]):

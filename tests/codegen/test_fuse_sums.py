@@ -216,6 +216,8 @@ def test_a_row_sum_after_the_row_loop_is_folded_into_it():
                              ("M", None, False, False))]), _rows_sum()]),
     ("the rows summed are not the loop's", [_row_writer(), _rows_sum(index=(x - s0 + 1, y))]),
     ("other bounds", [_row_writer(), _rows_sum(start=s0 + 1)]),
+    ("the loop moves its rows' offset",
+     [_row_writer(extra=[Assign("s0", sympy.Symbol("s0", integer=True) + 0)]), _rows_sum()]),
     ("the array is written in between",
      [_row_writer(), Store("M", (0, 0), sympy.Integer(1)), _rows_sum()]),
 ])
