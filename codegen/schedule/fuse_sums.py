@@ -258,6 +258,9 @@ def _summed_into(writer, s, between, aliases):
     if len(nest.inner) != 1 or not isinstance(nest.inner[0], Update) or \
             any(isinstance(x, Assign) for x in _loops_of(s)):
         return None
+    base = _base(writer.array, aliases)
+    if any(isinstance(x, Update) and _base(x.target, aliases) == base for x in writer.inner):
+        return None  # another write of T: a later iteration could change a stored element
     update = nest.inner[0]
     load = update.expr
     if update.op not in ("sum", "max", "min") or not isinstance(load, Load) or \

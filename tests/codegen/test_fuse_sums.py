@@ -132,6 +132,16 @@ def test_what_would_change_the_result_is_left_alone(why, between, summing):
         _same(before, after)
 
 
+def test_a_writer_that_also_updates_its_array_is_left_alone():
+    # T[c, 0, 0] += X: later iterations change elements stored before, which the folded sum
+    # would have read too early
+    also = _writer(extra_inner=[Update("T", (c, 0, 0), "sum", Load(X, c, y, x))])
+    before = [also, _bias_sum()]
+    after = fuse_sums(before)
+    assert _loops(after) == _loops(before)
+    _same(before, after)
+
+
 def test_a_sum_into_an_accumulator_the_writer_reads_is_left_alone():
     reads_acc = _writer(extra_inner=[Store("Z", (sympy.Integer(1),), Load(ACC, 0))])
     before = [reads_acc, _bias_sum()]
