@@ -104,31 +104,18 @@ def _row_folded(loop, s, between, aliases):
     finished writing in that iteration (every write of the array in ``loop`` is at row ``var +
     c``, c loop-invariant): the sum then takes the same rows in the same order. None when that
     would change anything."""
-    if not _plain(s) or len(s.body) != 1 or not _plain(s.body[0]):
+    summing = _summing(s)
+    if summing is None or len(summing[0].vars) < 2:
         return None
+    nest, update, load = summing
     rename = {s.var: loop.var}
-    if sympy.sympify(s.start).xreplace(rename) != sympy.sympify(loop.start) or \
-            sympy.sympify(s.stop).xreplace(rename) != sympy.sympify(loop.stop):
-        return None
-    try:
-        inner = _Nest(s.body[0])
-    except ValueError:
-        return None
-    if len(inner.inner) != 1 or not isinstance(inner.inner[0], Update) or _loops_of(s.body[0]):
-        return None
-    update = inner.inner[0]
-    load = update.expr
-    if update.op not in ("sum", "max", "min") or not isinstance(load, Load) or \
-            len(load.args) < 2:
+    if nest.starts[0].xreplace(rename) != sympy.sympify(loop.start) or \
+            nest.stops[0].xreplace(rename) != sympy.sympify(loop.stop) or len(load.args) < 2:
         return None
     array = str(load.args[0])
     row = sympy.sympify(load.args[1]).xreplace(rename)
-    if not (row - loop.var).free_symbols.isdisjoint({loop.var, *inner.vars}):
-        return None
-    written = set()
-    for x in loop.body:
-        written |= _writes(x)
-    if {str(v) for v in (row - loop.var).free_symbols} & written:  # by name: assumptions vary
+    offset = {str(v) for v in (row - loop.var).free_symbols}
+    if offset & {str(v) for v in (loop.var, *nest.vars)}:
         return None
     if any(sympy.sympify(i).has(loop.var) or sympy.sympify(i).has(s.var)
            for i in load.args[2:]):
@@ -136,21 +123,13 @@ def _row_folded(loop, s, between, aliases):
     if not _rows_only(loop.body, array, row, aliases):
         return None
     acc = _base(update.target, aliases)
-    if acc == _base(array, aliases):
+    reads = set().union(*(_names_in(e) for e in nest.starts[1:] + nest.stops[1:] +
+                          list(load.args[2:]) + list(update.index or ())))
+    reads = (reads | offset) - {str(v) for v in nest.vars}
+    # the loop itself must leave the accumulator and what the moved loops read alone
+    if not _apart(between, array, acc, reads, aliases) or \
+            not _apart(loop.body, None, acc, reads, aliases):
         return None
-    touched = {_base(w, aliases) for w in written}
-    for x in between:
-        touched |= {_base(w, aliases) for w in _writes(x)}
-    reads = set().union(*(_names_in(e) for e in inner.starts + inner.stops + list(load.args[2:])))
-    reads |= set().union(*(_names_in(i) for i in (update.index or ())))
-    reads |= {str(v) for v in (row - loop.var).free_symbols}
-    reads -= {str(v) for v in inner.vars} | {str(s.var)}
-    if acc in touched or touched & reads or \
-            _base(array, aliases) in {_base(w, aliases) for x in between for w in _writes(x)}:
-        return None
-    for x in [*loop.body, *between]:
-        if acc in {_base(r, aliases) for r in _reads(x)}:
-            return None
     moved = _substituted_nest(s.body[0], rename)
     return Loop(loop.var, loop.start, loop.stop, [*loop.body, moved], loop.step, loop.parallel)
 
@@ -249,40 +228,24 @@ def _writer(s):
 def _summed_into(writer, s, between, aliases):
     """The `Update` to add at the end of the writer's innermost body so that nest ``s`` (after
     the statements ``between``) is no longer needed; None when that would change anything."""
-    if not _plain(s):
+    summing = _summing(s)
+    if summing is None:
         return None
-    try:
-        nest = _Nest(s)
-    except ValueError:
-        return None
-    if len(nest.inner) != 1 or not isinstance(nest.inner[0], Update) or \
-            any(isinstance(x, Assign) for x in _loops_of(s)):
-        return None
+    nest, update, load = summing
     base = _base(writer.array, aliases)
     if any(isinstance(x, Update) and _base(x.target, aliases) == base for x in writer.inner):
         return None  # another write of T: a later iteration could change a stored element
-    update = nest.inner[0]
-    load = update.expr
-    if update.op not in ("sum", "max", "min") or not isinstance(load, Load) or \
-            str(load.args[0]) != writer.array or len(load.args) - 1 != len(writer.index):
+    if str(load.args[0]) != writer.array or len(load.args) - 1 != len(writer.index):
         return None
     acc_index = () if update.index is None else tuple(sympy.sympify(i) for i in update.index)
     t_index = tuple(sympy.sympify(i) for i in load.args[1:])
     if not set().union(*(e.free_symbols for e in acc_index)) <= set(nest.vars):
         return None
     acc = _base(update.target, aliases)
-    if acc == _base(writer.array, aliases):
-        return None
-    touched = set()
-    for x in between:
-        touched |= {_base(w, aliases) for w in _writes(x)}
     bounds = set().union(*(_names_in(e) for e in nest.starts + nest.stops + list(t_index)))
-    if _base(writer.array, aliases) in touched or acc in touched or \
-            touched & (bounds - {str(v) for v in nest.vars}):
+    if not _apart(between, writer.array, acc, bounds - {str(v) for v in nest.vars}, aliases) \
+            or acc in {_base(r, aliases) for r in _reads(writer.outer)}:
         return None
-    for x in [writer.outer, *between]:
-        if acc in {_base(r, aliases) for r in _reads(x)}:
-            return None
     mapped = _same_iterations(writer, nest, t_index, acc_index)
     if mapped is None and writer.counted() and nest.counted() and \
             writer.index == tuple(writer.vars):
@@ -293,14 +256,37 @@ def _summed_into(writer, s, between, aliases):
     return Update(update.target, index, update.op, Load(sympy.Symbol(writer.array), *writer.index))
 
 
-def _loops_of(s):
-    """The statements beside the loops of nest ``s`` (none in a summing nest)."""
-    out = []
-    while isinstance(s, Loop):
-        out += [x for x in s.body if not isinstance(x, Loop | Update)]
-        loops = [x for x in s.body if isinstance(x, Loop)]
-        s = loops[0] if loops else None
-    return out
+def _summing(s):
+    """(nest, update, load) when ``s`` is a perfect nest of plain loops, nothing beside them,
+    around one ``acc[...] op= array[...]`` with op a sum, max or min; else None."""
+    if not _plain(s):
+        return None
+    try:
+        nest = _Nest(s)
+    except ValueError:
+        return None
+    cur = s
+    while isinstance(cur, Loop):
+        if len(cur.body) != 1:
+            return None
+        cur = cur.body[0]
+    if not isinstance(cur, Update) or cur.op not in ("sum", "max", "min") or \
+            not isinstance(cur.expr, Load):
+        return None
+    return nest, cur, cur.expr
+
+
+def _apart(stmts, array, acc, reads, aliases) -> bool:
+    """Whether ``stmts`` leave the sum alone: they write neither ``array`` (None: not asked),
+    the accumulator ``acc`` nor a name in ``reads``, and do not read ``acc``; views are
+    followed to their arrays."""
+    written = {_base(w, aliases) for x in stmts for w in _writes(x)}
+    if acc in written or written & reads or \
+            array is not None and _base(array, aliases) in written:
+        return False
+    if array is not None and acc == _base(array, aliases):
+        return False
+    return not any(acc in {_base(r, aliases) for r in _reads(x)} for x in stmts)
 
 
 def _same_iterations(writer, nest, t_index, acc_index):
