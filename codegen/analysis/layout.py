@@ -12,12 +12,7 @@ import numpy as np
 import sympy
 
 from symgrad.ops import Op
-from symgrad.shapes import broadcast_shapes, slice_shape
-from symgrad.zero_test import is_zero
-
-
-def _eq(a, b) -> bool:
-    return a == b or is_zero(sympy.sympify(a) - sympy.sympify(b))
+from symgrad.shapes import broadcast_shapes, same, slice_shape
 
 
 def reshape_groups(in_shape, out_shape):
@@ -36,7 +31,7 @@ def reshape_groups(in_shape, out_shape):
         pi, po = sympy.sympify(in_shape[ins[i]]), sympy.sympify(out_shape[outs[o]])
         i, o = i + 1, o + 1
         steps = 0
-        while not _eq(pi, po):
+        while not same(pi, po):
             steps += 1
             if steps > 64:
                 return None

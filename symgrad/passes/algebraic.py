@@ -107,7 +107,7 @@ def _sum_of_scatter(n):
     if n.op is not Op.SUM:
         return n
     x, scale = n.inputs[0], None
-    # (SymPy's simplify costs ~2 ms: only asked when a scatter is what the scaling reads)
+    # (the scale is only worked out when a scatter is what the scaling reads)
     if x.op is Op.ELEMENTWISE and len(x.inputs) == 1 and x.attr("cdtype") == x.dtype and \
             x.inputs[0].op is Op.SCATTER_ADD:
         c = settled(x.attr("body") / placeholder(0))
