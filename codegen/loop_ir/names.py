@@ -17,7 +17,7 @@ RESERVED = {"np", "numba", "math", "JIT", "run", "inputs", "run_pass", "fallback
             "SYMGRAD_CONSTS",
             "c0", "c1", "r0", "r1", "s0", "m0", "sizes", "bind", "shapes", "run_bound", "free",
             # codegen.runtime
-            "chunks", "run_chunks", "empty",
+            "chunks", "run_chunks", "empty", "opaque",
             # codegen.render.prelude
             "sigmoid", "softplus", "relu", "step", "isnan", "heaviside", "maximum", "minimum",
             "checked_index",

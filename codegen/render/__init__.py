@@ -69,6 +69,7 @@ class Renderer:
         self.one_chunk = {st.kernel: st for st in schedule.steps if self._one_chunk_entry(st)}
         self.matmuls = set()  # codegen.blas helpers used
         self.runtime = set()  # codegen.runtime functions the kernels call
+        self.opaque_bounds = False  # constant loop bounds as `codegen.runtime.opaque` (glue)
 
     def expr(self, e) -> str:
         return self.printer.doprint(sympy.sympify(e))
@@ -161,7 +162,13 @@ class Renderer:
             deco = '@njit(inline="always", **JIT)'
         lines = [deco, f"def {k.name}({', '.join(k.params)}):",
                  f'    """{k.doc}"""']
-        lines += self.stmts(k.body, 1)
+        # a glue kernel's loops run over partial sums and parameter-sized arrays: not worth
+        # LLVM's unrolling and specialising for their constant trip counts
+        self.opaque_bounds = k.kind == "glue"
+        try:
+            lines += self.stmts(k.body, 1)
+        finally:
+            self.opaque_bounds = False
         if len(k.returns) == 1:
             lines.append(f"    return {k.returns[0]}")
         elif k.returns:
@@ -391,10 +398,13 @@ class Renderer:
 
 
 def _loop(r, s):
-    start = r.expr(s.start)
-    rng = r.expr(s.stop) if start == "0" else f"{start}, {r.expr(s.stop)}"
+    start, stop = r.expr(s.start), r.expr(s.stop)
+    if r.opaque_bounds and sympy.sympify(s.stop).is_Integer:
+        r.runtime.add("opaque")
+        stop = f"opaque({stop})"
+    rng = stop if start == "0" else f"{start}, {stop}"
     if s.step != 1:
-        rng = f"{start}, {r.expr(s.stop)}, {s.step}"
+        rng = f"{start}, {stop}, {s.step}"
     head = f"for {s.var} in {'numba.prange' if s.parallel else 'range'}({rng}):"
     return [head] + (r.stmts(s.body, 1) or ["    pass"])
 

@@ -92,10 +92,12 @@ def test_every_name_the_module_defines_or_imports_is_reserved():
     from codegen.render.prelude import HELPER_SOURCE
 
     assert set(HELPER_SOURCE) | set(blas.PRODUCTS) | set(vmath.FUNCTIONS) <= RESERVED
-    assert {"empty", "chunks", "run_chunks", "run", "bind", "free", "shapes"} <= RESERVED
+    assert {"empty", "opaque", "chunks", "run_chunks", "run", "bind", "free",
+            "shapes"} <= RESERVED
 
 
-@pytest.mark.parametrize("arg", ["empty", "chunks", "free", "vexp", "matmul_nt", "pass0_one"])
+@pytest.mark.parametrize("arg", ["empty", "opaque", "chunks", "free", "vexp", "matmul_nt",
+                                 "pass0_one"])
 def test_an_argument_named_like_the_modules_own_names_is_renamed(arg):
     # a kernel argument called "empty" hid the allocation function in the kernel, "chunks"
     # the chunking policy in the driver, "free" the buffer list of the bound driver
@@ -118,3 +120,45 @@ def test_an_argument_named_like_the_modules_own_names_is_renamed(arg):
         for g, w in zip(grads, want[1]):
             np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
 
+
+
+def test_glue_loops_over_constant_shapes_get_opaque_bounds():
+    # a convolution's weight gradient, summed over chunks in a glue kernel: its loops run to
+    # the weights' constant shape, through codegen.runtime.opaque (LLVM neither unrolls nor
+    # specialises them); the pass kernel keeps its constant bounds
+    from codegen_corpus import program_of
+
+    import symgrad as sg
+    import symgrad.nn.functional as F
+    from symgrad.ir.interpret import evaluate
+
+    rng = np.random.default_rng(0)
+    w = sg.tensor(rng.standard_normal((4, 1, 3, 3)), requires_grad=True)
+    b = sg.tensor(rng.standard_normal(4), requires_grad=True)
+    h = sg.tensor(rng.standard_normal((3, 4 * 6 * 6)), requires_grad=True)
+
+    def loss(img, labels):
+        z = F.relu(F.conv2d(img, w, b))
+        return F.cross_entropy(z.reshape(img.shape[0], -1) @ h.T, labels)
+
+    img, labels = rng.standard_normal((5, 1, 8, 8)), rng.integers(0, 3, 5)
+    program = program_of(loss, sg.tensor(img), sg.tensor(labels))
+    text = codegen.program_source(program)
+    tree = ast.parse(text)
+    kernels = {f.name: ast.get_source_segment(text, f) for f in tree.body
+               if isinstance(f, ast.FunctionDef)}
+    glue = "\n".join(t for name, t in kernels.items() if name.startswith("glue"))
+    passes = "\n".join(t for name, t in kernels.items() if name.startswith("pass"))
+    assert re.search(r"range\(opaque\(144\)\)", glue), glue  # h.T's 4 * 6 * 6 rows
+    assert not re.search(r"range\((\d+, )?\d+\)", glue), glue  # every constant bound
+    assert re.search(r"range\(\d+\)", passes) and "opaque" not in passes
+    assert re.search(r"^from codegen\.runtime import .*\bopaque\b", text, re.M)
+
+    arrays = [img, labels] + [t.detach().numpy() for t in (w, b, h)]
+    assert len(program.inputs) == len(arrays)
+    expected = evaluate(program, arrays)
+    for jit in (False, True):
+        got = codegen.compile_program(program, jit=jit)(arrays)
+        assert len(got) == len(expected)
+        for g, e in zip(got, expected):
+            np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)

@@ -227,3 +227,24 @@ def test_empty_allocates_like_numpy_compiled_and_plain():
         assert all(x.flags.c_contiguous and x.flags.writeable for x in arrays)
         assert (a == 1).all() and (b == 2).all() and (c == 3).all()
     assert make(0, 0)[0].shape == (0, 3)
+
+
+def test_opaque_hands_its_number_through_compiled_and_plain():
+    import numba
+
+    from codegen.runtime import opaque
+
+    @numba.njit
+    def count(n):
+        total = 0
+        for i in range(opaque(7)):
+            total += i * n
+        return total, opaque(np.int32(-3)), opaque(0), opaque(2**40)
+
+    assert count(2) == count.py_func(2) == (42, -3, 0, 2**40)
+    # LLVM does not know the number: the empty asm statement is still in the optimized code,
+    # and the loop's sum was not folded into a constant
+    llvm = count.inspect_llvm(count.signatures[0])
+    assert 'asm "", "=r,0"(i64 7)' in llvm and "i64 42" not in llvm
+    with pytest.raises(numba.TypingError):
+        numba.njit(lambda x: opaque(x))(1.5)  # numbers of loop bounds only: integers
