@@ -137,3 +137,104 @@ def test_kernels_compile_at_the_chosen_llvm_level_and_leave_numbas_alone(monkeyp
     monkeypatch.setenv("SYMGRAD_LLVM_OPT", "fast")
     with pytest.raises(ValueError, match="SYMGRAD_LLVM_OPT must be 0, 1, 2 or 3"):
         kernel_jit.level()
+
+
+def test_kernels_skip_the_passes_generated_code_does_not_need():
+    """`codegen.njit`: a kernel compiles through Numba's nopython pipeline less
+    `KERNEL_SKIPS_PASSES` (and computes what plain Numba computes); a ``parallel=True`` one,
+    and a user's own ``numba.njit`` function, through all of it."""
+    import numba
+
+    from codegen import njit as kernel_jit
+
+    def passes(disp):
+        times = disp.get_metadata(disp.signatures[0])["pipeline_times"]["nopython"]
+        return {name.split("_", 1)[1] for name in times}
+
+    def total(a):
+        s = 0.0
+        for i in range(a.shape[0]):
+            s += a[i] * a[i]
+        return s
+
+    a = np.arange(7.0)
+    lean = kernel_jit.njit(cache=False)(total)
+    full = numba.njit(cache=False)(total)
+    parallel = kernel_jit.njit(cache=False, parallel=True)(total)
+    assert lean(a) == full(a) == parallel(a) == 91.0
+    skipped = {"inline_closure_likes", "nopython_rewrites"}
+    assert skipped <= passes(full) and skipped <= passes(parallel)
+    assert not skipped & passes(lean)
+    assert passes(lean) == passes(full) - skipped
+    assert {"InlineClosureLikes", "NopythonRewrites"} == set(kernel_jit.KERNEL_SKIPS_PASSES)
+
+
+def test_the_skipped_passes_find_nothing_to_do_in_generated_kernels(monkeypatch, tmp_path):
+    """Why `KERNEL_SKIPS_PASSES` may be skipped: compiled through Numba's full pipeline, the
+    kernels of a convnet and of a module model (glue, gathers, a scatter, BLAS calls, a
+    one-chunk entry) give the closure inliner nothing to inline and no rewrite after typing
+    matches. If generated code ever needs them, this fails."""
+    from codegen_corpus import program_of
+    from numba.core import inline_closurecall as icc
+    from numba.core import rewrites
+    from numba.core.compiler import Compiler
+
+    import codegen
+    from codegen import njit as kernel_jit
+
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))  # new files: Numba compiles them
+    monkeypatch.setenv("SYMGRAD_PRECOMPILE", "0")
+    monkeypatch.setattr(codegen, "_modules", {})
+    monkeypatch.setattr(kernel_jit, "_pipeline_class", lambda: Compiler)
+    found, ran = [], {"rewrites": 0, "closure_pass": 0}
+
+    def spy(owner, name, what):
+        original = getattr(owner, name)
+
+        def wrapper(*args, **kwargs):
+            result = original(*args, **kwargs)
+            if result:
+                found.append(what)
+            return result
+        monkeypatch.setattr(owner, name, wrapper)
+
+    for rewrite in rewrites.rewrite_registry.rewrites["after-inference"]:
+        original_match = rewrite.match
+
+        def match(self, *args, _match=original_match, **kwargs):
+            ran["rewrites"] += 1
+            return _match(self, *args, **kwargs)
+        monkeypatch.setattr(rewrite, "match", match)
+        spy(rewrite, "match", rewrite.__name__)
+    for name in ("_inline_reduction", "_inline_closure", "_inline_stencil"):
+        spy(icc.InlineClosureCallPass, name, name)
+    spy(icc, "_inline_arraycall", "_inline_arraycall")
+    original_run = icc.InlineClosureCallPass.run
+
+    def run(self):
+        ran["closure_pass"] += 1
+        return original_run(self)
+    monkeypatch.setattr(icc.InlineClosureCallPass, "run", run)
+
+    rng = np.random.default_rng(7)
+    w = sg.tensor(rng.standard_normal((3, 1, 3, 3)), requires_grad=True)
+    h = sg.tensor(rng.standard_normal((2, 3 * 5 * 5)), requires_grad=True)
+    lin = sg.nn.Linear(4, 3)
+
+    def convnet(img, labels):
+        z = F.relu(F.conv2d(img, w)) * 0.731
+        return F.cross_entropy(z.reshape(img.shape[0], -1) @ h.T, labels)
+
+    def model(X, labels):
+        return F.cross_entropy(sg.tanh(lin(X)) * 1.237, labels)
+
+    for fn, arrays in [(convnet, [rng.standard_normal((6, 1, 7, 7)), rng.integers(0, 2, 6)]),
+                       (model, [rng.standard_normal((9, 4)).astype(np.float32),
+                                rng.integers(0, 3, 9)])]:
+        program = program_of(fn, *(sg.tensor(a) for a in arrays))
+        inputs = arrays + [t.detach().numpy() for t in
+                           ((w, h) if fn is convnet else (lin.weight, lin.bias))]
+        assert len(program.inputs) == len(inputs)
+        codegen.compile_program(program)(inputs)
+    assert ran["closure_pass"] >= 3 and ran["rewrites"] >= 3  # the passes did run here
+    assert found == []
