@@ -153,7 +153,7 @@ def test_kernels_skip_the_passes_generated_code_does_not_need():
 
     def total(a):
         s = 0.0
-        for i in range(a.shape[0]):
+        for i in numba.prange(a.shape[0]):  # a plain range where not parallel
             s += a[i] * a[i]
         return s
 
