@@ -24,6 +24,23 @@ def program_of(fn, *args, stage="optimized"):
     return cf.graph(*args, stage=stage)
 
 
+def small_convnet(seed=0):
+    """conv (4 channels, 3x3) -> relu -> linear -> cross-entropy on five 1x8x8 images: its
+    optimized program and the arrays of its inputs (images, labels, then w, b, h)."""
+    rng = np.random.default_rng(seed)
+    w = sg.tensor(rng.standard_normal((4, 1, 3, 3)), requires_grad=True)
+    b = sg.tensor(rng.standard_normal(4), requires_grad=True)
+    h = sg.tensor(rng.standard_normal((3, 4 * 6 * 6)), requires_grad=True)
+
+    def loss(img, labels):
+        z = F.relu(F.conv2d(img, w, b))
+        return F.cross_entropy(z.reshape(img.shape[0], -1) @ h.T, labels)
+
+    img, labels = rng.standard_normal((5, 1, 8, 8)), rng.integers(0, 3, 5)
+    program = program_of(loss, sg.tensor(img), sg.tensor(labels))
+    return program, [img, labels] + [t.detach().numpy() for t in (w, b, h)]
+
+
 def forward_program(fn, *args):
     """The optimized forward program (outputs only, no gradients)."""
     cf = sg.compile(fn, backend="numpy")

@@ -6,11 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy
-from codegen_corpus import program_of
+from codegen_corpus import small_convnet
 
 import codegen.schedule as schedule_module
-import symgrad as sg
-import symgrad.nn.functional as F
 from codegen.loop_ir.loops import Assign, Dot, FloorDiv, Load, Loop, MatView, Store, Update
 from codegen.schedule.fuse_sums import fuse_sums
 
@@ -238,17 +236,7 @@ def test_a_row_sum_that_would_change_is_left_alone(why, before):
 def test_a_convolutions_bias_gradient_sum_is_folded_in_its_schedule(monkeypatch):
     # conv -> relu -> linear -> cross-entropy: the conv bias's gradient (the sum of the relu
     # mask times the back-propagated image over positions) was a nest of its own
-    rng = np.random.default_rng(0)
-    w = sg.tensor(rng.standard_normal((4, 1, 3, 3)), requires_grad=True)
-    b = sg.tensor(rng.standard_normal(4), requires_grad=True)
-    h = sg.tensor(rng.standard_normal((3, 4 * 6 * 6)), requires_grad=True)
-
-    def loss(img, labels):
-        z = F.relu(F.conv2d(img, w, b))
-        return F.cross_entropy(z.reshape(img.shape[0], -1) @ h.T, labels)
-
-    program = program_of(loss, sg.tensor(rng.standard_normal((5, 1, 8, 8))),
-                         sg.tensor(rng.integers(0, 3, 5)))
+    program, _ = small_convnet()
 
     def loops():
         return sum(_loops(k.body) for k in schedule_module.Schedule(program).kernels)

@@ -126,23 +126,11 @@ def test_glue_loops_over_constant_shapes_get_opaque_bounds():
     # a convolution's weight gradient, summed over chunks in a glue kernel: its loops run to
     # the weights' constant shape, through codegen.runtime.opaque (LLVM neither unrolls nor
     # specialises them); the pass kernel keeps its constant bounds
-    from codegen_corpus import program_of
+    from codegen_corpus import small_convnet
 
-    import symgrad as sg
-    import symgrad.nn.functional as F
     from symgrad.ir.interpret import evaluate
 
-    rng = np.random.default_rng(0)
-    w = sg.tensor(rng.standard_normal((4, 1, 3, 3)), requires_grad=True)
-    b = sg.tensor(rng.standard_normal(4), requires_grad=True)
-    h = sg.tensor(rng.standard_normal((3, 4 * 6 * 6)), requires_grad=True)
-
-    def loss(img, labels):
-        z = F.relu(F.conv2d(img, w, b))
-        return F.cross_entropy(z.reshape(img.shape[0], -1) @ h.T, labels)
-
-    img, labels = rng.standard_normal((5, 1, 8, 8)), rng.integers(0, 3, 5)
-    program = program_of(loss, sg.tensor(img), sg.tensor(labels))
+    program, arrays = small_convnet()
     text = codegen.program_source(program)
     tree = ast.parse(text)
     kernels = {f.name: ast.get_source_segment(text, f) for f in tree.body
@@ -154,7 +142,6 @@ def test_glue_loops_over_constant_shapes_get_opaque_bounds():
     assert re.search(r"range\(\d+\)", passes) and "opaque" not in passes
     assert re.search(r"^from codegen\.runtime import .*\bopaque\b", text, re.M)
 
-    arrays = [img, labels] + [t.detach().numpy() for t in (w, b, h)]
     assert len(program.inputs) == len(arrays)
     expected = evaluate(program, arrays)
     for jit in (False, True):
