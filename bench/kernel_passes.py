@@ -6,10 +6,12 @@ is traced and called once, then each compiled kernel's own record is read back f
 (`Dispatcher.get_metadata`): its compile time (the sum of Numba's passes, lowering
 included), the part spent inside LLVM (``llvm_lock``: optimisation and machine code), Numba's
 slowest passes, and with ``--llvm`` LLVM's slowest passes per stage
-(``NUMBA_LLVM_PASS_TIMINGS``). ``--env NUMBA_OPT=1`` and the like try Numba's settings.
+(``NUMBA_LLVM_PASS_TIMINGS``). ``--env SYMGRAD_LLVM_OPT=1`` and the like try other settings
+(the kernels' LLVM level is ``SYMGRAD_LLVM_OPT``, `codegen.njit`: ``NUMBA_OPT`` does not reach
+them, their dispatcher sets Numba's level while it compiles).
 
     python -m bench.kernel_passes --workload W6
-    python -m bench.kernel_passes --workload W6 --llvm --env NUMBA_OPT=1
+    python -m bench.kernel_passes --workload W6 --llvm --env SYMGRAD_LLVM_OPT=1
 """
 
 from __future__ import annotations
