@@ -188,10 +188,13 @@ def test_the_skipped_passes_find_nothing_to_do_in_generated_kernels(monkeypatch,
     monkeypatch.setattr(kernel_jit, "_pipeline_class", lambda: Compiler)
     found, ran = [], {"rewrites": 0, "closure_pass": 0}
 
-    def spy(owner, name, what):
+    def spy(owner, name, what, count=None):
+        """Record ``what`` when ``owner.name`` reports a change; count its calls in ``count``."""
         original = getattr(owner, name)
 
         def wrapper(*args, **kwargs):
+            if count is not None:
+                ran[count] += 1
             result = original(*args, **kwargs)
             if result:
                 found.append(what)
@@ -199,22 +202,11 @@ def test_the_skipped_passes_find_nothing_to_do_in_generated_kernels(monkeypatch,
         monkeypatch.setattr(owner, name, wrapper)
 
     for rewrite in rewrites.rewrite_registry.rewrites["after-inference"]:
-        original_match = rewrite.match
-
-        def match(self, *args, _match=original_match, **kwargs):
-            ran["rewrites"] += 1
-            return _match(self, *args, **kwargs)
-        monkeypatch.setattr(rewrite, "match", match)
-        spy(rewrite, "match", rewrite.__name__)
+        spy(rewrite, "match", rewrite.__name__, "rewrites")
     for name in ("_inline_reduction", "_inline_closure", "_inline_stencil"):
         spy(icc.InlineClosureCallPass, name, name)
     spy(icc, "_inline_arraycall", "_inline_arraycall")
-    original_run = icc.InlineClosureCallPass.run
-
-    def run(self):
-        ran["closure_pass"] += 1
-        return original_run(self)
-    monkeypatch.setattr(icc.InlineClosureCallPass, "run", run)
+    spy(icc.InlineClosureCallPass, "run", "run", "closure_pass")  # returns None: only counted
 
     rng = np.random.default_rng(7)
     w = sg.tensor(rng.standard_normal((3, 1, 3, 3)), requires_grad=True)

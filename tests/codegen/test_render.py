@@ -121,7 +121,6 @@ def test_an_argument_named_like_the_modules_own_names_is_renamed(arg):
             np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
 
 
-
 def test_glue_loops_over_constant_shapes_get_opaque_bounds():
     # a convolution's weight gradient, summed over chunks in a glue kernel: its loops run to
     # the weights' constant shape, through codegen.runtime.opaque (LLVM neither unrolls nor
