@@ -303,8 +303,8 @@ def opaque(n):
     statement that hands ``n`` through a register, so LLVM neither unrolls nor specialises a
     loop ``range(opaque(9216))`` for its constant trip count: a glue kernel's loops over
     constant shapes compiled in half the time that way (W6's ``glue1``: 0.77 s against 1.64 s,
-    medians of 5 in one process), and they run over a few thousand partial sums at most. It
-    costs no instruction at run time."""
+    medians of 5 in one process) and ran as fast (0.93-0.95x: they sum partial sums into
+    parameter-sized arrays). It costs no instruction at run time."""
     return n
 
 
