@@ -139,6 +139,59 @@ def test_kernels_compile_at_the_chosen_llvm_level_and_leave_numbas_alone(monkeyp
         kernel_jit.level()
 
 
+def test_kernels_run_llvms_function_passes_at_o1_and_leave_numbas_alone(monkeypatch):
+    """`codegen.njit`: Numba's per-function LLVM passes run at ``min(level, 1)`` while a
+    kernel compiles (the module passes at `level`), at Numba's own level for a user's
+    ``numba.njit`` function compiled after it, and the codegen is left as it was."""
+    import numba
+    from numba.core import config
+
+    from codegen import njit as kernel_jit
+
+    def probe(x):
+        return x * 2.0 + 1.0
+
+    codegen = numba.core.registry.cpu_target.target_context.codegen()
+    method = type(codegen)._function_pass_manager
+    asked = []
+
+    def spy(self, **kwargs):
+        asked.append(kwargs.get("opt", int(config.OPT)))
+        return method(self, **kwargs)
+
+    monkeypatch.setattr(type(codegen), "_function_pass_manager", spy)
+    assert kernel_jit.njit(cache=False)(probe)(1.0) == 3.0
+    assert asked and set(asked) == {kernel_jit.FUNCTION_PASS_LEVEL} == {1}
+    assert "_function_pass_manager" not in vars(codegen)
+    asked.clear()
+    assert numba.njit(cache=False)(probe)(2.0) == 5.0
+    assert asked and set(asked) == {int(config.OPT)}
+    asked.clear()
+    monkeypatch.setenv("SYMGRAD_LLVM_OPT", "0")
+    assert kernel_jit.njit(cache=False)(probe)(3.0) == 7.0
+    assert asked and set(asked) == {0}
+    bad = kernel_jit.njit(cache=False)(lambda x: x.no_such_attribute)
+    with pytest.raises(numba.core.errors.TypingError):
+        bad(1.0)
+    assert "_function_pass_manager" not in vars(codegen)
+
+
+def test_a_kernel_compiled_inside_another_keeps_the_outer_function_pass_level():
+    """`codegen.njit._function_passes_at` nests: the inner block puts back the outer one's
+    pass manager, and the last one out leaves Numba's method."""
+    import numba
+
+    from codegen import njit as kernel_jit
+
+    codegen = numba.core.registry.cpu_target.target_context.codegen()
+    with kernel_jit._function_passes_at(codegen, 1):
+        outer = codegen._function_pass_manager
+        with kernel_jit._function_passes_at(codegen, 0):
+            assert codegen._function_pass_manager is not outer
+        assert codegen._function_pass_manager is outer
+    assert "_function_pass_manager" not in vars(codegen)
+
+
 def test_kernels_skip_the_passes_generated_code_does_not_need():
     """`codegen.njit`: a kernel compiles through Numba's nopython pipeline less
     `KERNEL_SKIPS_PASSES` (and computes what plain Numba computes); a ``parallel=True`` one,
