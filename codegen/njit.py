@@ -109,8 +109,12 @@ def _dispatcher_class():
 def _function_passes_at(codegen, opt: int):
     """While in the block, Numba's `codegen` builds its per-function pass managers at `opt`
     (an attribute on the instance shadowing the method; the one before is put back, so a
-    kernel compiled while another compiles leaves the outer one's in place)."""
-    method = type(codegen)._function_pass_manager
+    kernel compiled while another compiles leaves the outer one's in place). A Numba without
+    that method is left alone: its own level then applies."""
+    method = getattr(type(codegen), "_function_pass_manager", None)
+    if method is None:
+        yield
+        return
     saved = vars(codegen).get("_function_pass_manager")
     codegen._function_pass_manager = lambda **kwargs: method(codegen, **{"opt": opt, **kwargs})
     try:

@@ -178,7 +178,8 @@ def test_kernels_run_llvms_function_passes_at_o1_and_leave_numbas_alone(monkeypa
 
 def test_a_kernel_compiled_inside_another_keeps_the_outer_function_pass_level():
     """`codegen.njit._function_passes_at` nests: the inner block puts back the outer one's
-    pass manager, and the last one out leaves Numba's method."""
+    pass manager, and the last one out leaves Numba's method; a codegen without the method is
+    left alone."""
     import numba
 
     from codegen import njit as kernel_jit
@@ -190,6 +191,14 @@ def test_a_kernel_compiled_inside_another_keeps_the_outer_function_pass_level():
             assert codegen._function_pass_manager is not outer
         assert codegen._function_pass_manager is outer
     assert "_function_pass_manager" not in vars(codegen)
+
+    class OtherNumbasCodegen:
+        """A codegen without the method (another Numba): nothing is set on it."""
+
+    other = OtherNumbasCodegen()
+    with kernel_jit._function_passes_at(other, 1):
+        assert vars(other) == {}
+    assert vars(other) == {}
 
 
 def test_kernels_skip_the_passes_generated_code_does_not_need():
