@@ -16,7 +16,7 @@ LLVM optimizes a kernel twice: Numba runs the per-function pipeline on each func
 it to its library, then the whole-module pipeline when it links the library. A kernel's
 per-function pipeline runs at ``-O1`` at most (`FUNCTION_PASS_LEVEL`); the module pipeline,
 which vectorizes and unrolls, still runs at `level`. On W6's pass kernel the ``-O3`` function
-pipeline took 1.2-1.3 s of LLVM's 2.3 s (SROA alone 0.4 s, its 988 allocas) and the ``-O1`` one
+pipeline took 1.2-1.3 s of LLVM's 2.6-2.8 s (SROA alone 0.4 s, its 988 allocas) and the ``-O1`` one
 0.75-0.8 s, while the module passes and the machine code took the same time. Measured on all
 kernels of W1-W6 compiled again in one process, ``-O1`` against ``-O3`` function passes in turns:
 the same bits out of every kernel, run time within 1-2% (W4 1.000x, W6 1.008x), compile time
