@@ -7,6 +7,12 @@ implementation is timed, its value and gradients are checked against the NumPy r
 (``bench.workloads.check_result``); any disagreement makes the run exit non-zero.  Peers that
 are not installed (or fail to compile) are reported as skipped.
 
+OpenMP's wait policy is left as the environment gives it. It moves torch's numbers both ways in
+this process, where Numba's OpenMP threads run too (two suite runs each, 2026-12-07, torch eager
+with the default against ``OMP_WAIT_POLICY=passive``): W3 N=256 191-236 us against 596-782 us,
+W4 N=256 1.90-3.86 ms against 1.10-1.14 ms, W6 418-507 ms against 194-202 ms. Neither policy is
+the fair one for every case: compare torch under both where it matters.
+
 Also measured: the machine's read bandwidth, giving a limit time for the bandwidth-bound W1
 and W2 (bytes of X / bandwidth) and each implementation's fraction of it; symgrad's compile
 latency, first use (fresh ``SYMGRAD_CACHE_DIR`` and ``NUMBA_CACHE_DIR``), cold (fresh
@@ -424,12 +430,6 @@ def main(argv=None) -> int:
     """Run the suite; 0 on success, 1 if an implementation disagreed with the reference."""
     args = parse_args(argv)
     mode = "quick" if args.quick else "full"
-    # OpenMP threads (torch's, a prange ceiling's) spin after each parallel region by default,
-    # taking the cores from whatever is timed next; read when the runtimes load, so set before
-    # torch and Numba are imported (as bench.interleaved does). Measured on W6 N=256, default
-    # against passive in one suite run each: torch eager 441 against 184 ms, torch.compile 646
-    # against 210 ms, symgrad compiled 43 against 33 ms.
-    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     try:
         from rich.console import Console
     except ImportError:

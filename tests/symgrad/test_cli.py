@@ -113,7 +113,6 @@ def test_bench_disagreement_fails(tmp_path, monkeypatch, capsys):
         return lambda: (loss, {**grads, "w": grads["w"] * (1 + 1e-6)})
 
     monkeypatch.setitem(registry.IMPLEMENTATIONS, "W5", {"wrong grad": wrong})
-    monkeypatch.setenv("OMP_WAIT_POLICY", "passive")  # what the suite sets; undone after
     rc = suite.main(["--quick", "--peers", "none", "--workload", "W5", "--no-sweep",
                      "--no-latency", "--out", str(tmp_path)])
     assert rc == 1
@@ -121,26 +120,3 @@ def test_bench_disagreement_fails(tmp_path, monkeypatch, capsys):
     assert any("wrong grad" in f for f in res["failures"])
     assert "disagreed" in capsys.readouterr().out
 
-
-@pytest.mark.parametrize("given", [None, "active"])
-def test_bench_makes_openmp_wait_passively_unless_told(tmp_path, monkeypatch, given):
-    """The suite sets ``OMP_WAIT_POLICY=passive`` (spinning OpenMP threads of one
-    implementation slowed the next one timed) and keeps a value the user gave."""
-    pytest.importorskip("rich")
-    pytest.importorskip("matplotlib")
-    from bench import registry, suite
-    from bench.workloads import WORKLOADS
-
-    def reference(data):
-        return lambda: WORKLOADS["W5"].reference(data)
-
-    monkeypatch.setitem(registry.IMPLEMENTATIONS, "W5", {"numpy reference": reference})
-    monkeypatch.setenv("OMP_WAIT_POLICY", "unset")  # undone after the test either way
-    if given is None:
-        monkeypatch.delenv("OMP_WAIT_POLICY")
-    else:
-        monkeypatch.setenv("OMP_WAIT_POLICY", given)
-    rc = suite.main(["--quick", "--peers", "none", "--workload", "W5", "--no-sweep",
-                     "--no-latency", "--out", str(tmp_path)])
-    assert rc == 0
-    assert os.environ["OMP_WAIT_POLICY"] == (given or "passive")
