@@ -7,11 +7,14 @@ implementation is timed, its value and gradients are checked against the NumPy r
 (``bench.workloads.check_result``); any disagreement makes the run exit non-zero.  Peers that
 are not installed (or fail to compile) are reported as skipped.
 
-OpenMP's wait policy is left as the environment gives it. It moves torch's numbers both ways in
-this process, where Numba's OpenMP threads run too (two suite runs each, 2026-12-07, torch eager
-with the default against ``OMP_WAIT_POLICY=passive``): W3 N=256 191-236 us against 596-782 us,
-W4 N=256 1.90-3.86 ms against 1.10-1.14 ms, W6 418-507 ms against 194-202 ms. Neither policy is
-the fair one for every case: compare torch under both where it matters.
+Peers (torch, JAX) are checked and timed case by case in a new interpreter
+(``run_peer_in_own_process``), where Numba has started no threads. Beside Numba's OpenMP
+threads, in this process, torch ran up to 9x slower, and how much depended on OpenMP's wait
+policy: torch eager on W4 N=256 took 1.90-3.86 ms with the default policy and 1.10-1.14 ms with
+``OMP_WAIT_POLICY=passive`` (336 us with Numba on its workqueue layer, 634 us in its own
+process), on W6 418-507 ms and 194-202 ms (119 ms in its own process), while passive made W3
+N=256 3x slower (596-782 us against 191-236 us); measured 2026-12-07. ``--peers-in-process``
+times them here as before.
 
 Also measured: the machine's read bandwidth, giving a limit time for the bandwidth-bound W1
 and W2 (bytes of X / bandwidth) and each implementation's fraction of it; symgrad's compile
@@ -151,22 +154,61 @@ def set_threads(peer_names) -> dict:
     out["numba"] = numba.get_num_threads()
     out["numba_blas"] = timing.limit_blas_threads(1) or "unchanged"
     if any(n.startswith("torch") for n in peer_names):
-        try:
-            import torch
-        except Exception as exc:  # missing or broken: the peer builders report the skip
-            out["torch"] = f"not importable ({type(exc).__name__})"
-        else:
-            torch.set_num_threads(cores)
-            try:
-                torch.set_num_interop_threads(1)
-            except RuntimeError:
-                pass
-            out["torch"] = torch.get_num_threads()
-            out["torch_interop"] = torch.get_num_interop_threads()
+        out.update(_pin_torch_threads(cores))
     out["numpy_blas"] = os.environ.get("OPENBLAS_NUM_THREADS", "library default (all cores)")
     if any(n.startswith("jax") for n in peer_names):
         out["jax"] = os.environ.get("XLA_FLAGS", "XLA default (all cores)")
     return out
+
+
+def _pin_torch_threads(cores: int) -> dict:
+    """torch on every usable core, one inter-op thread (when torch imports)."""
+    try:
+        import torch
+    except Exception as exc:  # missing or broken: the peer builders report the skip
+        return {"torch": f"not importable ({type(exc).__name__})"}
+    torch.set_num_threads(cores)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass
+    return {"torch": torch.get_num_threads(), "torch_interop": torch.get_num_interop_threads()}
+
+
+_PEER_CHILD = """
+import json, os, sys
+from bench import peers, registry, suite, timing
+key, n, impl, min_time, rtol, retries, skip = json.loads(sys.argv[1])
+timing.limit_blas_threads(1)
+if impl.startswith("torch"):
+    suite._pin_torch_threads(len(os.sched_getaffinity(0)))
+registry.register(key, impl, peers.PEERS[impl](key))
+try:
+    row = suite.run_one(key, n, impl, min_time, rtol, retries, tuple(skip))
+except AssertionError as exc:
+    print("RESULT", json.dumps({"assertion": str(exc)}))
+else:
+    parallel = sys.modules.get("numba.np.ufunc.parallel")
+    if row is not None:
+        row["process"] = "own"
+        row["numba_threads_started"] = bool(parallel and parallel._is_initialized)
+    print("RESULT", json.dumps(row))
+"""
+
+
+def run_peer_in_own_process(key, n, impl, min_time, rtol, retries, skip, timeout=1800):
+    """`run_one` for a peer (torch, JAX) in a new interpreter where Numba has started no
+    threads: Numba's OpenMP threads in the suite's process slowed torch up to 9x (W4 N=256
+    torch eager 3.07 ms beside them, 336 us with Numba on its workqueue layer; W6 444-541 ms
+    against 144-173 ms). An AssertionError in the child (a wrong value) is raised here."""
+    from bench.child import run_child
+
+    args = json.dumps([key, n, impl, min_time, rtol, retries, list(skip)])
+    row = run_child(f"import sys; sys.argv[1:] = [{args!r}]\n" + _PEER_CHILD, dict(os.environ),
+                    f"{case_label(key, n)} {impl}", timeout)
+    if row is not None and "assertion" in row:
+        raise AssertionError(row["assertion"])
+    return row
 
 
 def _ordered(names):
@@ -423,6 +465,9 @@ def parse_args(argv=None):
     p.add_argument("--no-sweep", action="store_true", help="skip the W1 time-vs-N sweep")
     p.add_argument("--no-latency", action="store_true", help="skip the compile latency")
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
+    p.add_argument("--peers-in-process", action="store_true",
+                   help="time torch and JAX in this process, beside Numba's threads (by default "
+                        "each peer case runs in a new interpreter)")
     return p.parse_args(argv)
 
 
@@ -484,8 +529,10 @@ def main(argv=None) -> int:
         for key, n, impl in plan:
             prog.update(task, description=f"{case_label(key, n)}: {impl}")
             skip = QUICK_SKIP.get((key, n), ()) if args.quick else ()
+            measure = (run_peer_in_own_process
+                       if impl in peers_mod.PEERS and not args.peers_in_process else run_one)
             try:
-                row = run_one(key, n, impl, min_time, args.rtol, retries, skip)
+                row = measure(key, n, impl, min_time, args.rtol, retries, skip)
             except AssertionError as exc:
                 failures.append(str(exc))
                 console.print(f"[red]FAIL {case_label(key, n)} {impl}: {exc}[/red]")
@@ -497,8 +544,10 @@ def main(argv=None) -> int:
         for n, impl in sweep_plan:
             prog.update(task, description=f"W1 sweep N={n}: {impl}")
             skip = ("torch.compile",) if args.quick and n < SWEEP[mode][-1] else ()
+            measure = (run_peer_in_own_process
+                       if impl in peers_mod.PEERS and not args.peers_in_process else run_one)
             try:
-                row = run_one("W1", n, impl, SWEEP_MIN_TIME[mode], args.rtol, 0, skip)
+                row = measure("W1", n, impl, SWEEP_MIN_TIME[mode], args.rtol, 0, skip)
             except AssertionError as exc:
                 failures.append(f"W1 sweep N={n}: {exc}")
                 console.print(f"[red]FAIL W1 N={n} {impl}: {exc}[/red]")

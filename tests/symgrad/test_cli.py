@@ -120,3 +120,28 @@ def test_bench_disagreement_fails(tmp_path, monkeypatch, capsys):
     assert any("wrong grad" in f for f in res["failures"])
     assert "disagreed" in capsys.readouterr().out
 
+
+
+def test_bench_times_a_peer_in_its_own_process():
+    """A peer (here torch eager) is checked and timed in a new interpreter, where Numba has
+    started no threads (beside them torch ran up to 9x slower)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("rich")
+    from bench import suite
+
+    row = suite.run_peer_in_own_process("W5", 1, "torch eager", 0.01, 1e-8, 0, ())
+    assert row["impl"] == "torch eager" and row["workload"] == "W5"
+    assert row["median"] > 0 and "skipped" not in row
+    assert row["process"] == "own" and row["numba_threads_started"] is False
+
+
+def test_bench_a_peer_that_disagrees_in_its_process_fails_the_suite(monkeypatch):
+    """A disagreement found in the peer's own process is raised as the in-process one is."""
+    pytest.importorskip("rich")
+    import bench.child
+    from bench import suite
+
+    monkeypatch.setattr(bench.child, "run_child",
+                        lambda code, env, what, timeout: {"assertion": "W5 gradient of w off"})
+    with pytest.raises(AssertionError, match="W5 gradient of w off"):
+        suite.run_peer_in_own_process("W5", 1, "torch eager", 0.01, 1e-8, 0, ())
