@@ -143,10 +143,7 @@ def register_all(peer_names) -> list[str]:
 
 def set_threads(peer_names) -> dict:
     """Pin thread counts: Numba and torch use every usable core, Numba's BLAS one thread."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
+    cores = _usable_cores()
     out = {"usable_cores": cores}
     import numba
 
@@ -159,6 +156,14 @@ def set_threads(peer_names) -> dict:
     if any(n.startswith("jax") for n in peer_names):
         out["jax"] = os.environ.get("XLA_FLAGS", "XLA default (all cores)")
     return out
+
+
+def _usable_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 def _pin_torch_threads(cores: int) -> dict:
@@ -176,12 +181,12 @@ def _pin_torch_threads(cores: int) -> dict:
 
 
 _PEER_CHILD = """
-import json, os, sys
+import json, sys
 from bench import peers, registry, suite, timing
 key, n, impl, min_time, rtol, retries, skip = json.loads(sys.argv[1])
 timing.limit_blas_threads(1)
 if impl.startswith("torch"):
-    suite._pin_torch_threads(len(os.sched_getaffinity(0)))
+    suite._pin_torch_threads(suite._usable_cores())
 registry.register(key, impl, peers.PEERS[impl](key))
 try:
     row = suite.run_one(key, n, impl, min_time, rtol, retries, tuple(skip))
@@ -508,6 +513,12 @@ def main(argv=None) -> int:
         return _ordered(n for n in IMPLEMENTATIONS.get(key, {})
                         if n not in peers_mod.PEERS or n in peer_names)
 
+    def measure(impl):
+        """How ``impl`` is checked and timed: a peer in its own interpreter (unless
+        --peers-in-process), everything else here."""
+        own = impl in peers_mod.PEERS and not args.peers_in_process
+        return run_peer_in_own_process if own else run_one
+
     plan = [(k, n, impl) for k, n in cases for impl in impls(k)]
     sweep_impls = impls("W1") if "W1" in keys else []
     sweep_ns = [] if args.no_sweep else SWEEP[mode]
@@ -529,10 +540,8 @@ def main(argv=None) -> int:
         for key, n, impl in plan:
             prog.update(task, description=f"{case_label(key, n)}: {impl}")
             skip = QUICK_SKIP.get((key, n), ()) if args.quick else ()
-            measure = (run_peer_in_own_process
-                       if impl in peers_mod.PEERS and not args.peers_in_process else run_one)
             try:
-                row = measure(key, n, impl, min_time, args.rtol, retries, skip)
+                row = measure(impl)(key, n, impl, min_time, args.rtol, retries, skip)
             except AssertionError as exc:
                 failures.append(str(exc))
                 console.print(f"[red]FAIL {case_label(key, n)} {impl}: {exc}[/red]")
@@ -544,10 +553,8 @@ def main(argv=None) -> int:
         for n, impl in sweep_plan:
             prog.update(task, description=f"W1 sweep N={n}: {impl}")
             skip = ("torch.compile",) if args.quick and n < SWEEP[mode][-1] else ()
-            measure = (run_peer_in_own_process
-                       if impl in peers_mod.PEERS and not args.peers_in_process else run_one)
             try:
-                row = measure("W1", n, impl, SWEEP_MIN_TIME[mode], args.rtol, 0, skip)
+                row = measure(impl)("W1", n, impl, SWEEP_MIN_TIME[mode], args.rtol, 0, skip)
             except AssertionError as exc:
                 failures.append(f"W1 sweep N={n}: {exc}")
                 console.print(f"[red]FAIL W1 N={n} {impl}: {exc}[/red]")

@@ -121,7 +121,6 @@ def test_bench_disagreement_fails(tmp_path, monkeypatch, capsys):
     assert "disagreed" in capsys.readouterr().out
 
 
-
 def test_bench_times_a_peer_in_its_own_process():
     """A peer (here torch eager) is checked and timed in a new interpreter, where Numba has
     started no threads (beside them torch ran up to 9x slower)."""
