@@ -298,6 +298,97 @@ def _register_empty():
         return impl_ret_new_ref(context, builder, arrtype, array._getvalue())
 
 
+def reshaped(a, shape):
+    """``a.reshape(shape)`` for a C-contiguous ``a`` (a view; ValueError when the sizes differ).
+    Compiled, the view is built straight in the kernel: Numba's ``reshape`` compiles a helper
+    function per process and calls a C function per reshape that LLVM cannot see through, so
+    the view's strides are unknown to the loops that read it."""
+    return np.reshape(a, shape)
+
+
+def contiguous(a):
+    """``np.ascontiguousarray(a)``. Compiled, a C-contiguous array is returned as it is
+    without Numba compiling ``np.ascontiguousarray``'s implementation per array type."""
+    return np.ascontiguousarray(a)
+
+
+def _register_views():
+    """Teach Numba `reshaped` and `contiguous` (when Numba is importable)."""
+    try:
+        from numba.core import cgutils, types
+        from numba.core.imputils import impl_ret_borrowed
+        from numba.core.typing import signature
+        from numba.extending import lower_builtin, type_callable
+        from numba.np.arrayobj import make_array, populate_array
+    except ImportError:
+        return
+
+    def shape_ndim(shape):
+        if isinstance(shape, types.Integer):
+            return 1
+        if isinstance(shape, types.BaseTuple) and all(
+                isinstance(t, types.Integer) for t in shape.types):
+            return len(shape.types)
+        return None
+
+    @type_callable(reshaped)
+    def _type_reshaped(context):
+        def typer(a, shape):
+            ndim = shape_ndim(shape)
+            if not isinstance(a, types.Array) or a.layout != "C" or ndim is None:
+                return None  # only views of C-contiguous arrays (the renderer's MatView)
+            return a.copy(ndim=ndim, layout="C")
+        return typer
+
+    @lower_builtin(reshaped, types.Array, types.Any)
+    def _lower_reshaped(context, builder, sig, args):
+        arrtype, shape_type = sig.args
+        ary = make_array(arrtype)(context, builder, args[0])
+        if isinstance(shape_type, types.Integer):
+            shape = [context.cast(builder, args[1], shape_type, types.intp)]
+        else:
+            shape = [context.cast(builder, v, t, types.intp) for v, t in zip(
+                cgutils.unpack_tuple(builder, args[1], len(shape_type.types)),
+                shape_type.types)]
+        size = shape[0]
+        for n in shape[1:]:
+            size = builder.mul(size, n)
+        bad = builder.icmp_signed("!=", size, ary.nitems)
+        for n in shape:  # a negative size would make the product match with wrong strides
+            bad = builder.or_(bad, builder.icmp_signed("<", n, n.type(0)))
+        with builder.if_then(bad, likely=False):
+            context.call_conv.return_user_exc(
+                builder, ValueError, ("reshaped: the new shape has another size",))
+        strides = [ary.itemsize]  # C order
+        for n in reversed(shape[1:]):
+            strides.append(builder.mul(strides[-1], n))
+        strides.reverse()
+        intp = context.get_value_type(types.intp)
+        out = make_array(sig.return_type)(context, builder)
+        populate_array(out, data=ary.data, shape=cgutils.pack_array(builder, shape, ty=intp),
+                       strides=cgutils.pack_array(builder, strides, ty=intp),
+                       itemsize=ary.itemsize, meminfo=ary.meminfo, parent=ary.parent)
+        return impl_ret_borrowed(context, builder, sig.return_type, out._getvalue())
+
+    @type_callable(contiguous)
+    def _type_contiguous(context):
+        def typer(a):
+            if isinstance(a, types.Array):
+                return a.copy(layout="C")
+            return None
+        return typer
+
+    @lower_builtin(contiguous, types.Array)
+    def _lower_contiguous(context, builder, sig, args):
+        if sig.args[0].layout == "C":
+            return impl_ret_borrowed(context, builder, sig.return_type, args[0])
+        # another layout: NumPy's copy, compiled only for such an array
+        impl_sig = signature(sig.return_type, sig.args[0])
+        res = context.compile_internal(builder, lambda a: np.ascontiguousarray(a), impl_sig,
+                                       args)
+        return res
+
+
 def opaque(n):
     """``n``, as a number the compiler does not know. Compiled, it is an empty ``asm``
     statement that hands ``n`` through a register, so LLVM neither unrolls nor specialises a
@@ -332,6 +423,7 @@ def _register_opaque():
 
 
 _register_empty()
+_register_views()
 _register_opaque()
 
 

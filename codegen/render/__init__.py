@@ -93,7 +93,8 @@ class Renderer:
         else:  # one row of a stack of matrices
             text = f"{name}[{self.expr(rows)}]"
         if contig:  # a no-op for C-contiguous arrays; BLAS needs contiguous operands
-            text = f"np.ascontiguousarray({text})"
+            self.runtime.add("contiguous")
+            text = f"contiguous({text})"
         return text
 
     # --- statements ---------------------------------------------------------------------------
@@ -439,8 +440,19 @@ def _mat_view(r, s):
              for i in s.index]
     text = s.array + (f"[{', '.join(items)}]" if items else "")
     if s.contiguous:
-        text = f"np.ascontiguousarray({text})"
-    return [f"{s.name} = {text}.reshape({', '.join(r.expr(d) for d in s.shape)})"]
+        r.runtime.add("contiguous")
+        text = f"contiguous({text})"
+    return [f"{s.name} = {_reshaped(r, text, s.shape)}"]
+
+
+def _flat_view(r, s):
+    return [f"{s.name} = {_reshaped(r, f'{s.array}[0:{r.expr(s.rows)}]', (s.size,))}"]
+
+
+def _reshaped(r, text, shape) -> str:
+    """``text`` (a C-contiguous array) seen with ``shape``: `codegen.runtime.reshaped`."""
+    r.runtime.add("reshaped")
+    return f"reshaped({text}, {r.shape(shape)})"
 
 
 def _dot(r, s):
@@ -459,8 +471,7 @@ STATEMENTS = {
     Update: _update,
     Alloc: lambda r, s: [r.alloc(s, in_kernel=True)],
     View: _view,
-    FlatView: lambda r, s: [f"{s.name} = {s.array}[0:{r.expr(s.rows)}]"
-                            f".reshape({r.expr(s.size)})"],
+    FlatView: _flat_view,
     MatView: _mat_view,
     Dot: _dot,
     Comment: lambda r, s: [f"# {s.text}"],

@@ -70,16 +70,16 @@ def test_convolution_products_are_blas_calls_per_row():
     src = convnet_source()
     # forward: this row's windows @ weight.T, both seen as matrices
     assert re.search(r"matmul_nt\(\w+_m\[i0 - s0\], W1_m, \w+_m\[i0 - s0\]\)", src)
-    assert "W2_m = np.ascontiguousarray(W2).reshape(3, 24)" in src
+    assert "W2_m = reshaped(contiguous(W2), (3, 24))" in src
     # weight gradients: windows.T @ output gradient, added over rows
     assert src.count("matmul_acc_t") >= 3
     # the head reads the flattened activations as a block of rows (of the batch size N: a
     # convnet keeps its batch size symbolic, its image sizes concrete)
     assert "Sizes: N = x.shape[0]" in src
-    assert re.search(r"(\w+_m) = \w+\.reshape\(min\(\d+, N\), 60\)", src)
-    assert re.search(r"matmul_nt\(\w+_m\[0:m0\], np.ascontiguousarray\(WH\)", src)
+    assert re.search(r"(\w+_m) = reshaped\(\w+, \(min\(\d+, N\), 60\)\)", src)
+    assert re.search(r"matmul_nt\(\w+_m\[0:m0\], contiguous\(WH\)", src)
     # views are made once per kernel, never per row
-    assert not re.search(r"^ {12,}\w+_m = .*\.reshape\(", src, re.M)
+    assert not re.search(r"^ {12,}\w+_m = .*reshaped\(", src, re.M)
 
 
 def test_products_as_loops_give_the_same_results(monkeypatch):
@@ -156,5 +156,5 @@ def test_a_per_sample_product_with_a_transposed_weight():
         return (sg.matmul(h.reshape(x.shape[0], 4, 72), wt).tanh() ** 2).sum()
 
     src = _check(fn, [W1, wt], X)
-    assert "wt_m = np.ascontiguousarray(wt).reshape(72, 3)" in src
+    assert "wt_m = reshaped(contiguous(wt), (72, 3))" in src
     assert re.search(r"matmul_nn\(\w+, wt_m, \w+\)", src)

@@ -229,6 +229,77 @@ def test_empty_allocates_like_numpy_compiled_and_plain():
     assert make(0, 0)[0].shape == (0, 3)
 
 
+def test_reshaped_views_a_contiguous_array_compiled_and_plain():
+    import numba
+
+    from codegen.runtime import reshaped
+
+    @numba.njit
+    def views(a, m):
+        block = a[0:m]
+        flat = reshaped(block, (3 * m,))  # a block of rows seen as one vector
+        mat = reshaped(a, (2, 6))
+        mat[1, 5] = -1.0  # a view: writes reach the array
+        return flat, mat, reshaped(block, (m, 1, 3))
+
+    for fn in (views, views.py_func):
+        a = np.arange(12.0).reshape(4, 3)
+        flat, mat, cube = fn(a, 2)
+        assert flat.shape == (6,) and (flat == np.arange(6.0)).all()
+        assert mat.shape == (2, 6) and mat.strides == (48, 8) and a[3, 2] == -1.0
+        assert cube.shape == (2, 1, 3) and cube.strides == (24, 24, 8)
+        assert np.shares_memory(flat, a) and np.shares_memory(cube, a)
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (4, 4), (-3, -4), (0, 12), (13,)])
+def test_reshaped_to_another_size_raises_and_reads_nothing(shape):
+    import numba
+
+    from codegen.runtime import reshaped
+
+    @numba.njit
+    def view(a, shape):
+        return reshaped(a, shape)
+
+    a = np.arange(12.0).reshape(4, 3)
+    for fn in (view, view.py_func):
+        with pytest.raises(ValueError):
+            fn(a, shape)
+    assert view(a, (3, 4)).shape == (3, 4)  # the same compiled function, a right size
+
+
+def test_reshaped_takes_only_c_contiguous_arrays_when_compiled():
+    import numba
+
+    from codegen.runtime import reshaped
+
+    @numba.njit
+    def view(a):
+        return reshaped(a, (12,))
+
+    with pytest.raises(numba.TypingError):
+        view(np.arange(12.0).reshape(3, 4).T)  # its layout is not C: no view of it
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+def test_contiguous_is_ascontiguousarray_compiled_and_plain(layout):
+    import numba
+
+    from codegen.runtime import contiguous
+
+    @numba.njit
+    def make(a):
+        return contiguous(a)
+
+    base = np.arange(24.0).reshape(4, 6)
+    a = {"C": base, "F": np.asfortranarray(base), "strided": base[:, ::2]}[layout]
+    for fn in (make, make.py_func):
+        out = fn(a)
+        assert out.flags.c_contiguous and (out == a).all() and out.shape == a.shape
+        # a C-contiguous array is itself, any other a copy
+        assert np.shares_memory(out, a) == (layout == "C")
+
+
 def test_opaque_hands_its_number_through_compiled_and_plain():
     import numba
 
