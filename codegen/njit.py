@@ -1,12 +1,18 @@
 """``njit``: Numba's ``njit`` for generated kernels, compiling at the LLVM optimization level
-``SYMGRAD_LLVM_OPT`` (0-3; default 3, Numba's own).
+``SYMGRAD_LLVM_OPT`` (0-3; default 2, where Numba's own is 3).
 
 A lower level trades run time for compile time. Measured side by side in one script (fresh
 caches, alternating levels): ``-O1`` compiled W6's pass kernel in 3.55-3.85 s against 4.05-4.35 s
 at ``-O3`` with the same run time, but ran W4's MLP gradient about 9% slower (109-114 us against
-100-105 us); ``-O2`` sat between (W6 about 3.8 s, W4 within noise of ``-O3``). Kernels compiled
-at different levels may round differently in the last bit (loop vectorization decides the order
-of a reduction), so the level is part of every cached kernel's key (`codegen.load.cache`).
+100-105 us). ``-O2`` is the default since 2026-12-07: every kernel of W1-W6 compiled again in
+one process at ``-O3`` and ``-O2`` in turns (`FUNCTION_PASS_LEVEL` and views as today) gave the
+same bits at both levels at the suite's sizes, with run times within noise (W1 1e6 1.000x and
+1.008x, W2 1e6 1.004x and 1.013x, W3 1e5 0.985x, W3 256 0.988x, W4 8192 1.001x, W4 256
+1.002x and 1.004x, W6 0.966-1.019x over three runs) and compile times 0.89-0.93x (W6 0.926x
+over 6 rounds, W4 256 0.885x, W3 256 0.890x). W6's cold start (`bench.compile_latency`, the
+levels in turns, 3 rounds) took 3.48-3.86 s against 3.95-4.23 s. Kernels compiled at different
+levels may round differently in the last bit (loop vectorization decides the order of a
+reduction), so the level is part of every cached kernel's key (`codegen.load.cache`).
 
 The level is Numba's process-wide ``config.OPT``, read whenever a function is compiled: the
 dispatcher sets it only while it compiles, under Numba's compiler lock, so no other function
@@ -39,13 +45,13 @@ import contextlib
 import functools
 import os
 
-DEFAULT_LEVEL = 3
+DEFAULT_LEVEL = 2
 # highest LLVM level of the per-function passes Numba runs before the module passes
 FUNCTION_PASS_LEVEL = 1
 
 
 def level() -> int:
-    """The LLVM optimization level of generated kernels (``SYMGRAD_LLVM_OPT``, default 3)."""
+    """The LLVM optimization level of generated kernels (``SYMGRAD_LLVM_OPT``, default 2)."""
     value = os.environ.get("SYMGRAD_LLVM_OPT", "")
     if value == "":
         return DEFAULT_LEVEL

@@ -128,8 +128,8 @@ def test_kernels_compile_at_the_chosen_llvm_level_and_leave_numbas_alone(monkeyp
     assert disp(1.0) == 2.0
     assert seen == [kernel_jit.level()] and kernel_jit.level() == kernel_jit.DEFAULT_LEVEL
     assert config.OPT == before and type(config.OPT) is type(before)
-    monkeypatch.setenv("SYMGRAD_LLVM_OPT", "2")
-    assert kernel_jit.njit()(probe)(2.0) == 3.0 and seen[-1] == 2
+    monkeypatch.setenv("SYMGRAD_LLVM_OPT", "3")  # not the default
+    assert kernel_jit.njit()(probe)(2.0) == 3.0 and seen[-1] == 3
     bad = kernel_jit.njit()(lambda x: x.no_such_attribute)
     with pytest.raises(numba.core.errors.TypingError):
         bad(1.0)
