@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import sympy
 from codegen_corpus import small_convnet
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import codegen.schedule as schedule_module
 from codegen.loop_ir.loops import Assign, Dot, FloorDiv, Load, Loop, MatView, Store, Update
@@ -244,3 +246,33 @@ def test_a_convolutions_bias_gradient_sum_is_folded_in_its_schedule(monkeypatch)
     folded = loops()
     monkeypatch.setattr(schedule_module, "fuse_sums", lambda body: body)
     assert folded < loops()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(-3, 40), min_size=4, max_size=4), st.integers(1, 7),
+       st.sampled_from(["affine", "floordiv", "mod", "square", "max"]))
+def test_index_expressions_are_evaluated_like_sympys_lambdify(coef, divisor, kind):
+    """`fuse_sums` enumerates an index map's points with its own NumPy evaluator (sums,
+    products, powers, FloorDiv, Mod) and SymPy's lambdify for anything else: the same values."""
+    from codegen.schedule.fuse_sums import _evaluate
+
+    affine = coef[0] * c + coef[1] * y + coef[2] * x + coef[3]
+    expr = {"affine": affine, "floordiv": FloorDiv(sympy.Abs(coef[0]) * c + 3 * x, divisor),
+            "mod": sympy.Mod(affine, divisor), "square": (c + y) ** 2 + x,
+            "max": sympy.Max(c, x) + y}[kind]
+    grid = np.indices((C, H, W)).reshape(3, -1)
+    ours = _evaluate(expr, (c, y, x), grid, C * H * W)
+    fn = sympy.lambdify((c, y, x), expr, modules=[{"FloorDiv": np.floor_divide,
+                                                   "Mod": np.mod}, "numpy"])
+    theirs = np.broadcast_to(np.asarray(fn(*grid)), (C * H * W,))
+    assert ours.dtype == np.int64 and np.array_equal(ours, theirs)
+
+
+def test_an_index_with_another_symbol_or_a_fraction_is_not_evaluated():
+    from codegen.schedule.fuse_sums import _evaluate
+
+    grid = np.indices((C, H)).reshape(2, -1)
+    with pytest.raises(NameError):
+        _evaluate(c + T, (c, y), grid, C * H)  # a register: not an index map of the loops
+    with pytest.raises(TypeError):
+        _evaluate(c / 2, (c, y), grid, C * H)
