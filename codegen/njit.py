@@ -28,15 +28,21 @@ kernels of W1-W6 compiled again in one process, ``-O1`` against ``-O3`` function
 the same bits out of every kernel, run time within 1-2% (W4 1.000x, W6 1.008x), compile time
 W6 0.86x, W4 0.91x, W3 0.95x; W1 and W2 within noise.
 
-Kernels compile through Numba's own pipeline less two passes that find nothing to do in
-generated code (`KERNEL_SKIPS_PASSES`): inlining closures (a kernel defines none) and the
-rewrites after typing (they fuse whole-array expressions, write none, and rewrite indexing by
-string literals, which kernels never index with). Each pass walks the whole function and
-recomputes its variables' lifetimes. Measured on the kernels of W1-W6 compiled again in one
-process, the full pipeline and this one in turns (medians of 6-10 rounds): W3 and W4 0.90x,
-W6 0.955x (its pass kernel alone 0.89x), W1 0.99x, W2 0.98x: a few percent, within the
-machine's noise for the small ones. A ``parallel=True`` kernel keeps the full pipeline (its
-loop transformations use both).
+Kernels compile through Numba's own pipeline less four passes that generated code does not
+need (`KERNEL_SKIPS_PASSES`): inlining closures (a kernel defines none), the rewrites after
+typing (they fuse whole-array expressions, write none, and rewrite indexing by string
+literals, which kernels never index with), and the SSA reconstruction with its phi stripping
+before lowering. Without SSA Numba types each variable once for all its assignments (as it
+did before SSA); a kernel's registers, loop variables and accumulators are each assigned
+values of one type, so the types, and the code, are the same
+(`tests/codegen/test_compile_numba.py` checks the variables of a convnet's and a model's
+kernels). Each pass walks the whole function and recomputes its variables' lifetimes.
+Measured on the kernels of W1-W6 compiled again in one process, the full pipeline and this
+one in turns (medians of 6-10 rounds), less the first two: W3 and W4 0.90x, W6 0.955x (its
+pass kernel alone 0.89x), W1 0.99x, W2 0.98x: a few percent, within the machine's noise for
+the small ones. Less SSA too (2026-12-07, 2-4 rounds): W6 0.959x, the same bits on W1-W6,
+the others within noise (W2 0.90x, W4 0.99x, W3 1.00x, W1 1.06x). A ``parallel=True`` kernel
+keeps the full pipeline (its loop transformations use them).
 """
 
 from __future__ import annotations
@@ -61,7 +67,8 @@ def level() -> int:
 
 
 # Numba passes a kernel's compile leaves out (by class name; see the module docstring)
-KERNEL_SKIPS_PASSES = ("InlineClosureLikes", "NopythonRewrites")
+KERNEL_SKIPS_PASSES = ("InlineClosureLikes", "NopythonRewrites", "ReconstructSSA",
+                       "PreLowerStripPhis")
 
 
 @functools.cache

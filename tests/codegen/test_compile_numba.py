@@ -224,18 +224,22 @@ def test_kernels_skip_the_passes_generated_code_does_not_need():
     full = numba.njit(cache=False)(total)
     parallel = kernel_jit.njit(cache=False, parallel=True)(total)
     assert lean(a) == full(a) == parallel(a) == 91.0
-    skipped = {"inline_closure_likes", "nopython_rewrites"}
+    skipped = {"inline_closure_likes", "nopython_rewrites", "reconstruct_ssa", "strip_phis"}
     assert skipped <= passes(full) and skipped <= passes(parallel)
     assert not skipped & passes(lean)
     assert passes(lean) == passes(full) - skipped
-    assert {"InlineClosureLikes", "NopythonRewrites"} == set(kernel_jit.KERNEL_SKIPS_PASSES)
+    assert {"InlineClosureLikes", "NopythonRewrites", "ReconstructSSA",
+            "PreLowerStripPhis"} == set(kernel_jit.KERNEL_SKIPS_PASSES)
 
 
 def test_the_skipped_passes_find_nothing_to_do_in_generated_kernels(monkeypatch, tmp_path):
     """Why `KERNEL_SKIPS_PASSES` may be skipped: compiled through Numba's full pipeline, the
     kernels of a convnet and of a module model (glue, gathers, a scatter, BLAS calls, a
-    one-chunk entry) give the closure inliner nothing to inline and no rewrite after typing
-    matches. If generated code ever needs them, this fails."""
+    one-chunk entry) give the closure inliner nothing to inline, no rewrite after typing
+    matches, and every variable Numba's SSA pass splits into versions has one type in all of
+    them (without the pass, Numba types a variable once for all its assignments: the same
+    types). If generated code ever needs them, this fails."""
+    import numba
     from codegen_corpus import program_of
     from numba.core import inline_closurecall as icc
     from numba.core import rewrites
@@ -243,6 +247,7 @@ def test_the_skipped_passes_find_nothing_to_do_in_generated_kernels(monkeypatch,
 
     import codegen
     from codegen import njit as kernel_jit
+    from codegen.load.jit import kernels_of
 
     monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))  # new files: Numba compiles them
     monkeypatch.setenv("SYMGRAD_PRECOMPILE", "0")
@@ -292,3 +297,19 @@ def test_the_skipped_passes_find_nothing_to_do_in_generated_kernels(monkeypatch,
         codegen.compile_program(program)(inputs)
     assert ran["closure_pass"] >= 3 and ran["rewrites"] >= 3  # the passes did run here
     assert found == []
+    versions = 0
+    for module in codegen._modules.values():
+        for name, kernel in kernels_of(module).items():
+            for overload in kernel.overloads.values():
+                types_of = {}
+                for var, ty in overload.type_annotation.typemap.items():
+                    if var.startswith(("$", "arg.")):  # Numba's own (a conditional
+                        continue  # expression's phi is typed as one variable either way)
+                    base, _, version = var.rpartition(".")
+                    if not version.isdigit():
+                        base = var
+                    versions += base != var
+                    types_of.setdefault(base, set()).add(numba.types.unliteral(ty))
+                mixed = {v: t for v, t in types_of.items() if len(t) > 1}
+                assert not mixed, f"{name}: variables of several types {mixed}"
+    assert versions > 0  # the SSA pass did split variables here
