@@ -4,7 +4,7 @@ compiled kernel.
 ``matmul_nt(a, b, out)`` is ``out = a @ b.T`` and ``matmul_acc_tn(a, b, out)`` adds
 ``a.T @ b`` into ``out``; the name says which operands are transposed. Operands are 2-D
 arrays of one float dtype whose rows are contiguous (the kernels pass contiguous buffers, row
-ranges of them, or ``np.ascontiguousarray`` copies).
+ranges of them, or copies made by `codegen.runtime.contiguous`).
 
 Run as plain Python (``jit=False`` kernels) each is ``np.dot``. Compiled, each is a few LLVM
 instructions emitted into the calling kernel (`numba.extending.type_callable` and

@@ -8,7 +8,7 @@ at ``-O3`` with the same run time, but ran W4's MLP gradient about 9% slower (10
 one process at ``-O3`` and ``-O2`` in turns (`FUNCTION_PASS_LEVEL` and views as today) gave the
 same bits at both levels at the suite's sizes, with run times within noise (W1 1e6 1.000x and
 1.008x, W2 1e6 1.004x and 1.013x, W3 1e5 0.985x, W3 256 0.988x, W4 8192 1.001x, W4 256
-1.002x and 1.004x, W6 0.966-1.019x over three runs) and compile times 0.89-0.93x (W6 0.926x
+1.002x and 1.004x, W6 0.966-1.019x over three runs) and compile times 0.88-0.95x (W6 0.926x
 over 6 rounds, W4 256 0.885x, W3 256 0.890x). W6's cold start (`bench.compile_latency`, the
 levels in turns, 3 rounds) took 3.48-3.86 s against 3.95-4.23 s. Kernels compiled at different
 levels may round differently in the last bit (loop vectorization decides the order of a
