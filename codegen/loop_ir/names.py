@@ -11,6 +11,16 @@ import sympy
 from symgrad.functions import REGISTRY
 from symgrad.ir.printer import name_nodes
 
+# integer powers x**e with 2 <= |e| <= this are printed as calls of a helper of products
+# (`codegen.render.prelude.power_helper`)
+MAX_HELPER_POWER = 16
+
+
+def power_name(e: int) -> str:
+    """The helper computing ``x**e`` for an integer ``2 <= e <=`` `MAX_HELPER_POWER`."""
+    return f"ipow{e}"
+
+
 # Names the generated module uses itself: an argument or value of the same name would hide them
 # (its driver, its helpers, what it imports from codegen, the variables of its drivers).
 RESERVED = {"np", "numba", "math", "JIT", "run", "inputs", "run_pass", "fallback", "nch", "chunk",
@@ -26,6 +36,8 @@ RESERVED = {"np", "numba", "math", "JIT", "run", "inputs", "run_pass", "fallback
             # codegen.blas
             "matmul_nn", "matmul_nt", "matmul_tn", "matmul_tt", "matmul_acc_nn", "matmul_acc_nt",
             "matmul_acc_tn", "matmul_acc_tt"}
+# and the helpers of integer powers (`codegen.render.prelude.power_helper`)
+RESERVED |= {power_name(e) for e in range(2, MAX_HELPER_POWER + 1)}
 # and every pointwise function's kernel helper (symgrad.functions: adding one edits no list here)
 RESERVED |= {f.kernel for f in REGISTRY.values() if f.kernel is not None}
 _GENERATED = re.compile(r"^(i|t|acc|glue|pass)\d+$|_(parts|acc|c|shape|one)$|^fallback_")

@@ -11,7 +11,7 @@ import sympy
 from corpus_cases import corpus_case
 
 import codegen
-from codegen.loop_ir.pyexpr import body_supported, print_expr
+from codegen.loop_ir.pyexpr import KernelPrinter, body_supported, print_expr
 from symgrad.pointwise import X, sigmoid, softplus
 
 N = sympy.Symbol("N", integer=True, positive=True)
@@ -57,7 +57,11 @@ def test_source_is_deterministic():
     (sympy.floor(N / 2 + sympy.Rational(1, 2)), "((N + 1) // 2)"),
     (1 / (N - 1), "(1/(N - 1))"),
     (sympy.floor(x), "np.floor(x)"),
-    (x ** -2, "(1/x**2)"),
+    (x ** -2, "(1/ipow2(x))"),
+    (x ** 2, "ipow2(x)"),
+    ((x + y) ** 16, "ipow16(x + y)"),
+    (x ** 17, "x**17"),
+    (x ** -17, "(1/x**17)"),
     (sympy.sqrt(x), "np.sqrt(x)"),
     (sympy.Max(x, y), "maximum(x, y)"),
     (sympy.Piecewise((x, x > 0), (y, True)), "(x if (x > 0) else y)"),
@@ -65,6 +69,48 @@ def test_source_is_deterministic():
 ])
 def test_expression_printing(expr, text):
     assert print_expr(expr) == text
+
+
+def test_integer_powers_call_their_product_helper():
+    printer = KernelPrinter()
+    assert printer.doprint(x ** 3 + y ** -5 + x ** 2.5) == "ipow3(x) + x**2.5 + (1/ipow5(y))"
+    assert printer.used == {"ipow3", "ipow5"}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_power_helpers_give_numbas_integer_power_bits(dtype):
+    # what `x**e` compiled to before the helpers: Numba's integer power, same products and order
+    import numba
+
+    from codegen.loop_ir.names import MAX_HELPER_POWER, power_name
+    from codegen.render.prelude import HELPER_SOURCE
+
+    exponents = range(2, MAX_HELPER_POWER + 1)
+
+    def loop(name, calls):  # out[k, i] = x**e_k for each x of xs
+        return "\n".join([f"def {name}(xs, out):", "    for i in range(xs.shape[0]):",
+                          "        x = xs[i]"]
+                         + [f"        out[{k}, i] = {call}" for k, call in enumerate(calls)])
+
+    space = {}
+    exec("\n".join([HELPER_SOURCE[power_name(e)] for e in exponents]
+                   + [loop("by_helpers", [f"{power_name(e)}(x)" for e in exponents]),
+                      loop("by_numba", [f"x**{e}" for e in exponents])]), space)
+    for e in exponents:  # each helper compiled inline into the loop, as in the kernels
+        space[power_name(e)] = numba.njit(inline="always")(space[power_name(e)])
+    rng = np.random.default_rng(0)
+    xs = np.concatenate([rng.standard_normal(300) * 3, rng.uniform(0.5, 1.5, 300),
+                         [0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 1e-300, 1e300]])
+    with np.errstate(over="ignore"):
+        xs = xs.astype(dtype)
+    want, got = (np.empty((len(exponents), len(xs)), dtype) for _ in range(2))
+    with np.errstate(all="ignore"):
+        numba.njit(space["by_numba"])(xs, want)
+        numba.njit(space["by_helpers"])(xs, got)
+        assert np.array_equal(got, want, equal_nan=True)
+        for k, e in enumerate(exponents):  # run as plain Python (jit=False kernels)
+            plain = np.array([space[power_name(e)].py_func(v) for v in xs])
+            assert plain.dtype == dtype and np.array_equal(plain, want[k], equal_nan=True), e
 
 
 def test_unsupported_functions_fall_back():
