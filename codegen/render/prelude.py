@@ -66,8 +66,8 @@ def power_helper(e: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-# the registry's helpers first (in its order), then codegen's own
+# the registry's helpers first (in its order), then the powers, then codegen's own
 HELPER_SOURCE = {**{f.kernel: f.helper for f in REGISTRY.values() if f.helper is not None},
-                 **_CODEGEN_HELPERS,
-                 **{power_name(e): power_helper(e) for e in range(2, MAX_HELPER_POWER + 1)}}
+                 **{power_name(e): power_helper(e) for e in range(2, MAX_HELPER_POWER + 1)},
+                 **_CODEGEN_HELPERS}
 
