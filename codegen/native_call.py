@@ -32,14 +32,20 @@ _symbols: dict[str, int] = {}  # symbol -> address bound in this process
 _lock = threading.Lock()
 
 
+def _compiled(dispatcher, sig):
+    """``dispatcher``'s compile result for the argument types ``sig`` (compiled or loaded from
+    Numba's disk cache on the first call)."""
+    dispatcher.compile(tuple(sig))
+    return dispatcher.overloads[tuple(sig)]
+
+
 def register(dispatcher, sig, symbol: str) -> int:
     """Compile ``dispatcher`` for the argument types ``sig`` (or load it from Numba's disk
     cache) and bind ``symbol`` to its native entry point; the address. Idempotent for the same
     function; ValueError when ``symbol`` is already bound to another one."""
     import llvmlite.binding as ll
 
-    dispatcher.compile(tuple(sig))
-    cres = dispatcher.overloads[tuple(sig)]
+    cres = _compiled(dispatcher, sig)
     address = cres.library.get_pointer_to_function(cres.fndesc.llvm_func_name)
     with _lock:
         bound = _symbols.get(symbol)
@@ -53,8 +59,9 @@ def register(dispatcher, sig, symbol: str) -> int:
 
 def native_caller(dispatcher, sig, symbol: str):
     """A function that kernels call like ``dispatcher`` with arguments of types ``sig``: a call
-    of the native function `register` bound to ``symbol`` (registered here first). Called from
-    Python, or with Numba's JIT disabled, it is ``dispatcher`` itself."""
+    of the native function `register` bound to ``symbol`` (registered here first), usable only
+    inside compiled code. With Numba's JIT disabled (kernels run as Python) it is
+    ``dispatcher`` itself."""
     from numba.core import cgutils, config
     from numba.extending import intrinsic
 
@@ -63,7 +70,7 @@ def native_caller(dispatcher, sig, symbol: str):
     if config.DISABLE_JIT:
         return dispatcher
     register(dispatcher, sig, symbol)
-    cres = dispatcher.overloads[tuple(sig)]
+    cres = _compiled(dispatcher, sig)
     restype, argtypes = cres.signature.return_type, tuple(cres.signature.args)
 
     def codegen(context, builder, signature, args):

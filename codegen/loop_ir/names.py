@@ -21,6 +21,9 @@ def power_name(e: int) -> str:
     return f"ipow{e}"
 
 
+HELPER_POWERS = range(2, MAX_HELPER_POWER + 1)  # the exponents that have a helper
+
+
 # Names the generated module uses itself: an argument or value of the same name would hide them
 # (its driver, its helpers, what it imports from codegen, the variables of its drivers).
 RESERVED = {"np", "numba", "math", "JIT", "run", "inputs", "run_pass", "fallback", "nch", "chunk",
@@ -37,7 +40,7 @@ RESERVED = {"np", "numba", "math", "JIT", "run", "inputs", "run_pass", "fallback
             "matmul_nn", "matmul_nt", "matmul_tn", "matmul_tt", "matmul_acc_nn", "matmul_acc_nt",
             "matmul_acc_tn", "matmul_acc_tt"}
 # and the helpers of integer powers (`codegen.render.prelude.power_helper`)
-RESERVED |= {power_name(e) for e in range(2, MAX_HELPER_POWER + 1)}
+RESERVED |= {power_name(e) for e in HELPER_POWERS}
 # and every pointwise function's kernel helper (symgrad.functions: adding one edits no list here)
 RESERVED |= {f.kernel for f in REGISTRY.values() if f.kernel is not None}
 _GENERATED = re.compile(r"^(i|t|acc|glue|pass)\d+$|_(parts|acc|c|shape|one)$|^fallback_")

@@ -15,7 +15,7 @@ from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.pycode import PythonCodePrinter
 
 from codegen.loop_ir.loops import Cast, CheckedIndex, FloorDiv, Load
-from codegen.loop_ir.names import MAX_HELPER_POWER, power_name
+from codegen.loop_ir.names import HELPER_POWERS, power_name
 from symgrad.functions import REGISTRY, registered
 
 # SymPy's own functions that kernels compute with NumPy's (the registry's print their own call)
@@ -143,7 +143,7 @@ class KernelPrinter(PythonCodePrinter):
         p = PRECEDENCE["Pow"]
         if e == -1:
             return f"(1/{self.parenthesize(base, p)})"
-        if e.is_Integer and 2 <= abs(int(e)) <= MAX_HELPER_POWER:  # products (prelude)
+        if e.is_Integer and abs(int(e)) in HELPER_POWERS:  # products (prelude)
             power = self._helper(power_name(abs(int(e))), [base])
             return power if e > 0 else f"(1/{power})"
         if e.is_Integer and e < 0:

@@ -9,7 +9,7 @@ log, log1p and tanh are not printed: they are `codegen.vmath`, imported.
 
 from __future__ import annotations
 
-from codegen.loop_ir.names import MAX_HELPER_POWER, power_name
+from codegen.loop_ir.names import HELPER_POWERS, power_name
 from symgrad.functions import REGISTRY
 
 _CODEGEN_HELPERS = {
@@ -39,35 +39,33 @@ def checked_index(i, n):
 }
 
 def power_helper(e: int) -> str:
-    """``x**e`` (`codegen.loop_ir.pyexpr.power_name`) as straight-line products by repeated
+    """``x**e`` (`codegen.loop_ir.names.power_name`) as straight-line products by repeated
     squaring, in the order Numba's own integer power multiplies (`numba.cpython.numbers`: the
     result times the square whenever the exponent's low bit is set, starting from 1), so the
     same bits; without it, ``x**2`` makes Numba compile its general integer power once per
     process (0.06-0.14 s of W1's, W4's and W5's cold starts)."""
     lines = [f"def {power_name(e)}(x):",
              f'    """x**{e} by repeated squaring (the products of Numba\'s integer power)."""']
-    result, square, k, rest = None, "x", 0, e
-    while rest:
-        if rest & 1:
-            if result is None:
-                result = square
-            elif rest > 1:
-                k += 1
-                lines.append(f"    r{k} = {result} * {square}")
-                result = f"r{k}"
-            else:
-                result = f"{result} * {square}"
-        rest >>= 1
-        if rest:
-            k += 1
-            lines.append(f"    s{k} = {square} * {square}")
-            square = f"s{k}"
+
+    def product(a: str, b: str) -> str:  # a new local holding a * b
+        name = f"p{len(lines) - 1}"
+        lines.append(f"    {name} = {a} * {b}")
+        return name
+
+    result, square = None, "x"
+    while True:
+        if e & 1:
+            result = square if result is None else product(result, square)
+        e >>= 1
+        if not e:
+            break
+        square = product(square, square)
     lines.append(f"    return {result}")
     return "\n".join(lines) + "\n"
 
 
 # the registry's helpers first (in its order), then the powers, then codegen's own
 HELPER_SOURCE = {**{f.kernel: f.helper for f in REGISTRY.values() if f.helper is not None},
-                 **{power_name(e): power_helper(e) for e in range(2, MAX_HELPER_POWER + 1)},
+                 **{power_name(e): power_helper(e) for e in HELPER_POWERS},
                  **_CODEGEN_HELPERS}
 
