@@ -91,3 +91,202 @@ def native_caller(dispatcher, sig, symbol: str):
     space = {"typer": typer}
     exec(f"def {symbol}(typingctx, {names}):\n    return typer(typingctx, {names})\n", space)
     return intrinsic(space[symbol])
+
+
+# --- sub-kernels: bound on their first call -------------------------------------------------
+#
+# `subkernel` is the form the renderer uses. The caller's module declares two external symbols:
+# the sub-kernel's *slot*, a pointer-sized cell registered at module import (no compile), and
+# `BIND_SYMBOL`, a C callback. The caller loads the function's address from the slot; while it
+# is empty it calls the callback, which compiles the sub-kernel or loads it from Numba's disk
+# cache (after waiting for a helper process compiling it there, `Subkernel.wait`) and fills the
+# slot. So the caller compiles, or loads from the cache, without the sub-kernel, and the two
+# can be compiled in two processes at once. A slot still empty after the callback (its compile
+# failed) is a RuntimeError out of the caller, never a call through a null pointer.
+
+BIND_SYMBOL = "symgrad_bind_subkernel"
+_subkernels: dict[str, Subkernel] = {}  # slot symbol -> its sub-kernel
+_by_cell: dict[int, Subkernel] = {}  # slot address -> its sub-kernel
+_callback = None  # the ctypes callback bound to BIND_SYMBOL (kept alive)
+
+
+def slot_symbol(module_file: str, name: str) -> str:
+    """The slot symbol of sub-kernel ``name`` of the module at ``module_file``: a digest of the
+    file's text, so that every process loading that module (and every cached caller compiled
+    from it) names the same slot, and two different modules never share one."""
+    import hashlib
+
+    with open(module_file, "rb") as f:
+        digest = hashlib.sha1(f.read() + b"\0" + name.encode()).hexdigest()[:20]
+    return f"symgrad_slot_{digest}"
+
+
+class Subkernel:
+    """One sub-kernel: its dispatcher, static argument types, slot and the intrinsic that calls
+    it (`caller`)."""
+
+    def __init__(self, dispatcher, sig, symbol: str):
+        import ctypes
+
+        import llvmlite.binding as ll
+
+        self.dispatcher, self.sig, self.symbol = dispatcher, tuple(sig), symbol
+        self.cell = ctypes.c_void_p(0)
+        self.wait = None  # set by `codegen.load.precompile` while a helper compiles it
+        self.compiled = None  # the compile result whose code the slot points at
+        self._lock = threading.Lock()
+        ll.add_symbol(symbol, ctypes.addressof(self.cell))
+        self.caller = _slot_caller(self)
+        self.caller.symgrad_subkernel = self
+
+    def bind(self) -> None:
+        """Fill the slot (once): wait for a helper compiling the sub-kernel, if any, then
+        compile it here or load it from Numba's disk cache."""
+        import time
+
+        from symgrad import debug
+
+        with self._lock:
+            if self.cell.value:
+                return
+            t0 = time.perf_counter()
+            if self.wait is not None:
+                self.wait()
+            t1 = time.perf_counter()
+            cres = _compiled(self.dispatcher, self.sig)
+            self.compiled = cres
+            self.cell.value = cres.library.get_pointer_to_function(cres.fndesc.llvm_func_name)
+            debug.log(1, f"codegen: sub-kernel {self.dispatcher.py_func.__name__} bound (waited "
+                         f"{1e3 * (t1 - t0):.0f} ms for the helper, compiled or loaded in "
+                         f"{1e3 * (time.perf_counter() - t1):.0f} ms)")
+
+
+def _bind(address: int) -> int:
+    """`BIND_SYMBOL`: bind the sub-kernel whose slot is at ``address``; 0, or 1 on failure
+    (the caller then raises). Never lets an exception out into compiled code."""
+    try:
+        _by_cell[address].bind()
+        return 0
+    except BaseException as e:  # noqa: BLE001 (reported by the caller as a RuntimeError)
+        try:
+            from symgrad import debug
+
+            debug.log(1, f"codegen: binding a sub-kernel failed: {e!r}")
+        except BaseException:  # noqa: BLE001
+            pass
+        return 1
+
+
+def _ensure_callback() -> None:
+    global _callback
+    if _callback is None:
+        import ctypes
+
+        import llvmlite.binding as ll
+
+        _callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)(_bind)
+        ll.add_symbol(BIND_SYMBOL, ctypes.cast(_callback, ctypes.c_void_p).value)
+
+
+def parse_signature(text: str) -> tuple:
+    """Numba argument types from their text (``"float64[:, ::1], int64"``)."""
+    from numba.core import sigutils
+
+    return tuple(sigutils.normalize_signature(f"void({text})")[0])
+
+
+def subkernel(dispatcher, sig, name: str, module_file: str):
+    """What a kernel calls sub-kernel ``dispatcher`` through, for argument types ``sig`` (a
+    tuple of Numba types or their text): an intrinsic loading its address from its slot,
+    binding it on first use (see above). Arrays of the right dtype and rank are passed as
+    C-contiguous (the caller makes them so; read-only ones too). With Numba's JIT disabled,
+    ``dispatcher`` itself."""
+    from numba.core import config
+
+    if config.DISABLE_JIT:
+        return dispatcher
+    if isinstance(sig, str):
+        sig = parse_signature(sig)
+    symbol = slot_symbol(module_file, name)
+    with _lock:
+        _ensure_callback()
+        sub = _subkernels.get(symbol)
+        if sub is None:
+            sub = _subkernels[symbol] = Subkernel(dispatcher, sig, symbol)
+            _by_cell[_address(sub.cell)] = sub
+    return sub.caller
+
+
+def subkernel_of(caller) -> Subkernel | None:
+    """The `Subkernel` behind the intrinsic `subkernel` returned, else None."""
+    return getattr(caller, "symgrad_subkernel", None)
+
+
+def subkernels_in(module) -> list:
+    """The `Subkernel`s a module calls (its globals made by `subkernel`)."""
+    found = (subkernel_of(v) for v in list(vars(module).values()))
+    return [sub for sub in found if sub is not None]
+
+
+def _address(cell) -> int:
+    import ctypes
+
+    return ctypes.addressof(cell)
+
+
+def _accepts(param, arg) -> bool:
+    """Whether a caller's argument of type ``arg`` may be passed as ``param``: an array of the
+    same dtype and rank that is C-contiguous (read-only or not), or a scalar of that type."""
+    from numba.core import types
+
+    if isinstance(param, types.Array):
+        return isinstance(arg, types.Array) and arg.dtype == param.dtype and \
+            arg.ndim == param.ndim and arg.layout == "C"
+    return types.unliteral(arg) == param
+
+
+def _slot_caller(sub: Subkernel):
+    from llvmlite import ir
+    from numba.core import cgutils, types
+    from numba.extending import intrinsic
+
+    params = sub.sig
+
+    def codegen(context, builder, signature, args):
+        cc = context.call_conv
+        fnty = cc.get_function_type(types.none, params)
+        byte_ptr = ir.IntType(8).as_pointer()
+        module = builder.module
+        try:
+            slot = module.get_global(sub.symbol)
+        except KeyError:
+            slot = ir.GlobalVariable(module, byte_ptr, sub.symbol)
+            slot.linkage = "external"
+        address = builder.load(slot)
+        with cgutils.if_unlikely(builder, cgutils.is_null(builder, address)):
+            bind = cgutils.get_or_insert_function(
+                module, ir.FunctionType(ir.IntType(32), [byte_ptr]), BIND_SYMBOL)
+            builder.call(bind, [builder.bitcast(slot, byte_ptr)])
+        address = builder.load(slot)
+        with cgutils.if_unlikely(builder, cgutils.is_null(builder, address)):
+            cc.return_user_exc(builder, RuntimeError, (
+                f"symgrad: sub-kernel {sub.dispatcher.py_func.__name__} could not be compiled "
+                "(SYMGRAD_DEBUG=1 says why)",))
+        values = [v if isinstance(p, types.Array) else context.cast(builder, v, a, p)
+                  for v, a, p in zip(args, signature.args, params)]
+        fn = builder.bitcast(address, fnty.as_pointer())
+        status, _ = cc.call_function(builder, fn, types.none, params, values)
+        with cgutils.if_unlikely(builder, status.is_error):
+            cc.return_status_propagate(builder, status)
+        return context.get_dummy_value()
+
+    def typer(typingctx, *args):
+        if len(args) != len(params) or not all(map(_accepts, params, args)):
+            return None  # Numba reports the call as untyped, with these argument types
+        return types.none(*args), codegen
+
+    names = ", ".join(f"a{k}" for k in range(len(params)))
+    space = {"typer": typer}
+    name = f"call_{sub.dispatcher.py_func.__name__}"
+    exec(f"def {name}(typingctx, {names}):\n    return typer(typingctx, {names})\n", space)
+    return intrinsic(space[name])

@@ -5,10 +5,12 @@ program with a pass kernel and a separate glue kernel compiles both in turn. Thi
 a second core: a helper process (`main`, ``python -m codegen.load.precompile SPEC``) imports the
 module under the same name, compiles its glue kernels into Numba's disk cache, and exits; the
 first call of each glue kernel here waits for the helper and then loads the machine code from
-that cache. The helper never runs a kernel: it drives the module's ``run`` with stand-in inputs
-(the program's dtypes and ranks, C-contiguous, every symbolic size 2), the pass kernels
-replaced by no-ops, and each glue kernel compiled for the argument types it is given and
-answered with stand-ins of its return type.
+that cache. A pass kernel split in two (`codegen.render.split`) has its tail compiled there
+first, while this process compiles the rest; the tail is bound here on the kernel's first call
+(`codegen.native_call.subkernel`), after a wait for the helper. The helper never runs a kernel:
+it drives the module's ``run`` with stand-in inputs (the program's dtypes and ranks,
+C-contiguous, every symbolic size 2), the pass kernels replaced by no-ops, and each glue kernel
+compiled for the argument types it is given and answered with stand-ins of its return type.
 
 Nothing depends on the helper. If its types differ from the real call's (a non-contiguous
 input, say), it fails, or it has not finished within `WAIT_S`, this process compiles the
@@ -236,9 +238,14 @@ class _FirstCall:
 
 
 def install(module, helper: Helper) -> None:
-    """Route the first call of each of the helper's kernels in ``module`` through a wait."""
+    """Route the first call of each of the helper's kernels in ``module`` through a wait; the
+    module's sub-kernels (`codegen.render.split`) wait for it before they are bound."""
+    from codegen.native_call import subkernels_in
+
     for name in helper.kernels:
         setattr(module, name, _FirstCall(module, name, helper))
+    for sub in subkernels_in(module):
+        sub.wait = helper.wait
 
 
 # --- the helper process --------------------------------------------------------------------
@@ -292,7 +299,11 @@ def main(spec_path: str) -> int:
     if spec.get("kind") == "loop":
         return _compile_loop(spec, os.path.dirname(spec_path), globals_)
     module = load_module(spec["path"], spec["name"], jit=True, bindings=globals_)
+    from codegen.native_call import subkernels_in
     from codegen.runtime import ONE_CHUNK
+
+    for sub in subkernels_in(module):  # first: the pass kernel calling it waits for it
+        sub.dispatcher.compile(sub.sig)
 
     for name in spec["passes"]:
         for kernel in (name, name + ONE_CHUNK):  # the pass and its one-chunk entry, if any

@@ -23,6 +23,7 @@ from codegen.loop_ir.loops import (
     View,
 )
 from codegen.loop_ir.pyexpr import KernelPrinter
+from codegen.render import split
 from codegen.render.prelude import HELPER_SOURCE
 from codegen.runtime import ONE_CHUNK
 from codegen.schedule import CallStep, FallbackStep, PassStep
@@ -74,6 +75,8 @@ class Renderer:
         self.matmuls = set()  # codegen.blas helpers used
         self.runtime = set()  # codegen.runtime functions the kernels call
         self.opaque_bounds = False  # constant loop bounds as `codegen.runtime.opaque` (glue)
+        self.splitting = split.wanted(schedule)
+        self.tails = []  # `split.Tail`s of the kernels split in two
 
     def expr(self, e) -> str:
         return self.printer.doprint(sympy.sympify(e))
@@ -131,6 +134,13 @@ class Renderer:
         return f"{s.name} = np.full({shape}, {self.expr(s.fill)}, {dt})"
 
     # --- kernels and driver ---------------------------------------------------------------------
+    def tail_call(self, tail) -> str:
+        """The call of a split kernel's sub-kernel; arrays it only reads made C-contiguous."""
+        if tail.wrapped:
+            self.runtime.add("contiguous")
+        args = [f"contiguous({p})" if p in tail.wrapped else p for p in tail.params]
+        return f"{tail.name}{split.CALL}({', '.join(args)})"
+
     def _one_chunk_entry(self, st) -> bool:
         """Whether pass ``st`` gets a one-chunk entry (`one_chunk_entry`): a pass that finishes
         the program itself, whose partial sums need no fill and whose arguments give every
@@ -162,6 +172,57 @@ class Renderer:
         return lines
 
     def kernel(self, k) -> list:
+        tail = split.plan(self, k, *self._param_types(k)) if self.splitting else None
+        if tail is None:
+            return self._kernel(k)
+        self.tails.append(tail)
+        lines = self.tail_kernel(k, tail) + ["", ""]
+        body = tail.loop.body
+        tail.loop.body = body[:tail.start] + [split.TailCall(tail)]
+        try:
+            return lines + self._kernel(k)
+        finally:
+            tail.loop.body = body
+
+    def tail_kernel(self, k, tail) -> list:
+        """The sub-kernel of ``tail`` and the name ``k`` calls it by (`codegen.render.split`)."""
+        first = self.stmts(tail.loop.body[tail.start:tail.start + 1], 0)[0].strip()
+        lines = ["@njit(no_cpython_wrapper=True, **JIT)",
+                 f"def {tail.name}({', '.join(tail.params)}):",
+                 f'    """{k.name}\'s loop over {tail.loop.var} from `{first}` on, compiled '
+                 'apart: called by address (codegen.render.split)."""']
+        lines += self.stmts(tail.loop.body[tail.start:], 1)
+        return lines + ["", "", f'{tail.name}{split.CALL} = subkernel({tail.name}, '
+                                f'"{tail.signature()}", "{tail.name}", __file__)']
+
+    def _param_types(self, k):
+        """(the parameters pass kernel ``k`` writes, parameter -> (dtype, rank or None))."""
+        s = self.s
+        step = next((st for st in s.steps if isinstance(st, PassStep) and st.kernel == k.name),
+                    None)
+        if step is None:
+            return set(), {}
+        types = {name: ("int64", None) for name in ("c0", "c1", "nch")}
+        types["finish"] = ("bool", None)
+        types.update({name: ("size", None) for name in s.sizes.values()})
+        for n in s.an.nodes:
+            name = s.names.get(id(n))
+            if name is not None:
+                types[name] = (n.dtype.name, len(n.shape) or None)
+        for name, value in s.consts.items():
+            types[name] = (value.dtype.name, value.ndim or None)
+        writable = set(s.given)
+        for name, shape, dtype, _ in step.parts:
+            types[name] = (dtype, 1 + len(shape))
+            writable.add(name)
+        for name, shape, dtype in step.spills:
+            types[name] = (dtype, len(shape) or None)
+            writable.add(name)
+        for name, (shape, dtype) in s.given.items():
+            types[name] = (dtype, len(shape) or None)
+        return writable, {p: types[p] for p in k.params if p in types}
+
+    def _kernel(self, k) -> list:
         deco = "@njit(parallel=True, **JIT)" if k.parallel else "@njit(**JIT)"
         if k.name in self.one_chunk:  # inlined into its one-chunk entry
             deco = '@njit(inline="always", **JIT)'
@@ -393,9 +454,11 @@ class Renderer:
             imports += [f"from codegen.blas import {', '.join(sorted(self.matmuls))}"]
         if rt:
             imports += [f"from codegen.runtime import {', '.join(rt)}"]
+        if self.tails:
+            imports += ["from codegen.native_call import subkernel"]
         if vector_math:  # libm-free, so that loops vectorise; emitted as LLVM IR when compiled
             imports += [f"from codegen.vmath import {', '.join(vector_math)}"]
-        if self.matmuls or rt or vector_math:
+        if self.matmuls or rt or vector_math or self.tails:
             imports.append("")
         flags = [f"JIT = dict({jit_flags()})", ""]
         body = self.header() + ['"""', ""] + imports + flags + helpers + kernels + [""] + driver
@@ -479,6 +542,7 @@ STATEMENTS = {
     MatView: _mat_view,
     Dot: _dot,
     Comment: lambda r, s: [f"# {s.text}"],
+    split.TailCall: lambda r, s: [r.tail_call(s.tail)],
 }
 
 

@@ -1,0 +1,253 @@
+"""Splitting a large pass kernel in two: the tail of its block body as a sub-kernel.
+
+Numba compiles one function at a time per process, and a large pass kernel is most of a cold
+start (W6: ~3.5 s of Numba and LLVM in a slow phase, against ~0.8 s for its glue). Here the
+last statements of the kernel's largest loop body (for a convnet: the backward half of each
+block of rows) become a function of their own, ``<kernel>_tail``, which the kernel calls
+through `codegen.native_call.subkernel`: not linked into the kernel, so that a helper process
+(`codegen.load.precompile`) compiles it into Numba's disk cache while this one compiles the
+kernel. Measured by hand on W6 (README): ~30% off the critical path of its cold start.
+
+The sub-kernel's argument types are written into the module (a helper compiles it before the
+kernel exists): arrays of a known dtype and rank, C-contiguous, and integers. Arrays that the
+kernel only reads (its inputs, constants, and views of them) are passed through
+``contiguous`` (a no-op for C-contiguous ones); the arrays it writes are its own buffers,
+always C-contiguous (a caller that passed any other would not compile, it could never write
+into a copy). A tail is split off only when every name it shares with the rest of the kernel
+has such a type, and it defines no name the rest reads.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import sympy
+
+from codegen.loop_ir.loops import (
+    Alloc,
+    Assign,
+    Dot,
+    FlatView,
+    FloorDiv,
+    IntMin,
+    Load,
+    Loop,
+    MatView,
+    Store,
+    Update,
+    View,
+)
+
+SUFFIX = "_tail"
+CALL = "_call"  # the module name of the intrinsic calling a sub-kernel
+# a kernel is split only when its compile is worth a helper's (~40 loops and ~2 s on W6;
+# W4's pass kernel, ~25 loops, compiles in ~1.9 s unsplit)
+MIN_LOOPS = 30
+# the share of the loop body's estimated compile cost left to the tail
+TAIL_SHARE = 0.45
+# estimated compile cost (arbitrary units, from the ninth session's per-construct timings):
+# a loop ~15-20 ms, an element access ~5-7 ms, a BLAS product ~a loop
+_LOOP, _ACCESS, _DOT = 3, 1, 3
+
+_NUMBA_SCALAR = {"float64": "float64", "float32": "float32", "int64": "int64",
+                 "int32": "int32", "bool": "boolean"}
+
+
+class Tail:
+    """A split: the loop whose body is cut, where, the sub-kernel's name, parameters (in the
+    caller's names) with their Numba type texts, and which of them go through ``contiguous``."""
+
+    def __init__(self, loop, start, name, params, types, wrapped):
+        self.loop, self.start, self.name = loop, start, name
+        self.params, self.types, self.wrapped = params, types, wrapped
+
+    def signature(self) -> str:
+        return ", ".join(self.types[p] for p in self.params)
+
+
+class TailCall:
+    """The statement standing for the tail in its kernel (rendered ``<name>_call(args)``)."""
+
+    def __init__(self, tail):
+        self.tail = tail
+
+
+def wanted(schedule) -> bool:
+    """Whether kernels of ``schedule`` may be split: only when a helper process compiles its
+    glue (a split kernel compiled alone costs ~1.2x an unsplit one: it pays off only in
+    parallel) and ``SYMGRAD_SPLIT`` is not 0."""
+    import os
+
+    from codegen.schedule import PassStep
+
+    helper = os.environ.get("SYMGRAD_PRECOMPILE", "1") != "0"  # `codegen.load.precompile`
+    return (os.environ.get("SYMGRAD_SPLIT", "1") != "0" and helper and not schedule.fallbacks
+            and schedule.parallel != "prange"
+            and any(k.kind == "glue" for k in schedule.kernels)
+            and any(isinstance(st, PassStep) for st in schedule.steps))
+
+
+def cost(body) -> int:
+    """Estimated compile cost of ``body``: loops, element accesses and products."""
+    total = 0
+    for s in body:
+        if isinstance(s, Loop):
+            total += _LOOP + cost(s.body)
+        elif isinstance(s, Dot):
+            total += _DOT
+        elif isinstance(s, (Assign, Store, Update)):
+            total += _ACCESS * (1 + len(sympy.sympify(s.expr).atoms(Load)))
+    return total
+
+
+def _loops(body) -> int:
+    return sum(1 + _loops(s.body) for s in body if isinstance(s, Loop))
+
+
+def _costliest(body):
+    loops = [s for s in body if isinstance(s, Loop) and not s.parallel]
+    return max(loops, key=lambda s: cost(s.body), default=None)
+
+
+def _largest_loop(body):
+    """The loop whose body is cut: the costliest loop of the kernel, then, while one loop in
+    its body holds most of its cost, that one (chunks, then blocks of rows)."""
+    loop = _costliest(body)
+    while loop is not None:
+        inner = _costliest(loop.body)
+        if inner is None or cost(inner.body) < 0.8 * cost(loop.body):
+            return loop
+        loop = inner
+    return None
+
+
+def _names(lines) -> tuple:
+    """(names read, names written, for-loop targets) of Python source ``lines``."""
+    read, written, targets = set(), set(), set()
+    for node in ast.walk(ast.parse("\n".join(lines))):
+        if isinstance(node, ast.Name):
+            (written if isinstance(node.ctx, ast.Store) else read).add(node.id)
+        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            read.add(node.target.id)
+        elif isinstance(node, ast.For) and isinstance(node.target, ast.Name):
+            targets.add(node.target.id)
+    return read, written, targets
+
+
+def plan(renderer, kernel, writable: set, array_types: dict) -> Tail | None:
+    """The tail of ``kernel`` to split off, or None. ``writable``: parameters the kernel writes
+    (partial sums, spills, given outputs); ``array_types``: parameter -> (dtype, rank), rank
+    None for a scalar."""
+    if kernel.kind != "pass" or kernel.parallel or _loops(kernel.body) < MIN_LOOPS:
+        return None
+    loop = _largest_loop(kernel.body)
+    if loop is None:
+        return None
+    total = cost(loop.body)
+    # cut points by how close the tail's share of the cost is to TAIL_SHARE; the first valid
+    order = sorted(range(1, len(loop.body)),
+                   key=lambda k: abs(cost(loop.body[k:]) - TAIL_SHARE * total))
+    defs = _definitions(kernel.body, array_types, writable)
+    for k in order[:8]:
+        tail = _tail_at(renderer, kernel, loop, k, writable, defs)
+        if tail is not None:
+            return tail
+    return None
+
+
+def _tail_at(renderer, kernel, loop, k, writable, defs) -> Tail | None:
+    """The tail ``loop.body[k:]`` if it can be a sub-kernel: every name it reads from the rest
+    of the kernel has a static type, and the only names it writes that the rest also uses are
+    loop variables (each loop sets its own before reading it)."""
+    read, written, targets = _names(renderer.stmts(loop.body[k:], 0))
+    saved = loop.body
+    loop.body = saved[:k]
+    try:
+        rest_read, rest_written, _ = _names(["def rest():"] + renderer.stmts(kernel.body, 1))
+    finally:
+        loop.body = saved
+    if (written - targets) & (rest_read | rest_written | set(kernel.params)):
+        return None
+    params = sorted(name for name in read - written if name in defs)
+    if any(name in kernel.params for name in read - written - set(params)):
+        return None
+    types, wrapped = {}, set()
+    for name in params:
+        if defs[name] is None:
+            return None
+        types[name], root = defs[name]
+        if root is not None and root not in writable and "[" in types[name]:
+            wrapped.add(name)  # only read: made C-contiguous on the way in
+    return Tail(loop, k, kernel.name + SUFFIX, params, types, wrapped)
+
+
+def _array_text(dtype: str, rank: int) -> str | None:
+    scalar = _NUMBA_SCALAR.get(dtype)
+    if scalar is None or rank < 1:
+        return None
+    return f"{scalar}[{', '.join([':'] * (rank - 1) + ['::1'])}]"
+
+
+def _is_integer(expr) -> bool:
+    """Whether a register set to ``expr`` is an integer for Numba: a block size, a quotient
+    of indices, or arithmetic on integer symbols (never a bare number: ``0`` may start a
+    float accumulator)."""
+    e = sympy.sympify(expr)
+    if isinstance(e, (IntMin, FloorDiv)):
+        return True
+    return bool(e.free_symbols) and not e.atoms(sympy.Float) and not e.atoms(
+        sympy.Function) and all(x.is_integer for x in e.free_symbols)
+
+
+def _definitions(body, array_types, writable) -> dict:
+    """Every name the kernel defines or takes -> (Numba type text, root parameter or None),
+    or None when its type is not known statically. Loop variables and integer registers are
+    ``int64``; arrays are their dtype and rank, C-contiguous."""
+    defs = {}
+    arrays = {}  # name -> (dtype, rank, root parameter)
+    for name, (dtype, rank) in array_types.items():
+        if rank is None:
+            defs[name] = ("int64", None) if dtype in ("int64", "size") else None
+        else:
+            arrays[name] = (dtype, rank, name)
+            text = _array_text(dtype, rank)
+            defs[name] = None if text is None else (text, name)
+
+    def array(name, dtype, rank, root):
+        arrays[name] = (dtype, rank, root)
+        text = _array_text(dtype, rank)
+        defs[name] = None if text is None else (text, root)
+
+    def walk(stmts):
+        for s in stmts:
+            if isinstance(s, Loop):
+                defs[str(s.var)] = ("int64", None)
+                walk(s.body)
+            elif isinstance(s, Assign):
+                defs[s.target] = ("int64", None) if _is_integer(s.expr) else None
+            elif isinstance(s, Update) and s.index is None:
+                defs.setdefault(s.target, None)
+            elif isinstance(s, Alloc):
+                array(s.name, s.dtype, len(s.shape), None)
+            elif isinstance(s, (View, MatView, FlatView)):
+                base = arrays.get(s.array)
+                if base is None:
+                    defs[s.name] = None
+                    continue
+                dtype, rank, root = base
+                if isinstance(s, View):
+                    ints = [i is not None and not isinstance(i, tuple) for i in s.index]
+                    rank -= sum(ints)
+                    if root is None or root in writable:
+                        # written through: C-contiguous only as integers, then whole axes
+                        k = ints.index(False) if False in ints else len(ints)
+                        if any(i is not None for i in s.index[k:]):
+                            defs[s.name] = None
+                            arrays[s.name] = (dtype, rank, root)
+                            continue
+                else:
+                    rank = len(s.shape) if isinstance(s, MatView) else 1
+                array(s.name, dtype, rank, root)
+
+    walk(body)
+    return defs
