@@ -154,6 +154,9 @@ class Subkernel:
                 self.wait()
             t1 = time.perf_counter()
             cres = _compiled(self.dispatcher, self.sig)
+            if str(cres.signature.return_type) != "none":  # the caller has room for nothing
+                raise TypeError(f"sub-kernel {self.dispatcher.py_func.__name__} returns "
+                                f"{cres.signature.return_type}; sub-kernels return nothing")
             self.compiled = cres
             self.cell.value = cres.library.get_pointer_to_function(cres.fndesc.llvm_func_name)
             debug.log(1, f"codegen: sub-kernel {self.dispatcher.py_func.__name__} bound (waited "
