@@ -29,6 +29,7 @@ from codegen.loop_ir.loops import (
     Dot,
     FlatView,
     FloorDiv,
+    If,
     IntMin,
     Load,
     Loop,
@@ -43,8 +44,10 @@ CALL = "_call"  # the module name of the intrinsic calling a sub-kernel
 # a kernel is split only when its compile is worth a helper's (~40 loops and ~2 s on W6;
 # W4's pass kernel, ~25 loops, compiles in ~1.9 s unsplit)
 MIN_LOOPS = 30
-# the share of the loop body's estimated compile cost left to the tail
+# the share of the loop body's estimated compile cost left to the tail, and the least that
+# is worth a sub-kernel (its arguments and wrapper are a fixed cost of their own)
 TAIL_SHARE = 0.45
+MIN_SHARE = 0.25
 # estimated compile cost (arbitrary units, from the ninth session's per-construct timings):
 # a loop ~15-20 ms, an element access ~5-7 ms, a BLAS product ~a loop
 _LOOP, _ACCESS, _DOT = 3, 1, 3
@@ -115,7 +118,7 @@ def _largest_loop(body):
     loop = _costliest(body)
     while loop is not None:
         inner = _costliest(loop.body)
-        if inner is None or cost(inner.body) < 0.8 * cost(loop.body):
+        if inner is None or cost(inner.body) < 0.6 * cost(loop.body):
             return loop
         loop = inner
     return None
@@ -145,8 +148,8 @@ def plan(renderer, kernel, writable: set, array_types: dict) -> Tail | None:
         return None
     total = cost(loop.body)
     # cut points by how close the tail's share of the cost is to TAIL_SHARE; the first valid
-    order = sorted(range(1, len(loop.body)),
-                   key=lambda k: abs(cost(loop.body[k:]) - TAIL_SHARE * total))
+    cuts = [k for k in range(1, len(loop.body)) if cost(loop.body[k:]) >= MIN_SHARE * total]
+    order = sorted(cuts, key=lambda k: abs(cost(loop.body[k:]) - TAIL_SHARE * total))
     defs = _definitions(kernel.body, array_types, writable)
     for k in order[:8]:
         tail = _tail_at(renderer, kernel, loop, k, writable, defs)
@@ -169,8 +172,8 @@ def _tail_at(renderer, kernel, loop, k, writable, defs) -> Tail | None:
     if (written - targets) & (rest_read | rest_written | set(kernel.params)):
         return None
     params = sorted(name for name in read - written if name in defs)
-    if any(name in kernel.params for name in read - written - set(params)):
-        return None
+    if (read - written - set(params)) & (rest_written | set(kernel.params)):
+        return None  # a name of the kernel's that `_definitions` does not know
     types, wrapped = {}, set()
     for name in params:
         if defs[name] is None:
@@ -223,6 +226,9 @@ def _definitions(body, array_types, writable) -> dict:
             if isinstance(s, Loop):
                 defs[str(s.var)] = ("int64", None)
                 walk(s.body)
+            elif isinstance(s, If):
+                walk(s.body)
+                walk(s.orelse)
             elif isinstance(s, Assign):
                 defs[s.target] = ("int64", None) if _is_integer(s.expr) else None
             elif isinstance(s, Update) and s.index is None:
