@@ -36,6 +36,7 @@ import threading
 import numpy as np
 
 STANDIN_SIZE = 2
+SUBKERNELS_DONE = "subkernels.done"
 WAIT_S = 30.0
 # A helper pays ~0.6 s to start (Python, Numba, its first compile): only worth it beside a pass
 # kernel that takes longer than that to compile (about 25 ms per loop measured).
@@ -68,6 +69,20 @@ class Helper:
                     self.finished = False
                 self._dir.cleanup()
             return self.finished
+
+    def wait_subkernels(self) -> bool:
+        """Wait until the helper has compiled the module's sub-kernels (it leaves the file
+        `SUBKERNELS_DONE` in its folder, then goes on to the glue), or has ended."""
+        import time
+
+        marker = os.path.join(self._dir.name, SUBKERNELS_DONE)
+        deadline = time.monotonic() + WAIT_S
+        while self.finished is None and self.proc.poll() is None and \
+                time.monotonic() < deadline:
+            if os.path.exists(marker):
+                return True
+            time.sleep(0.002)
+        return self.wait()
 
 
 def start(path: str, name: str, schedule, consts: dict) -> Helper | None:
@@ -245,7 +260,7 @@ def install(module, helper: Helper) -> None:
     for name in helper.kernels:
         setattr(module, name, _FirstCall(module, name, helper))
     for sub in subkernels_in(module):
-        sub.wait = helper.wait
+        sub.wait = helper.wait_subkernels
 
 
 # --- the helper process --------------------------------------------------------------------
@@ -302,8 +317,11 @@ def main(spec_path: str) -> int:
     from codegen.native_call import subkernels_in
     from codegen.runtime import ONE_CHUNK
 
-    for sub in subkernels_in(module):  # first: the pass kernel calling it waits for it
+    subkernels = subkernels_in(module)
+    for sub in subkernels:  # first: the pass kernel calling it waits for it
         sub.dispatcher.compile(sub.sig)
+    if subkernels:
+        open(os.path.join(os.path.dirname(spec_path), SUBKERNELS_DONE), "w").close()
 
     for name in spec["passes"]:
         for kernel in (name, name + ONE_CHUNK):  # the pass and its one-chunk entry, if any
