@@ -172,7 +172,11 @@ class Renderer:
         return lines
 
     def kernel(self, k) -> list:
-        tail = split.plan(self, k, *self._param_types(k)) if self.splitting else None
+        tail = None
+        if self.splitting:  # the helper compiles the glue kernels anyway
+            glue = sum(split.cost(g.body) + split.fixed_cost(g) for g in self.s.kernels
+                       if g.kind == "glue")
+            tail = split.plan(self, k, *self._param_types(k), helper_cost=glue)
         if tail is None:
             return self._kernel(k)
         self.tails.append(tail)

@@ -44,13 +44,16 @@ CALL = "_call"  # the module name of the intrinsic calling a sub-kernel
 # a kernel is split only when its compile is worth a helper's (~40 loops and ~2 s on W6;
 # W4's pass kernel, ~25 loops, compiles in ~1.9 s unsplit)
 MIN_LOOPS = 30
-# the share of the loop body's estimated compile cost left to the tail, and the least that
-# is worth a sub-kernel (its arguments and wrapper are a fixed cost of their own)
-TAIL_SHARE = 0.45
+# a tail worth a sub-kernel: at least this share of the loop body's estimated cost, and at
+# least this much shorter a critical path (estimated) than the kernel unsplit
 MIN_SHARE = 0.25
-# estimated compile cost (arbitrary units, from the ninth session's per-construct timings):
-# a loop ~15-20 ms, an element access ~5-7 ms, a BLAS product ~a loop
-_LOOP, _ACCESS, _DOT = 3, 1, 3
+MIN_GAIN = 0.1
+# estimated compile cost (arbitrary units, ~9 ms each in a slow phase, fitted to the ninth
+# session's timings of W6: its pass kernel's body 247 units ~2.3 s, its glue 91 units ~0.8 s):
+# a loop ~15-20 ms, an element access ~5-7 ms, a BLAS product ~a loop; an argument or a
+# buffer of a kernel's (`fixed_cost`); a helper's start that tracing does not hide
+_LOOP, _ACCESS, _DOT, _FIXED = 3, 1, 3, 3
+HELPER_START = 20
 
 _NUMBA_SCALAR = {"float64": "float64", "float32": "float32", "int64": "int64",
                  "int32": "int32", "bool": "boolean"}
@@ -137,38 +140,71 @@ def _names(lines) -> tuple:
     return read, written, targets
 
 
-def plan(renderer, kernel, writable: set, array_types: dict) -> Tail | None:
+def plan(renderer, kernel, writable: set, array_types: dict, helper_cost: int = 0
+         ) -> Tail | None:
     """The tail of ``kernel`` to split off, or None. ``writable``: parameters the kernel writes
     (partial sums, spills, given outputs); ``array_types``: parameter -> (dtype, rank), rank
-    None for a scalar."""
+    None for a scalar; ``helper_cost``: the estimated cost of what the helper compiles anyway
+    (the glue kernels)."""
     if kernel.kind != "pass" or kernel.parallel or _loops(kernel.body) < MIN_LOOPS:
         return None
     loop = _largest_loop(kernel.body)
     if loop is None:
         return None
     total = cost(loop.body)
-    # cut points by how close the tail's share of the cost is to TAIL_SHARE; the first valid
-    cuts = [k for k in range(1, len(loop.body)) if cost(loop.body[k:]) >= MIN_SHARE * total]
-    order = sorted(cuts, key=lambda k: abs(cost(loop.body[k:]) - TAIL_SHARE * total))
+    whole = fixed_cost(kernel) + cost(kernel.body)
+
+    def critical(k, n_params=0):
+        """The longer of the two processes' compiles with the tail from ``k`` on."""
+        tail = cost(loop.body[k:])
+        return max(whole - tail, HELPER_START + helper_cost + _FIXED * n_params + tail)
+
+    # every valid cut point, by the critical path it would leave; the best, if it pays
     defs = _definitions(kernel.body, array_types, writable)
-    for k in order[:8]:
-        tail = _tail_at(renderer, kernel, loop, k, writable, defs)
-        if tail is not None:
-            return tail
-    return None
+    names = _statement_names(renderer, kernel, loop)
+    best = None
+    for k in range(1, len(loop.body)):
+        if cost(loop.body[k:]) < MIN_SHARE * total:
+            continue
+        tail = _tail_at(kernel, loop, k, writable, defs, names)
+        if tail is not None and (best is None or critical(k, len(tail.params)) < best[0]):
+            best = (critical(k, len(tail.params)), tail)
+    if best is None or 1 - best[0] / max(whole, HELPER_START + helper_cost) < MIN_GAIN:
+        return None
+    return best[1]
 
 
-def _tail_at(renderer, kernel, loop, k, writable, defs) -> Tail | None:
+def fixed_cost(kernel) -> int:
+    """Estimated compile cost of a kernel apart from its statements: its arguments and the
+    arrays it makes (W6's pass kernel, 24 arguments and 20 buffers: ~1.2 of ~3.5 s)."""
+    allocs = sum(1 for s in kernel.body if isinstance(s, Alloc))
+    return _FIXED * (len(kernel.params) + allocs)
+
+
+def _statement_names(renderer, kernel, loop) -> tuple:
+    """`_names` of each statement of ``loop``'s body, and of the kernel outside that body."""
+    each = [_names(renderer.stmts([st], 0)) for st in loop.body]
+    saved = loop.body
+    loop.body = []
+    try:
+        outside = _names(["def rest():"] + renderer.stmts(kernel.body, 1))
+    finally:
+        loop.body = saved
+    return each, outside
+
+
+def _union(sets) -> set:
+    return set().union(*sets)
+
+
+def _tail_at(kernel, loop, k, writable, defs, names) -> Tail | None:
     """The tail ``loop.body[k:]`` if it can be a sub-kernel: every name it reads from the rest
     of the kernel has a static type, and the only names it writes that the rest also uses are
     loop variables (each loop sets its own before reading it)."""
-    read, written, targets = _names(renderer.stmts(loop.body[k:], 0))
-    saved = loop.body
-    loop.body = saved[:k]
-    try:
-        rest_read, rest_written, _ = _names(["def rest():"] + renderer.stmts(kernel.body, 1))
-    finally:
-        loop.body = saved
+    each, outside = names
+    read, written, targets = (_union(n[j] for n in each[k:]) for j in range(3))
+    rest_read = outside[0] | _union(n[0] for n in each[:k])
+    rest_written = outside[1] | _union(n[1] for n in each[:k])
     if (written - targets) & (rest_read | rest_written | set(kernel.params)):
         return None
     params = sorted(name for name in read - written if name in defs)
