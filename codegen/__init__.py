@@ -32,6 +32,7 @@ Environment: ``SYMGRAD_CACHE_DIR``, ``SYMGRAD_CACHE_MAX_MB`` (cache size limit, 
 0 for none), ``SYMGRAD_THREADS`` (threads for passes), ``SYMGRAD_BLAS=0``
 (products as loops), ``SYMGRAD_BLAS_THREADS`` (SciPy's BLAS threads, default 1; 0 leaves it),
 ``SYMGRAD_PRECOMPILE=0`` (no helper process, `codegen.load.precompile`),
+``SYMGRAD_SPLIT=0`` (no pass kernel split for the helper, `codegen.render.split`),
 ``SYMGRAD_PARALLEL=prange`` (``parallel=True`` kernels instead of the
 thread pool; slower to compile), ``SYMGRAD_CHECK=1`` (kernels compiled with ``boundscheck``),
 ``SYMGRAD_DEBUG=4`` (print the source).

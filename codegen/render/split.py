@@ -6,7 +6,12 @@ last statements of the kernel's largest loop body (for a convnet: the backward h
 block of rows) become a function of their own, ``<kernel>_tail``, which the kernel calls
 through `codegen.native_call.subkernel`: not linked into the kernel, so that a helper process
 (`codegen.load.precompile`) compiles it into Numba's disk cache while this one compiles the
-kernel. Measured by hand on W6 (README): ~30% off the critical path of its cold start.
+kernel. The cut is where the two processes' estimated compiles balance (`cost`; the helper
+also compiles the glue kernels), and a kernel is split only when that shortens the longer of
+the two by `MIN_GAIN` at least: a split kernel costs more compile in all (W6 by hand: 4.35 s
++ 2.70 s for the tail against 5.85 s whole, one process), which pays only on two cores. The
+value-and-gradient program of W6 is split; its training step (whose glue holds the optimizer's
+updates) is not.
 
 The sub-kernel's argument types are written into the module (a helper compiles it before the
 kernel exists): arrays of a known dtype and rank, C-contiguous, and integers. Arrays that the
