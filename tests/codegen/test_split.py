@@ -183,3 +183,49 @@ def test_no_plan_for_small_kernels_or_tails_that_set_what_the_rest_reads():
     # a float register or a name of unknown type is never passed
     types = dict(_TYPES, x=("float64", None))  # x a scalar of a non-integer dtype
     assert split.plan(_renderer(), _kernel(), {"out"}, types) is None
+
+
+def _train_convnet(sg, steps_fit):
+    """A small convnet's first `step` and a `fit` over ``steps_fit`` minibatches (the step as
+    one Numba function, `run_jit`, and the compiled loop over it): its parameters and losses."""
+    import symgrad.nn as nn
+    import symgrad.nn.functional as F
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((8 * steps_fit, 1, 12, 12)), rng.integers(0, 10, 8 * steps_fit)
+    sg.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 6, 3), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(6 * 8 * 8, 10))
+    train = sg.compile(lambda x, y: F.cross_entropy(model(x), y), wrt=model)
+    opt = sg.optim.SGD(model.parameters(), lr=1e-2)
+    first = train.step(opt, sg.tensor(X[:8]), sg.tensor(Y[:8]))
+    losses = train.fit(opt, X, Y, batch_size=8, epochs=2)
+    return [float(first), *np.ravel(losses)], [p.detach().numpy().copy()
+                                              for p in model.parameters()]
+
+
+@pytest.mark.slow
+def test_a_training_step_with_a_split_pass_kernel(monkeypatch, tmp_path):
+    # a training step's glue holds the optimizer's updates, so the estimate leaves it whole:
+    # forced here, its pass kernel split is called from `run_jit` and the compiled loop
+    import symgrad as sg
+
+    sg.set_default_dtype(sg.float64)
+    monkeypatch.setattr(split, "MIN_LOOPS", 0)
+    monkeypatch.setattr(split, "MIN_GAIN", -10.0)
+    monkeypatch.setattr(split, "HELPER_START", 0)
+    from symgrad import fit_loop
+
+    monkeypatch.setattr(fit_loop, "COMPILE_AFTER_SECONDS", 0.0)  # the loop from the start
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path / "split"))
+    got = _train_convnet(sg, 6)
+    sources = "".join(p.read_text() for p in (tmp_path / "split").glob("k_*.py"))
+    assert "_tail_call(" in sources and "def run_jit(" in sources
+    assert "def loop_in_order(" in sources  # fit ran its full minibatches in the loop
+    monkeypatch.setenv("SYMGRAD_SPLIT", "0")
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path / "whole"))
+    want = _train_convnet(sg, 6)
+    assert "_tail" not in "".join(p.read_text() for p in (tmp_path / "whole").glob("k_*.py"))
+    assert got[0] == want[0]
+    for a, b in zip(got[1], want[1]):
+        assert np.array_equal(a, b)
