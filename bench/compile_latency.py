@@ -14,6 +14,11 @@ and as any Python that may write ``__pycache__`` does on a first import: with
 symgrad's and codegen's sources again, ~0.1-0.2 s of each start that no user pays.
 
     python -m bench.compile_latency --workload W1,W3
+    python -m bench.compile_latency --workload W6 --versus SYMGRAD_SPLIT=0 --rounds 8
+
+``--versus NAME=VALUE`` measures cold starts in turns, as they are and with that environment
+setting (which one goes first alternates), and prints the medians and the median of the
+per-round ratios: the machine's speed drifts too much between runs for anything else.
 """
 
 from __future__ import annotations
@@ -94,14 +99,60 @@ def measure(key: str, n: int | None = None) -> dict:
             "cold": cold, "warm": warm}
 
 
+def versus(key: str, setting: str, rounds: int, n: int | None = None) -> dict:
+    """Cold starts of ``key`` in turns, as configured and with ``setting`` (``NAME=VALUE``) in
+    the environment, ``rounds`` of each, sharing one Numba cache folder (each start writes a
+    new kernel module, so nothing is reused): totals and the per-round ratios."""
+    import statistics
+
+    name, _, value = setting.partition("=")
+    ensure_bytecode()
+    base, other, ratios = [], [], []
+    old = os.environ.get(name)
+    with tempfile.TemporaryDirectory(prefix="symgrad_numba_") as numba_cache:
+        try:
+            for r in range(rounds):
+                got = {}
+                for variant in (("base", "other") if r % 2 == 0 else ("other", "base")):
+                    if variant == "other":
+                        os.environ[name] = value
+                    elif old is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = old
+                    with tempfile.TemporaryDirectory(prefix="symgrad_cold_") as cache:
+                        got[variant] = run_once(key, cache, n, numba_cache=numba_cache)["total_s"]
+                base.append(got["base"])
+                other.append(got["other"])
+                ratios.append(got["base"] / got["other"])
+        finally:
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+    return {"workload": key, "setting": setting, "base_s": base, "other_s": other,
+            "base_median_s": statistics.median(base), "other_median_s": statistics.median(other),
+            "median_ratio": statistics.median(ratios)}
+
+
 def main(argv=None) -> int:
     """CLI: print cold and warm latencies (optionally write JSON)."""
     p = argparse.ArgumentParser(prog="python -m bench.compile_latency", description=__doc__)
     p.add_argument("--workload", default="W1,W3")
     p.add_argument("--json", default=None)
+    p.add_argument("--versus", default=None, metavar="NAME=VALUE",
+                   help="cold starts in turns, as configured and with this setting")
+    p.add_argument("--rounds", type=int, default=8)
     args = p.parse_args(argv)
     rows = []
     for key in [k.strip() for k in args.workload.split(",") if k.strip()]:
+        if args.versus:
+            r = versus(key, args.versus, args.rounds)
+            rows.append(r)
+            print(f"{key}: cold {r['base_median_s']:.2f} s as configured, "
+                  f"{r['other_median_s']:.2f} s with {args.versus}; median ratio "
+                  f"{r['median_ratio']:.3f} ({args.rounds} rounds in turns)")
+            continue
         r = measure(key)
         rows.append(r)
         print(f"{key}: first use {r['first_use']['total_s']:.2f} s, "
