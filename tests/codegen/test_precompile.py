@@ -171,3 +171,72 @@ def test_a_waiting_helper_whose_input_closes_exits_without_compiling(no_waiting_
     proc = precompile._warm[0]
     precompile._dismiss(proc)
     assert proc.wait(60) == 0
+
+
+def _w6_program(size):
+    """W6's convnet (its value and gradients), whose pass kernel is split
+    (codegen.render.split), on 1 x ``size`` x ``size`` images, and its input arrays. Each test
+    takes its own size: one module text has one tail per process (`native_call.subkernel`)."""
+    import numpy as np
+
+    import symgrad as sg
+    from bench.symgrad_impls import w6_loss
+
+    rng = np.random.default_rng(size)
+    args = [rng.standard_normal((5, 1, size, size)), rng.integers(0, 10, 5),
+            rng.standard_normal((8, 1, 3, 3)), rng.standard_normal(8),
+            0.3 * rng.standard_normal((16, 8, 3, 3)), rng.standard_normal(16),
+            0.1 * rng.standard_normal((10, 16 * (size - 4) ** 2)), rng.standard_normal(10)]
+    cf = sg.compile(w6_loss, wrt=[2, 3, 4, 5, 6, 7], backend="numpy")
+    return cf.graph(*args), args
+
+
+def _tail_of(run):
+    from codegen.native_call import subkernels_in
+
+    (sub,) = subkernels_in(sys.modules[run.__module__])
+    return sub
+
+
+def _check_w6(program, arrays, got):
+    import numpy as np
+
+    from symgrad.ir.interpret import evaluate
+
+    want = evaluate(program, arrays)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_the_helper_compiles_a_split_kernels_tail_first_and_this_process_loads_it(
+        fresh_cache, helpers):
+    program, arrays = _w6_program(15)
+    run = codegen.compile_program(program)
+    tail = _tail_of(run)
+    (helper,) = helpers
+    assert helper is not None and tail.wait == helper.wait_subkernels
+    assert not tail.cell.value  # bound on the kernel's first call
+    _check_w6(program, arrays, run(arrays))
+    assert tail.cell.value and helper.finished
+    stats = tail.dispatcher.stats
+    assert (sum(stats.cache_hits.values()), sum(stats.cache_misses.values())) == (1, 0)
+    assert _glue_stats(run) == (1, 0)
+
+
+@pytest.mark.slow
+def test_a_failed_helper_leaves_the_tail_to_this_process(fresh_cache, helpers, monkeypatch):
+    real_dump = json.dump
+
+    def broken_spec(spec, f):  # the helper cannot find the module and exits with an error
+        real_dump(dict(spec, path=str(fresh_cache / "missing.py")), f)
+
+    monkeypatch.setattr(precompile.json, "dump", broken_spec)
+    program, arrays = _w6_program(14)
+    run = codegen.compile_program(program)
+    _check_w6(program, arrays, run(arrays))
+    (helper,) = helpers
+    assert helper is not None and helper.finished is False
+    stats = _tail_of(run).dispatcher.stats
+    assert (sum(stats.cache_hits.values()), sum(stats.cache_misses.values())) == (0, 1)
