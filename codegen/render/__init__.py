@@ -173,10 +173,11 @@ class Renderer:
 
     def kernel(self, k) -> list:
         tail = None
-        if self.splitting:  # the helper compiles the glue kernels anyway
-            glue = sum(split.cost(g.body) + split.fixed_cost(g) for g in self.s.kernels
+        if self.splitting:  # the helper compiles the glue kernels anyway, and earlier tails
+            busy = sum(split.cost(g.body) + split.fixed_cost(g) for g in self.s.kernels
                        if g.kind == "glue")
-            tail = split.plan(self, k, *self._param_types(k), helper_cost=glue)
+            busy += sum(split.cost(t.loop.body[t.start:]) for t in self.tails)
+            tail = split.plan(self, k, *self._param_types(k), helper_cost=busy)
         if tail is None:
             return self._kernel(k)
         self.tails.append(tail)
