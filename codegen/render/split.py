@@ -83,6 +83,14 @@ class TailCall:
         self.tail = tail
 
 
+def forced() -> bool:
+    """``SYMGRAD_SPLIT=always``: split every pass kernel that has a valid cut, helper or not,
+    whatever the estimate says (a stress test of the split: the suite passes under it)."""
+    import os
+
+    return os.environ.get("SYMGRAD_SPLIT") == "always"
+
+
 def wanted(schedule) -> bool:
     """Whether kernels of ``schedule`` may be split: only when a helper process compiles its
     glue (a split kernel compiled alone costs ~1.2x an unsplit one: it pays off only in
@@ -91,11 +99,14 @@ def wanted(schedule) -> bool:
 
     from codegen.schedule import PassStep
 
+    if schedule.fallbacks or schedule.parallel == "prange" or \
+            not any(isinstance(st, PassStep) for st in schedule.steps):
+        return False
+    if forced():
+        return True
     helper = os.environ.get("SYMGRAD_PRECOMPILE", "1") != "0"  # `codegen.load.precompile`
-    return (os.environ.get("SYMGRAD_SPLIT", "1") != "0" and helper and not schedule.fallbacks
-            and schedule.parallel != "prange"
-            and any(k.kind == "glue" for k in schedule.kernels)
-            and any(isinstance(st, PassStep) for st in schedule.steps))
+    return (os.environ.get("SYMGRAD_SPLIT", "1") != "0" and helper
+            and any(k.kind == "glue" for k in schedule.kernels))
 
 
 def cost(body) -> int:
@@ -151,7 +162,9 @@ def plan(renderer, kernel, writable: set, array_types: dict, helper_cost: int = 
     (partial sums, spills, given outputs); ``array_types``: parameter -> (dtype, rank), rank
     None for a scalar; ``helper_cost``: the estimated cost of what the helper compiles anyway
     (the glue kernels)."""
-    if kernel.kind != "pass" or kernel.parallel or _loops(kernel.body) < MIN_LOOPS:
+    always = forced()
+    if kernel.kind != "pass" or kernel.parallel or (
+            _loops(kernel.body) < MIN_LOOPS and not always):
         return None
     loop = _largest_loop(kernel.body)
     if loop is None:
@@ -170,12 +183,13 @@ def plan(renderer, kernel, writable: set, array_types: dict, helper_cost: int = 
     names = _statement_names(renderer, kernel, loop)
     best = None
     for k in range(1, len(loop.body)):
-        if cost(loop.body[k:]) < MIN_SHARE * total:
+        if cost(loop.body[k:]) < MIN_SHARE * total and not always:
             continue
         tail = _tail_at(kernel, loop, k, writable, defs, names)
         if tail is not None and (best is None or critical(k) < best[0]):
             best = (critical(k), tail)
-    if best is None or 1 - best[0] / max(whole, HELPER_START + helper_cost) < MIN_GAIN:
+    if best is None or (1 - best[0] / max(whole, HELPER_START + helper_cost) < MIN_GAIN
+                        and not always):
         return None
     return best[1]
 

@@ -155,7 +155,23 @@ _TYPES = {"c0": ("int64", None), "c1": ("int64", None), "nch": ("int64", None),
           "x": ("float64", 2), "out": ("float64", 1), "N": ("size", None)}
 
 
-def test_a_plan_passes_typed_names_and_wraps_only_what_the_tail_reads():
+@pytest.fixture
+def estimated(monkeypatch):
+    """The split decided by its estimate (not forced by ``SYMGRAD_SPLIT=always``)."""
+    monkeypatch.delenv("SYMGRAD_SPLIT", raising=False)
+
+
+def test_split_always_splits_whatever_the_estimate(monkeypatch):
+    monkeypatch.setenv("SYMGRAD_SPLIT", "always")
+    assert split.plan(_renderer(), _kernel(n_loops=10), {"out"}, _TYPES) is not None
+    kernel = _kernel(n_loops=60)
+    busy = split.fixed_cost(kernel) + split.cost(kernel.body)
+    assert split.plan(_renderer(), kernel, {"out"}, _TYPES, helper_cost=busy) is not None
+    # but never an invalid cut
+    assert split.plan(_renderer(), _kernel(tail_writes_register=True), {"out"}, _TYPES) is None
+
+
+def test_a_plan_passes_typed_names_and_wraps_only_what_the_tail_reads(estimated):
     tail = split.plan(_renderer(), _kernel(), {"out"}, _TYPES)
     assert tail is not None and tail.name == "pass0_tail"
     assert tail.params == ["buf", "s0", "x"]
@@ -165,7 +181,7 @@ def test_a_plan_passes_typed_names_and_wraps_only_what_the_tail_reads():
     assert split.MIN_SHARE <= share < 0.6
 
 
-def test_the_more_the_helper_compiles_anyway_the_shorter_the_tail():
+def test_the_more_the_helper_compiles_anyway_the_shorter_the_tail(estimated):
     kernel = _kernel(n_loops=60)
     starts = [split.plan(_renderer(), kernel, {"out"}, _TYPES, helper_cost=c)
               for c in (0, 40, 80)]
@@ -176,7 +192,7 @@ def test_the_more_the_helper_compiles_anyway_the_shorter_the_tail():
     assert split.plan(_renderer(), kernel, {"out"}, _TYPES, helper_cost=whole) is None
 
 
-def test_no_plan_for_small_kernels_or_tails_that_set_what_the_rest_reads():
+def test_no_plan_for_small_kernels_or_tails_that_set_what_the_rest_reads(estimated):
     assert split.plan(_renderer(), _kernel(n_loops=10), {"out"}, _TYPES) is None
     # every tail ends with `acc += ...`, and the kernel reads acc after the loop
     assert split.plan(_renderer(), _kernel(tail_writes_register=True), {"out"}, _TYPES) is None
