@@ -99,6 +99,14 @@ def measure(key: str, n: int | None = None) -> dict:
             "cold": cold, "warm": warm}
 
 
+def _set_env(name: str, value: str | None) -> None:
+    """Set ``name`` in the environment, or remove it when ``value`` is None."""
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
 def versus(key: str, setting: str, rounds: int, n: int | None = None) -> dict:
     """Cold starts of ``key`` in turns, as configured and with ``setting`` (``NAME=VALUE``) in
     the environment, ``rounds`` of each, sharing one Numba cache folder (each start writes a
@@ -114,22 +122,14 @@ def versus(key: str, setting: str, rounds: int, n: int | None = None) -> dict:
             for r in range(rounds):
                 got = {}
                 for variant in (("base", "other") if r % 2 == 0 else ("other", "base")):
-                    if variant == "other":
-                        os.environ[name] = value
-                    elif old is None:
-                        os.environ.pop(name, None)
-                    else:
-                        os.environ[name] = old
+                    _set_env(name, value if variant == "other" else old)
                     with tempfile.TemporaryDirectory(prefix="symgrad_cold_") as cache:
                         got[variant] = run_once(key, cache, n, numba_cache=numba_cache)["total_s"]
                 base.append(got["base"])
                 other.append(got["other"])
                 ratios.append(got["base"] / got["other"])
         finally:
-            if old is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = old
+            _set_env(name, old)
     return {"workload": key, "setting": setting, "base_s": base, "other_s": other,
             "base_median_s": statistics.median(base), "other_median_s": statistics.median(other),
             "median_ratio": statistics.median(ratios)}

@@ -39,14 +39,29 @@ def _compiled(dispatcher, sig):
     return dispatcher.overloads[tuple(sig)]
 
 
+def _entry_address(cres) -> int:
+    """The address of a compile result's native function (Numba's calling convention)."""
+    return cres.library.get_pointer_to_function(cres.fndesc.llvm_func_name)
+
+
+def _intrinsic(name: str, n_args: int, typer):
+    """An intrinsic named ``name`` typed by ``typer(typingctx, *args)``: ``intrinsic`` reads
+    its typer's parameters, so the typer is wrapped in a function of ``n_args`` of them."""
+    from numba.extending import intrinsic
+
+    names = ", ".join(f"a{k}" for k in range(n_args))
+    space = {"typer": typer}
+    exec(f"def {name}(typingctx, {names}):\n    return typer(typingctx, {names})\n", space)
+    return intrinsic(space[name])
+
+
 def register(dispatcher, sig, symbol: str) -> int:
     """Compile ``dispatcher`` for the argument types ``sig`` (or load it from Numba's disk
     cache) and bind ``symbol`` to its native entry point; the address. Idempotent for the same
     function; ValueError when ``symbol`` is already bound to another one."""
     import llvmlite.binding as ll
 
-    cres = _compiled(dispatcher, sig)
-    address = cres.library.get_pointer_to_function(cres.fndesc.llvm_func_name)
+    address = _entry_address(_compiled(dispatcher, sig))
     with _lock:
         bound = _symbols.get(symbol)
         if bound is not None and bound != address:
@@ -63,7 +78,6 @@ def native_caller(dispatcher, sig, symbol: str):
     inside compiled code. With Numba's JIT disabled (kernels run as Python) it is
     ``dispatcher`` itself."""
     from numba.core import cgutils, config
-    from numba.extending import intrinsic
 
     if not symbol.isidentifier():
         raise ValueError(f"native_call: the symbol must be an identifier, not {symbol!r}")
@@ -86,11 +100,7 @@ def native_caller(dispatcher, sig, symbol: str):
             return None  # Numba reports the call as untyped, with these argument types
         return restype(*argtypes), codegen
 
-    # ``intrinsic`` reads the typer's parameters: one per argument of the callee
-    names = ", ".join(f"a{k}" for k in range(len(argtypes)))
-    space = {"typer": typer}
-    exec(f"def {symbol}(typingctx, {names}):\n    return typer(typingctx, {names})\n", space)
-    return intrinsic(space[symbol])
+    return _intrinsic(symbol, len(argtypes), typer)
 
 
 # --- sub-kernels: bound on their first call -------------------------------------------------
@@ -132,10 +142,11 @@ class Subkernel:
 
         self.dispatcher, self.sig, self.symbol = dispatcher, tuple(sig), symbol
         self.cell = ctypes.c_void_p(0)
+        self.address = ctypes.addressof(self.cell)  # of the slot, as the callback gets it
         self.wait = None  # set by `codegen.load.precompile` while a helper compiles it
         self.compiled = None  # the compile result whose code the slot points at
         self._lock = threading.Lock()
-        ll.add_symbol(symbol, ctypes.addressof(self.cell))
+        ll.add_symbol(symbol, self.address)
         self.caller = _slot_caller(self)
         self.caller.symgrad_subkernel = self
 
@@ -153,12 +164,14 @@ class Subkernel:
             if self.wait is not None:
                 self.wait()
             t1 = time.perf_counter()
+            from numba.core import types
+
             cres = _compiled(self.dispatcher, self.sig)
-            if str(cres.signature.return_type) != "none":  # the caller has room for nothing
+            if cres.signature.return_type is not types.none:  # the caller has room for nothing
                 raise TypeError(f"sub-kernel {self.dispatcher.py_func.__name__} returns "
                                 f"{cres.signature.return_type}; sub-kernels return nothing")
             self.compiled = cres
-            self.cell.value = cres.library.get_pointer_to_function(cres.fndesc.llvm_func_name)
+            self.cell.value = _entry_address(cres)
             debug.log(1, f"codegen: sub-kernel {self.dispatcher.py_func.__name__} bound (waited "
                          f"{1e3 * (t1 - t0):.0f} ms for the helper, compiled or loaded in "
                          f"{1e3 * (time.perf_counter() - t1):.0f} ms)")
@@ -216,7 +229,7 @@ def subkernel(dispatcher, sig, name: str, module_file: str):
         sub = _subkernels.get(symbol)
         if sub is None:
             sub = _subkernels[symbol] = Subkernel(dispatcher, sig, symbol)
-            _by_cell[_address(sub.cell)] = sub
+            _by_cell[sub.address] = sub
     return sub.caller
 
 
@@ -229,12 +242,6 @@ def subkernels_in(module) -> list:
     """The `Subkernel`s a module calls (its globals made by `subkernel`)."""
     found = (subkernel_of(v) for v in list(vars(module).values()))
     return [sub for sub in found if sub is not None]
-
-
-def _address(cell) -> int:
-    import ctypes
-
-    return ctypes.addressof(cell)
 
 
 def _accepts(param, arg) -> bool:
@@ -251,7 +258,6 @@ def _accepts(param, arg) -> bool:
 def _slot_caller(sub: Subkernel):
     from llvmlite import ir
     from numba.core import cgutils, types
-    from numba.extending import intrinsic
 
     params = sub.sig
 
@@ -288,8 +294,4 @@ def _slot_caller(sub: Subkernel):
             return None  # Numba reports the call as untyped, with these argument types
         return types.none(*args), codegen
 
-    names = ", ".join(f"a{k}" for k in range(len(params)))
-    space = {"typer": typer}
-    name = f"call_{sub.dispatcher.py_func.__name__}"
-    exec(f"def {name}(typingctx, {names}):\n    return typer(typingctx, {names})\n", space)
-    return intrinsic(space[name])
+    return _intrinsic(f"call_{sub.dispatcher.py_func.__name__}", len(params), typer)

@@ -173,7 +173,8 @@ class Renderer:
 
     def kernel(self, k) -> list:
         tail = None
-        if self.splitting:  # the helper compiles the glue kernels anyway, and earlier tails
+        if self.splitting and k.kind == "pass":
+            # the helper compiles the glue kernels anyway, and earlier tails
             busy = sum(split.cost(g.body) + split.fixed_cost(g) for g in self.s.kernels
                        if g.kind == "glue")
             busy += sum(split.cost(t.loop.body[t.start:]) for t in self.tails)

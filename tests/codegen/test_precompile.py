@@ -38,6 +38,17 @@ def helpers(monkeypatch):
     return started
 
 
+@pytest.fixture
+def broken_helper(fresh_cache, monkeypatch):
+    """Helpers given a spec naming a missing module: each exits with an error."""
+    real_dump = json.dump
+
+    def broken_spec(spec, f):
+        real_dump(dict(spec, path=str(fresh_cache / "missing.py")), f)
+
+    monkeypatch.setattr(precompile.json, "dump", broken_spec)
+
+
 def _glue_stats(run):
     from codegen.load.jit import kernels_of
 
@@ -73,13 +84,8 @@ def test_the_helper_uses_this_process_numba_cache_whatever_the_environment_says_
 
 
 @pytest.mark.slow
-def test_a_failed_helper_leaves_the_compile_to_this_process(fresh_cache, helpers, monkeypatch):
-    real_dump = json.dump
-
-    def broken_spec(spec, f):  # the helper cannot find the module and exits with an error
-        real_dump(dict(spec, path=str(fresh_cache / "missing.py")), f)
-
-    monkeypatch.setattr(precompile.json, "dump", broken_spec)
+def test_a_failed_helper_leaves_the_compile_to_this_process(fresh_cache, helpers,
+                                                           broken_helper):
     case = corpus_case(CASE)
     run = codegen.compile_program(case.program)
     case.check(run(case.arrays))
@@ -226,13 +232,7 @@ def test_the_helper_compiles_a_split_kernels_tail_first_and_this_process_loads_i
 
 
 @pytest.mark.slow
-def test_a_failed_helper_leaves_the_tail_to_this_process(fresh_cache, helpers, monkeypatch):
-    real_dump = json.dump
-
-    def broken_spec(spec, f):  # the helper cannot find the module and exits with an error
-        real_dump(dict(spec, path=str(fresh_cache / "missing.py")), f)
-
-    monkeypatch.setattr(precompile.json, "dump", broken_spec)
+def test_a_failed_helper_leaves_the_tail_to_this_process(fresh_cache, helpers, broken_helper):
     program, arrays = _w6_program(14)
     run = codegen.compile_program(program)
     _check_w6(program, arrays, run(arrays))
