@@ -48,16 +48,23 @@ def cache_dir() -> str:
 
 
 def versions() -> str:
-    """The versions that are part of every key."""
-    import numba
-
+    """The versions that are part of every key (Numba's read from its installed metadata: it
+    need not be imported yet)."""
     from codegen.njit import level
 
     symgrad = getattr(sys.modules.get("symgrad"), "__version__", "?")
     # the code fingerprint: a cached kernel embeds code emitted by codegen (e.g. codegen.blas)
     return (f"python {platform.python_version()}; numpy {np.__version__}; "
-            f"numba {numba.__version__}; llvm -O{level()}; "
+            f"numba {numba_version()}; llvm -O{level()}; "
             f"symgrad {symgrad} ({code_fingerprint()})")
+
+
+@functools.cache
+def numba_version() -> str:
+    """The installed Numba's version, without importing it."""
+    import importlib.metadata
+
+    return importlib.metadata.version("numba")
 
 
 def source_key(source: str) -> str:

@@ -37,6 +37,9 @@ import numpy as np
 
 STANDIN_SIZE = 2
 SUBKERNELS_DONE = "subkernels.done"
+# With SYMGRAD_DEBUG set, the helper writes when each of its steps ended into this file in its
+# folder (`_mark`), and this process prints them when it has waited for it (`Helper.wait`)
+TIMELINE = "timeline.txt"
 WAIT_S = 30.0
 # A helper pays ~0.6 s to start (Python, Numba, its first compile): only worth it beside a pass
 # kernel that takes longer than that to compile (about 25 ms per loop measured).
@@ -52,9 +55,13 @@ class Helper:
     """A helper process compiling ``kernels`` of one module."""
 
     def __init__(self, proc, kernels, spec_dir):
+        import time
+
         self.proc, self.kernels, self._dir = proc, kernels, spec_dir
         self._lock = threading.Lock()
         self.finished = None  # True: exited cleanly; False: failed or timed out
+        self.given = time.monotonic()  # when it was given its spec
+        self.timeline: list = []  # (step, seconds after `given`), read under SYMGRAD_DEBUG
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the helper (once, at most ``timeout`` or `WAIT_S` seconds); whether it
@@ -67,6 +74,7 @@ class Helper:
                     self.proc.kill()
                     self.proc.wait()
                     self.finished = False
+                self.timeline = read_timeline(self._dir.name, self.given)
                 self._dir.cleanup()
             return self.finished
 
@@ -83,6 +91,27 @@ class Helper:
                 return True
             time.sleep(0.002)
         return self.wait()
+
+
+def read_timeline(folder: str, since: float) -> list:
+    """The steps a helper wrote to `TIMELINE` in ``folder`` (none without SYMGRAD_DEBUG), each
+    as (step, seconds after ``since``), in the order it wrote them."""
+    try:
+        with open(os.path.join(folder, TIMELINE), encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return []
+    steps = []
+    for line in text.split("\n")[:-1]:  # not a last line cut short (the helper was killed)
+        stamp, _, step = line.partition(" ")
+        steps.append((step, float(stamp) - since))
+    return steps
+
+
+def describe_timeline(steps: list) -> str:
+    """``steps`` (`read_timeline`) as one line: when each step ended, in ms after the spec was
+    given (negative: before it, as a helper started ahead gets ready)."""
+    return ", ".join(f"{step} {1e3 * t:+.0f} ms" for step, t in steps) or "no steps written"
 
 
 def start(path: str, name: str, schedule, consts: dict) -> Helper | None:
@@ -135,9 +164,10 @@ def _helper_env() -> dict:
     Numba cache folder."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p or os.getcwd() for p in sys.path))
     # Numba read its cache folder when it was imported here: the helper must use that one,
-    # whatever the environment says now
-    import numba
-
+    # whatever the environment says now (not imported yet: it will read today's environment)
+    numba = sys.modules.get("numba")
+    if numba is None:
+        return env
     if numba.config.CACHE_DIR:
         env["NUMBA_CACHE_DIR"] = numba.config.CACHE_DIR
     else:
@@ -245,7 +275,8 @@ class _FirstCall:
         ok = self._helper.wait()
         setattr(self._module, self._name, self._kernel)
         debug.log(1, f"codegen: {self._name}: waited {1e3 * (time.perf_counter() - t0):.0f} ms "
-                     f"for the helper process ({'done' if ok else 'failed'})")
+                     f"for the helper process ({'done' if ok else 'failed'}); its steps ended: "
+                     f"{describe_timeline(self._helper.timeline)}")
         return self._kernel(*args)
 
     def __getattr__(self, attr):
@@ -300,11 +331,23 @@ def _no_pass(*args):
     return None
 
 
+def _mark(folder: str, step: str, when: float | None = None) -> None:
+    """Under SYMGRAD_DEBUG, add when ``step`` ended (``when``, or now; Linux's monotonic clock,
+    which every process shares) to the `TIMELINE` in ``folder``."""
+    if os.environ.get("SYMGRAD_DEBUG", "0") in ("", "0"):
+        return
+    import time
+
+    with open(os.path.join(folder, TIMELINE), "a", encoding="utf-8") as f:
+        f.write(f"{time.monotonic() if when is None else when:.6f} {step}\n")
+
+
 def main(spec_path: str) -> int:
     """The helper: compile the glue kernels named in the spec file into Numba's cache."""
     from codegen.load.jit import load_module
     from codegen.runtime import load_cython_blas
 
+    folder = os.path.dirname(spec_path)
     with open(spec_path, encoding="utf-8") as f:
         spec = json.load(f)
     with np.load(os.path.join(os.path.dirname(spec_path), "consts.npz")) as data:
@@ -317,11 +360,13 @@ def main(spec_path: str) -> int:
     from codegen.native_call import subkernels_in
     from codegen.runtime import ONE_CHUNK
 
+    _mark(folder, "module loaded")
     subkernels = subkernels_in(module)
     for sub in subkernels:  # first: the pass kernel calling it waits for it
         sub.dispatcher.compile(sub.sig)
     if subkernels:
-        open(os.path.join(os.path.dirname(spec_path), SUBKERNELS_DONE), "w").close()
+        _mark(folder, "sub-kernels compiled")
+        open(os.path.join(folder, SUBKERNELS_DONE), "w").close()
 
     for name in spec["passes"]:
         for kernel in (name, name + ONE_CHUNK):  # the pass and its one-chunk entry, if any
@@ -335,6 +380,7 @@ def main(spec_path: str) -> int:
         module.run(inputs)
     except _Stop:
         return 1
+    _mark(folder, "glue compiled")
     return 0
 
 
@@ -348,12 +394,15 @@ def _compile_loop(spec: dict, folder: str, globals_: dict) -> int:
     with open(os.path.join(folder, "signature.pickle"), "rb") as f:
         signature = pickle.load(f)
     getattr(loop, spec["function"]).compile(signature)
+    _mark(folder, "loop compiled")
     return 0
 
 
 def wait_for_spec() -> int:
     """A helper started by `warm`: import and compile what every helper needs, then run
     `main` on the spec file whose path arrives on standard input (none: exit)."""
+    import time
+
     import numba
 
     from codegen import blas  # noqa: F401  (registers the products' lowering)
@@ -362,9 +411,18 @@ def wait_for_spec() -> int:
 
     load_cython_blas()
     numba.njit(lambda x: x + 1)(1)  # Numba's first compile in a process sets up its target
+    ready = time.monotonic()
     line = sys.stdin.readline().strip()
+    if line:
+        _mark(os.path.dirname(line), "ready", ready)  # often before the spec was given
     return main(line) if line else 0
 
 
 if __name__ == "__main__":
-    sys.exit(wait_for_spec() if sys.argv[1] == "--wait" else main(sys.argv[1]))
+    code = wait_for_spec() if sys.argv[1] == "--wait" else main(sys.argv[1])
+    # Everything the helper makes is on disk by now (Numba writes each cache entry as it
+    # compiles): leave without the interpreter's shutdown, which with Numba loaded took
+    # ~0.65 s (slow phase) that the process waiting for this one would wait too
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -97,3 +97,13 @@ def test_import_symgrad_does_not_import_numba():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_compile_imports_numba_only_when_it_compiles():
+    # a helper process starts before the first compile imports Numba here (its start runs
+    # beside that import, `codegen.available`)
+    code = ("import sys, symgrad as sg; cf = sg.compile(lambda x: (x * x).sum()); "
+            "print(cf.backend, 'numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, check=True)
+    assert out.stdout.split() == ["numba", "False"]

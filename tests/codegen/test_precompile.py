@@ -95,6 +95,34 @@ def test_a_failed_helper_leaves_the_compile_to_this_process(fresh_cache, helpers
 
 
 @pytest.mark.slow
+def test_under_debug_the_helper_writes_its_steps_and_this_process_prints_them(
+        fresh_cache, helpers, monkeypatch, capfd):
+    monkeypatch.setenv("SYMGRAD_DEBUG", "1")
+    case = corpus_case(CASE)
+    run = codegen.compile_program(case.program)
+    case.check(run(case.arrays))
+    (helper,) = helpers
+    assert helper is not None and helper.finished
+    steps = [step for step, _ in helper.timeline]
+    assert steps[-2:] == ["module loaded", "glue compiled"]
+    assert set(steps) <= {"ready", "module loaded", "glue compiled"}
+    times = [t for _, t in helper.timeline]
+    assert times == sorted(times) and times[-1] > 0
+    err = capfd.readouterr().err
+    assert "glue1: waited" in err and "module loaded +" in err and "glue compiled +" in err
+
+
+def test_a_timeline_cut_short_keeps_the_whole_lines_before_it(tmp_path):
+    (tmp_path / precompile.TIMELINE).write_text("10.5 ready\n11.25 module loaded\n12.")
+    assert precompile.read_timeline(str(tmp_path), 10.0) == [("ready", 0.5),
+                                                             ("module loaded", 1.25)]
+    assert precompile.describe_timeline([("ready", -0.125), ("glue compiled", 2.0)]) == \
+        "ready -125 ms, glue compiled +2000 ms"
+    assert precompile.read_timeline(str(tmp_path / "missing"), 0.0) == []
+    assert precompile.describe_timeline([]) == "no steps written"
+
+
+@pytest.mark.slow
 def test_a_slow_helper_is_stopped_and_not_waited_for(fresh_cache, helpers, monkeypatch):
     monkeypatch.setattr(precompile, "WAIT_S", 0.2)
     monkeypatch.setattr(precompile, "_command",
