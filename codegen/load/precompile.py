@@ -16,6 +16,14 @@ Nothing depends on the helper. If its types differ from the real call's (a non-c
 input, say), it fails, or it has not finished within `WAIT_S`, this process compiles the
 kernel itself, as it would have without it. ``SYMGRAD_PRECOMPILE=0`` turns it off.
 
+The helper is usually the last to finish a cold start, so what it does after its last compile
+counts: it leaves through ``os._exit`` (an interpreter's shutdown with Numba loaded took ~0.65 s
+in a slow phase of this machine, which this process spent waiting), and it is started before
+this process imports Numba (`codegen.available` does not import it), so its own start runs
+beside that import. Under ``SYMGRAD_DEBUG`` it writes when each of its steps ended (ready, module
+loaded, sub-kernels compiled, glue compiled) and the first glue call here prints them beside
+its wait, in ms after the helper was given its spec.
+
 A training step's compiled loop (`codegen.training_loop`) is compiled the same way, by
 `start_loop`, once ``step`` has run long enough to be worth it (`symgrad.fit_loop`): the
 helper loads the step's module (with this process's constants) and the loop's module under
