@@ -210,7 +210,7 @@ class Renderer:
             return set(), {}
         types = {name: ("int64", None) for name in ("c0", "c1", "nch")}
         types["finish"] = ("bool", None)
-        types.update({name: ("size", None) for name in s.sizes.values()})
+        types.update({str(name): ("size", None) for name in s.sizes.values()})
         for n in s.an.nodes:
             name = s.names.get(id(n))
             if name is not None:

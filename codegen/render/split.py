@@ -10,8 +10,8 @@ kernel. The cut is where the two processes' estimated compiles balance (`cost`; 
 also compiles the glue kernels), and a kernel is split only when that shortens the longer of
 the two by `MIN_GAIN` at least: a split kernel costs more compile in all (W6 by hand: 4.35 s
 + 2.70 s for the tail against 5.85 s whole, one process), which pays only on two cores. The
-value-and-gradient program of W6 is split; its training step (whose glue holds the optimizer's
-updates) is not.
+value-and-gradient programs of W6 and W4 are split; W6's training step (whose glue holds the
+optimizer's updates) is not.
 
 The sub-kernel's argument types are written into the module (a helper compiles it before the
 kernel exists): arrays of a known dtype and rank, C-contiguous, and integers. Arrays that the
@@ -46,13 +46,15 @@ from codegen.loop_ir.loops import (
 
 SUFFIX = "_tail"
 CALL = "_call"  # the module name of the intrinsic calling a sub-kernel
-# a kernel is split only when its compile is worth a helper's (~40 loops and ~2 s on W6;
-# W4's pass kernel, ~25 loops, compiles in ~1.9 s unsplit)
-MIN_LOOPS = 30
+# a kernel is split only when its compile is worth a helper's (W6's pass kernel ~40 loops;
+# W4's, 20 loops, whose helper waited ~2.4 s in a slow phase with only the glue to compile:
+# its backward tail, ~20% of its block body and ~9% of the estimate, took its cold start to
+# 0.933x, 2026-12-07, 8 rounds in turns)
+MIN_LOOPS = 20
 # a tail worth a sub-kernel: at least this share of the loop body's estimated cost, and at
 # least this much shorter a critical path (estimated) than the kernel unsplit
-MIN_SHARE = 0.25
-MIN_GAIN = 0.1
+MIN_SHARE = 0.2
+MIN_GAIN = 0.08
 # estimated compile cost (arbitrary units, ~9 ms each in a slow phase, fitted to the ninth
 # session's timings of W6: its pass kernel's body 247 units ~2.3 s, its glue 91 units ~0.8 s):
 # a loop ~15-20 ms, an element access ~5-7 ms, a BLAS product ~a loop; an argument or a
