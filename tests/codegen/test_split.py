@@ -245,3 +245,30 @@ def test_a_training_step_with_a_split_pass_kernel(monkeypatch, tmp_path):
     assert got[0] == want[0]
     for a, b in zip(got[1], want[1]):
         assert np.array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_an_mlp_kernel_whose_tail_reads_a_size_is_split_with_the_same_bits(monkeypatch):
+    # W4's backward tail loops over the hidden width C, a size parameter: typed int64 (it was
+    # once refused as an untyped name, and W4 was never split)
+    import symgrad as sg
+    from bench.symgrad_impls import SPECS, _as_arg
+    from bench.workloads import WORKLOADS
+
+    monkeypatch.delenv("SYMGRAD_SPLIT", raising=False)
+    fn, names, params = SPECS["W4"]
+    data = WORKLOADS["W4"].make_data(37)
+    args = [_as_arg(data[k]) for k in names]
+    program = sg.compile(fn, wrt=list(params), backend="numba").graph(*args)
+    text = codegen.program_source(program)
+    tail = _functions(text)["pass0_tail"]
+    assert [a.arg for a in tail.args.args][0] == "C"
+    assert 'subkernel(pass0_tail, "int64, ' in text  # C's type, first of the sorted params
+    arrays = [np.asarray(a) for a in args]
+    split_out = codegen.compile_program(program)(arrays)
+    monkeypatch.setenv("SYMGRAD_SPLIT", "0")
+    assert "pass0_tail" not in codegen.program_source(program)
+    whole_out = codegen.compile_program(program)(arrays)
+    assert len(split_out) == len(whole_out) == 1 + len(params)
+    for got, want in zip(split_out, whole_out):
+        np.testing.assert_array_equal(got, want)
