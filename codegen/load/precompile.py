@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 import numpy as np
 
@@ -63,8 +64,6 @@ class Helper:
     """A helper process compiling ``kernels`` of one module."""
 
     def __init__(self, proc, kernels, spec_dir):
-        import time
-
         self.proc, self.kernels, self._dir = proc, kernels, spec_dir
         self._lock = threading.Lock()
         self.finished = None  # True: exited cleanly; False: failed or timed out
@@ -89,8 +88,6 @@ class Helper:
     def wait_subkernels(self) -> bool:
         """Wait until the helper has compiled the module's sub-kernels (it leaves the file
         `SUBKERNELS_DONE` in its folder, then goes on to the glue), or has ended."""
-        import time
-
         marker = os.path.join(self._dir.name, SUBKERNELS_DONE)
         deadline = time.monotonic() + WAIT_S
         while self.finished is None and self.proc.poll() is None and \
@@ -275,8 +272,6 @@ class _FirstCall:
         self._kernel = getattr(module, name)
 
     def __call__(self, *args):
-        import time
-
         from symgrad import debug
 
         t0 = time.perf_counter()
@@ -341,11 +336,10 @@ def _no_pass(*args):
 
 def _mark(folder: str, step: str, when: float | None = None) -> None:
     """Under SYMGRAD_DEBUG, add when ``step`` ended (``when``, or now; Linux's monotonic clock,
-    which every process shares) to the `TIMELINE` in ``folder``."""
+    which every process shares) to the `TIMELINE` in ``folder``. The variable is read here, not
+    through `symgrad.debug`: the helper never imports symgrad (nor so SymPy)."""
     if os.environ.get("SYMGRAD_DEBUG", "0") in ("", "0"):
         return
-    import time
-
     with open(os.path.join(folder, TIMELINE), "a", encoding="utf-8") as f:
         f.write(f"{time.monotonic() if when is None else when:.6f} {step}\n")
 
@@ -358,12 +352,12 @@ def main(spec_path: str) -> int:
     folder = os.path.dirname(spec_path)
     with open(spec_path, encoding="utf-8") as f:
         spec = json.load(f)
-    with np.load(os.path.join(os.path.dirname(spec_path), "consts.npz")) as data:
+    with np.load(os.path.join(folder, "consts.npz")) as data:
         consts = {k: data[k] for k in data.files}
     load_cython_blas()
     globals_ = {k: v[()] if v.ndim == 0 else v for k, v in consts.items()}
     if spec.get("kind") == "loop":
-        return _compile_loop(spec, os.path.dirname(spec_path), globals_)
+        return _compile_loop(spec, folder, globals_)
     module = load_module(spec["path"], spec["name"], jit=True, bindings=globals_)
     from codegen.native_call import subkernels_in
     from codegen.runtime import ONE_CHUNK
@@ -409,8 +403,6 @@ def _compile_loop(spec: dict, folder: str, globals_: dict) -> int:
 def wait_for_spec() -> int:
     """A helper started by `warm`: import and compile what every helper needs, then run
     `main` on the spec file whose path arrives on standard input (none: exit)."""
-    import time
-
     import numba
 
     from codegen import blas  # noqa: F401  (registers the products' lowering)
